@@ -1,0 +1,99 @@
+"""Command line: ``atelier run``, ``atelier demo``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import discord
+
+from bot.config import Config, load_config
+from bot.errors import ConfigError
+
+EXIT_CONFIG = 2
+
+
+def _print_config_problems(error: ConfigError) -> int:
+    print(f"atelier: the configuration has {len(error.problems)} problem(s):", file=sys.stderr)
+    for path, reason in error.problems:
+        print(f"  {path}: {reason}", file=sys.stderr)
+    return EXIT_CONFIG
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s", force=True
+    )
+
+
+async def _run(config: Config) -> None:
+    from bot.app import AtelierBot
+    from bot.services import open_services
+
+    async with open_services(config) as services, AtelierBot(services) as bot:
+        await bot.start(config.discord.token.get_secret_value())
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    try:
+        config = load_config(args.config)
+    except ConfigError as error:
+        return _print_config_problems(error)
+    _setup_logging(config.logging.level)
+    try:
+        asyncio.run(_run(config))
+    except discord.LoginFailure:
+        return _print_config_problems(ConfigError([("discord.token", "rejected by Discord")]))
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from bot.demo import run_demo
+
+    try:
+        return asyncio.run(run_demo(args.config))
+    except ConfigError as error:
+        return _print_config_problems(error)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="atelier",
+        description="Atelier: custom GPTs, Midjourney, Suno and video in Discord, "
+        "paid from per-server credit.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    handlers: dict[str, Callable[[argparse.Namespace], int]] = {
+        "run": cmd_run,
+        "demo": cmd_demo,
+    }
+    helps = {
+        "run": "connect to Discord and serve commands",
+        "demo": "play a scripted session against local sandboxes (no token, no network)",
+    }
+    for name, handler in handlers.items():
+        sub = commands.add_parser(name, help=helps[name], description=helps[name])
+        sub.add_argument(
+            "--config",
+            type=Path,
+            default=None,
+            metavar="PATH",
+            help="config file (default: ./config.toml)",
+        )
+        sub.set_defaults(handler=handler)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.handler(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,167 @@
+"""Configuration: one TOML file plus environment overrides, validated once at start.
+
+Every problem is reported with the dotted key it belongs to, so an operator can fix the file
+without reading a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+
+from bot.errors import ConfigError
+from bot.pricing import PricingConfig
+
+DEFAULT_CONFIG_PATH = Path("config.toml")
+
+# Secrets and the database URL may come from the environment so that they never sit in a file
+# that gets committed or baked into an image.
+ENV_OVERRIDES: dict[str, tuple[str, str]] = {
+    "ATELIER_DISCORD_TOKEN": ("discord", "token"),
+    "ATELIER_API_KEY": ("upstream", "api_key"),
+    "ATELIER_DATABASE_URL": ("database", "url"),
+}
+_ENV_FOR_KEY = {f"{section}.{key}": env for env, (section, key) in ENV_OVERRIDES.items()}
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _check_url(value: str, schemes: tuple[str, ...]) -> str:
+    scheme, sep, rest = value.partition("://")
+    if not sep or scheme.lower() not in schemes or not rest.strip("/"):
+        raise ValueError(f"must be a URL starting with {' or '.join(s + '://' for s in schemes)}")
+    return value.rstrip("/") if scheme.lower() in ("http", "https") else value
+
+
+class DiscordConfig(_Section):
+    token: SecretStr
+    api_base: str = "https://discord.com/api/v10"
+    gateway_url: str = "wss://gateway.discord.gg/"
+    owner_ids: list[int] = Field(default_factory=list)
+    sync_guild_ids: list[int] = Field(default_factory=list)
+
+    @field_validator("api_base")
+    @classmethod
+    def _api_base(cls, value: str) -> str:
+        return _check_url(value, ("http", "https"))
+
+    @field_validator("gateway_url")
+    @classmethod
+    def _gateway(cls, value: str) -> str:
+        return _check_url(value, ("ws", "wss"))
+
+
+class UpstreamConfig(_Section):
+    base_url: str = "https://api.openai-next.com"
+    api_key: SecretStr
+    connect_timeout: float = Field(10.0, gt=0)
+    read_timeout: float = Field(60.0, gt=0)
+    total_timeout: float = Field(600.0, gt=0)
+
+    @field_validator("base_url")
+    @classmethod
+    def _base_url(cls, value: str) -> str:
+        return _check_url(value, ("http", "https"))
+
+
+class DatabaseConfig(_Section):
+    url: str = "sqlite+aiosqlite:///atelier.db"
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            raise ValueError("must start with sqlite+aiosqlite:// or postgresql+asyncpg://")
+        return value
+
+
+class CreditConfig(_Section):
+    starting_balance: int = Field(1000, ge=0)
+
+
+class LoggingConfig(_Section):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+
+class Config(_Section):
+    discord: DiscordConfig
+    upstream: UpstreamConfig
+    database: DatabaseConfig = Field(default_factory=DatabaseConfig)
+    credit: CreditConfig = Field(default_factory=CreditConfig)
+    pricing: PricingConfig = Field(default_factory=PricingConfig)
+    logging: LoggingConfig = Field(default_factory=LoggingConfig)
+
+
+def _describe(error: Mapping[str, Any]) -> tuple[str, str]:
+    path = ".".join(str(part) for part in error["loc"])
+    kind = error["type"]
+    if kind == "missing":
+        reason = "missing"
+        env = _ENV_FOR_KEY.get(path)
+        if env:
+            reason += f"; set it in config.toml or {env}"
+    elif kind == "extra_forbidden":
+        reason = "unknown key"
+    else:
+        reason = str(error["msg"]).removeprefix("Value error, ")
+        if "input" in error and not path.endswith(("token", "api_key")):
+            reason += f" (got {error['input']!r})"
+    return path, reason
+
+
+def parse_config(
+    data: Mapping[str, Any],
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Mapping[str, Any]] | None = None,
+) -> Config:
+    """Validate a mapping (as read from TOML) with environment overrides applied.
+
+    ``overrides`` replace whole keys after the environment; the demo uses them to aim the bot at
+    its sandboxes while keeping the operator's pricing and credit settings.
+    """
+    merged: dict[str, Any] = {k: dict(v) if isinstance(v, Mapping) else v for k, v in data.items()}
+    # Empty required sections let the errors name the missing keys rather than the section.
+    merged.setdefault("discord", {})
+    merged.setdefault("upstream", {})
+    for name, (section, key) in ENV_OVERRIDES.items():
+        value = (env if env is not None else os.environ).get(name)
+        if value:
+            target = merged.setdefault(section, {})
+            if isinstance(target, dict):
+                target[key] = value
+    for section, values in (overrides or {}).items():
+        target = merged.setdefault(section, {})
+        if isinstance(target, dict):
+            target.update(values)
+    try:
+        return Config.model_validate(merged)
+    except ValidationError as exc:
+        raise ConfigError([_describe(e) for e in exc.errors()]) from None
+
+
+def load_config(
+    path: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Mapping[str, Any]] | None = None,
+) -> Config:
+    """Read and validate the config file; a missing default file means environment only."""
+    explicit = path is not None
+    path = path or DEFAULT_CONFIG_PATH
+    data: dict[str, Any] = {}
+    if path.exists():
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError([(str(path), f"invalid TOML: {exc}")]) from None
+        except OSError as exc:
+            raise ConfigError([(str(path), f"cannot be read: {exc.strerror}")]) from None
+    elif explicit:
+        raise ConfigError([(str(path), "file not found")])
+    return parse_config(data, env, overrides)

@@ -1,0 +1,105 @@
+"""Domain errors. Each names a message-catalog key; one handler in the app turns them into text."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class AtelierError(Exception):
+    """Base of every error a member may be told about.
+
+    ``key`` is a message-catalog key; ``params`` fill its placeholders. The exception text is for
+    logs only and never carries secrets.
+    """
+
+    key = "error.unexpected"
+
+    def __init__(self, log_message: str = "", **params: Any) -> None:
+        super().__init__(log_message or self.key)
+        self.params = params
+
+
+class ConfigError(Exception):
+    """The configuration is invalid; ``problems`` are ``(key path, reason)`` pairs."""
+
+    def __init__(self, problems: list[tuple[str, str]]) -> None:
+        self.problems = problems
+        super().__init__("; ".join(f"{path}: {reason}" for path, reason in problems))
+
+
+class InsufficientCredit(AtelierError):
+    key = "error.insufficient_credit"
+
+    def __init__(self, guild_id: int, balance: int, needed: int) -> None:
+        super().__init__(
+            f"guild {guild_id} has {balance}, needs {needed}", balance=balance, needed=needed
+        )
+        self.guild_id = guild_id
+        self.balance = balance
+        self.needed = needed
+
+
+class UnknownHold(AtelierError):
+    """A settle or refund named a hold that does not exist."""
+
+    key = "error.unexpected"
+
+
+class NotInGuild(AtelierError):
+    """A paid command was used where no guild can pay (a DM)."""
+
+    key = "error.guild_only"
+
+
+class UpstreamError(AtelierError):
+    """The upstream answered with an error, or could not be reached.
+
+    ``detail`` is the upstream's own message with the ``(request id: …)`` tail removed; it is safe
+    to show. ``request_id`` is kept for the logs.
+    """
+
+    key = "error.upstream_failure"
+
+    def __init__(
+        self,
+        detail: str = "",
+        *,
+        status: int | None = None,
+        code: str | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        super().__init__(
+            f"upstream {status} code={code} request_id={request_id}: {detail}", detail=detail
+        )
+        self.detail = detail
+        self.status = status
+        self.code = code
+        self.request_id = request_id
+
+
+class UpstreamAuthError(UpstreamError):
+    key = "error.upstream_auth"
+
+
+class UpstreamInsufficientBalance(UpstreamError):
+    key = "error.upstream_balance"
+
+
+class UpstreamRateLimited(UpstreamError):
+    key = "error.upstream_rate_limited"
+
+
+class ModelUnavailable(UpstreamError):
+    key = "error.model_unavailable"
+
+
+class ContentBlocked(UpstreamError):
+    key = "error.content_blocked"
+
+
+class UpstreamFailure(UpstreamError):
+    key = "error.upstream_failure"
+
+
+class UpstreamTimeout(UpstreamFailure):
+    key = "error.upstream_timeout"

@@ -1,0 +1,74 @@
+"""Prices in integer credits: per chat model (glob patterns) and per media action."""
+
+from __future__ import annotations
+
+import math
+from fnmatch import fnmatchcase
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+class ChatPrice(BaseModel):
+    """Price of one chat call: a fixed part plus tokens, in credits per 1,000 tokens."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    pattern: str
+    per_call: int = Field(0, ge=0)
+    per_1k_input: int = Field(0, ge=0)
+    per_1k_output: int = Field(0, ge=0)
+
+    def cost(self, input_tokens: int, output_tokens: int) -> int:
+        tokens = self.per_1k_input * input_tokens + self.per_1k_output * output_tokens
+        return self.per_call + math.ceil(tokens / 1000)
+
+
+# The catch-all keeps any model the gateway adds paid for even when the operator lists none.
+FALLBACK_CHAT_PRICE = ChatPrice(pattern="*", per_call=1, per_1k_input=2, per_1k_output=6)
+
+DEFAULT_CHAT_PRICES: tuple[ChatPrice, ...] = (
+    ChatPrice(pattern="gpt-4-gizmo-*", per_call=10),
+    ChatPrice(pattern="gpt-4o-gizmo-*", per_call=10),
+    FALLBACK_CHAT_PRICE,
+)
+
+DEFAULT_ACTION_PRICES: dict[str, int] = {
+    "mj_imagine": 20,
+    "mj_upscale": 10,
+    "mj_variation": 20,
+    "mj_reroll": 20,
+    "mj_describe": 10,
+    "mj_blend": 20,
+    "mj_modal": 20,
+    "mj_action": 20,
+    "suno_music": 20,
+    "suno_lyrics": 2,
+    "image": 20,
+    "video": 100,
+}
+
+
+class PricingConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    chat: tuple[ChatPrice, ...] = DEFAULT_CHAT_PRICES
+    actions: dict[str, int] = Field(default_factory=lambda: dict(DEFAULT_ACTION_PRICES))
+
+    @field_validator("actions")
+    @classmethod
+    def _merge_defaults(cls, value: dict[str, int]) -> dict[str, int]:
+        negative = [name for name, price in value.items() if price < 0]
+        if negative:
+            raise ValueError(f"prices must be >= 0 ({', '.join(negative)})")
+        return {**DEFAULT_ACTION_PRICES, **value}
+
+    def chat_price(self, model: str) -> ChatPrice:
+        """The first rule whose pattern matches the model, in the order configured."""
+        for rule in self.chat:
+            if fnmatchcase(model, rule.pattern):
+                return rule
+        return FALLBACK_CHAT_PRICE
+
+    def action_price(self, action: str) -> int:
+        """Price of a media action; every action the bot offers has a built-in default."""
+        return self.actions[action]

@@ -1,0 +1,59 @@
+"""Shared fixtures: a real database on SQLite and, where reachable, on PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+
+from bot.db import Database
+
+POSTGRES_URL = os.environ.get(
+    "ATELIER_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+)
+# CI sets this so that an unreachable PostgreSQL fails the run instead of skipping quietly.
+REQUIRE_POSTGRES = os.environ.get("ATELIER_REQUIRE_POSTGRES") == "1"
+
+
+async def _postgres_database() -> Database:
+    """A fresh schema per test keeps PostgreSQL tests independent of each other."""
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = Database(POSTGRES_URL)
+    try:
+        async with admin.engine.begin() as conn:
+            await conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
+    except Exception as exc:
+        await admin.close()
+        if REQUIRE_POSTGRES:
+            raise
+        pytest.skip(f"PostgreSQL not reachable at {POSTGRES_URL} ({type(exc).__name__}); "
+                    "set ATELIER_TEST_POSTGRES_URL to run these tests on PostgreSQL")
+    await admin.close()
+    db = Database(POSTGRES_URL, connect_args={"server_settings": {"search_path": schema}})
+    db.test_schema = schema  # type: ignore[attr-defined]
+    return db
+
+
+async def _drop_schema(schema: str) -> None:
+    admin = Database(POSTGRES_URL)
+    async with admin.engine.begin() as conn:
+        await conn.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
+    await admin.close()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def database(request: pytest.FixtureRequest, tmp_path) -> AsyncIterator[Database]:
+    """An empty database with the schema created, on each supported backend."""
+    if request.param == "sqlite":
+        db = Database(f"sqlite+aiosqlite:///{tmp_path / 'atelier.db'}")
+    else:
+        db = await _postgres_database()
+    await db.create_all()
+    try:
+        yield db
+    finally:
+        await db.close()
+        if request.param == "postgres":
+            await _drop_schema(db.test_schema)  # type: ignore[attr-defined]

@@ -1,0 +1,133 @@
+"""Config validation: every problem names its key; the CLI exits 2 without a traceback."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from bot.config import load_config, parse_config
+from bot.errors import ConfigError
+from bot.i18n import LOCALES, Catalog
+from bot.pricing import DEFAULT_ACTION_PRICES, PricingConfig
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def problems(data: dict, env: dict | None = None) -> dict[str, str]:
+    with pytest.raises(ConfigError) as caught:
+        parse_config(data, env or {})
+    return dict(caught.value.problems)
+
+
+def test_missing_secrets_name_the_key_and_the_env_var() -> None:
+    found = problems({})
+    assert found["discord.token"] == (
+        "missing; set it in config.toml or ATELIER_DISCORD_TOKEN"
+    )
+    assert found["upstream.api_key"] == "missing; set it in config.toml or ATELIER_API_KEY"
+
+
+def test_bad_url_and_unknown_key() -> None:
+    found = problems(
+        {
+            "discord": {"token": "t", "api_base": "discord.com/api", "colour": "red"},
+            "upstream": {"api_key": "k", "base_url": "ftp://x"},
+        }
+    )
+    assert found["discord.api_base"].startswith("must be a URL starting with http://")
+    assert found["discord.colour"] == "unknown key"
+    assert "upstream.base_url" in found
+
+
+def test_wrong_types_and_negative_prices() -> None:
+    found = problems(
+        {
+            "discord": {"token": "t", "owner_ids": "me"},
+            "upstream": {"api_key": "k", "read_timeout": -1},
+            "credit": {"starting_balance": "lots"},
+            "pricing": {"actions": {"mj_imagine": -5}},
+        }
+    )
+    assert {"discord.owner_ids", "upstream.read_timeout", "credit.starting_balance"} <= set(found)
+    assert "pricing.actions" in found
+
+
+def test_environment_supplies_secrets_and_they_stay_secret() -> None:
+    env = {"ATELIER_DISCORD_TOKEN": "tok-123", "ATELIER_API_KEY": "sk-secret"}
+    config = parse_config({}, env)
+    assert config.discord.token.get_secret_value() == "tok-123"
+    assert "sk-secret" not in repr(config) and "tok-123" not in str(config)
+
+
+def test_example_config_is_valid_and_documents_the_defaults() -> None:
+    data = tomllib.loads((ROOT / "config.example.toml").read_text())
+    config = parse_config(data, {"ATELIER_DISCORD_TOKEN": "t", "ATELIER_API_KEY": "k"})
+    assert config.pricing == PricingConfig()
+    assert data["pricing"]["actions"] == DEFAULT_ACTION_PRICES
+
+
+def test_omitted_pricing_still_charges() -> None:
+    pricing = PricingConfig()
+    assert all(price > 0 for price in pricing.actions.values())
+    assert pricing.chat_price("gpt-4-gizmo-g-abc").cost(1000, 1000) == 10
+    assert pricing.chat_price("some-new-model").cost(0, 0) > 0
+    custom = PricingConfig.model_validate({"chat": [{"pattern": "gpt-4o", "per_1k_output": 5}]})
+    assert custom.chat_price("unlisted").per_call > 0
+
+
+def test_explicit_missing_file_is_a_named_problem(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config(tmp_path / "nope.toml", {})
+    assert caught.value.problems == [(str(tmp_path / "nope.toml"), "file not found")]
+
+
+def test_catalogs_have_the_same_keys_and_placeholders() -> None:
+    catalog = Catalog.load()
+    en, zh = (catalog.messages[locale] for locale in LOCALES)
+    assert set(en) == set(zh)
+    for key, text in en.items():
+        assert sorted(_placeholders(text)) == sorted(_placeholders(zh[key])), key
+
+
+def _placeholders(text: str) -> list[str]:
+    import string
+
+    return [name for _, name, _, _ in string.Formatter().parse(text) if name]
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ("", "discord.token: missing; set it in config.toml or ATELIER_DISCORD_TOKEN"),
+        ('[discord]\ntoken="t"\napi_base="nope"\n[upstream]\napi_key="k"\n', "discord.api_base"),
+        ('[discord]\ntoken="t"\nwat=1\n[upstream]\napi_key="k"\n', "discord.wat: unknown key"),
+        ("[discord\n", "invalid TOML"),
+    ],
+)
+def test_cli_prints_named_problem_and_exits_2(tmp_path: Path, body: str, expected: str) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text(body)
+    env = {"PATH": "", "HOME": str(tmp_path)}
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "run", "--config", str(path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert expected in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_help_lists_commands() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "--help"], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0
+    assert "run" in result.stdout and "demo" in result.stdout
