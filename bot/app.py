@@ -17,24 +17,7 @@ from bot.services import Services
 
 log = logging.getLogger(__name__)
 
-EXTENSIONS: tuple[str, ...] = ("cogs.credit",)
-
-# Failures of discord.py's own checks map onto catalog keys like our domain errors do.
-CHECK_FAILURE_KEYS: dict[type[Exception], str] = {
-    app_commands.NoPrivateMessage: "error.guild_only",
-    app_commands.MissingPermissions: "error.missing_permissions",
-}
-
-
-def error_message(services: Services, locale: discord.Locale | str, error: Exception) -> str:
-    """The text a member sees for ``error``, in their language."""
-    catalog = services.catalog
-    if isinstance(error, AtelierError):
-        return catalog.t(locale, error.key, **error.params)
-    for kind, key in CHECK_FAILURE_KEYS.items():
-        if isinstance(error, kind):
-            return catalog.t(locale, key)
-    return catalog.t(locale, "error.unexpected")
+EXTENSIONS: tuple[str, ...] = ("cogs.credit", "cogs.gpt", "cogs.gpts")
 
 
 class AtelierTree(app_commands.CommandTree["AtelierBot"]):
@@ -56,6 +39,7 @@ class AtelierBot(commands.Bot):
         intents = discord.Intents.default()
         intents.message_content = True  # thread conversations read members' replies
         options.setdefault("allowed_mentions", discord.AllowedMentions.none())
+        options.setdefault("http_trace", services.traffic.trace_config)
         super().__init__(
             command_prefix=commands.when_mentioned,
             intents=intents,
@@ -98,7 +82,7 @@ class AtelierBot(commands.Bot):
                 command,
                 exc_info=error,
             )
-        text = error_message(self.services, interaction.locale, error)
+        text = self.services.catalog.error(interaction.locale, error)
         try:
             if interaction.response.is_done():
                 await interaction.followup.send(text, ephemeral=True)

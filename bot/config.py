@@ -86,6 +86,42 @@ class CreditConfig(_Section):
     starting_balance: int = Field(1000, ge=0)
 
 
+class ChatModel(_Section):
+    name: str = Field(min_length=1)
+    # Models that only answer whole (no SSE) use the non-streaming route.
+    stream: bool = True
+    # Whether image attachments may be sent to this model.
+    vision: bool = True
+
+
+def _default_models() -> list[ChatModel]:
+    return [ChatModel(name="gpt-4o-mini"), ChatModel(name="gpt-4o")]
+
+
+class ChatConfig(_Section):
+    default_model: str = "gpt-4o-mini"
+    models: list[ChatModel] = Field(default_factory=_default_models)
+    # Also offer every chat model the gateway lists at GET /v1/models.
+    refresh_models: bool = True
+    # GPTs are called as <gizmo_prefix><g-id>, e.g. gpt-4-gizmo-g-XXXX.
+    gizmo_prefix: str = "gpt-4-gizmo-"
+    reply_mode: Literal["thread", "inline"] = "thread"
+    system_prompt: str = ""
+    history_chars: int = Field(12_000, ge=500)
+    max_output_tokens: int = Field(1024, ge=16)
+    max_text_file_bytes: int = Field(100_000, ge=1)
+    max_image_bytes: int = Field(8_000_000, ge=1)
+    edit_interval: float = Field(1.0, gt=0)
+    max_edit_interval: float = Field(8.0, gt=0)
+    channel_writes_per_second: float = Field(40.0, gt=0, le=50)
+
+    def model(self, name: str) -> ChatModel:
+        for model in self.models:
+            if model.name == name:
+                return model
+        return ChatModel(name=name)
+
+
 class LoggingConfig(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
@@ -96,6 +132,7 @@ class Config(_Section):
     database: DatabaseConfig = Field(default_factory=DatabaseConfig)
     credit: CreditConfig = Field(default_factory=CreditConfig)
     pricing: PricingConfig = Field(default_factory=PricingConfig)
+    chat: ChatConfig = Field(default_factory=ChatConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
 
 

@@ -17,6 +17,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
     event,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -78,6 +79,61 @@ class LedgerEntry(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     __table_args__ = (Index("ix_ledger_guild_time", "guild_id", "created_at"),)
+
+
+class GuildSettings(Base):
+    __tablename__ = "guild_settings"
+
+    guild_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    default_gpt: Mapped[str | None] = mapped_column(String(80))
+    default_model: Mapped[str | None] = mapped_column(String(120))
+
+
+class SharedGPT(Base):
+    """A custom GPT a member added to the guild's catalog."""
+
+    __tablename__ = "shared_gpts"
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
+    guild_id: Mapped[int] = mapped_column(BigInteger)
+    gizmo_id: Mapped[str] = mapped_column(String(80))
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    author: Mapped[str] = mapped_column(String(200), default="")
+    avatar_url: Mapped[str | None] = mapped_column(Text)
+    starters: Mapped[str] = mapped_column(Text, default="[]")  # JSON list of strings
+    added_by: Mapped[int] = mapped_column(BigInteger)
+    uses: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (UniqueConstraint("guild_id", "gizmo_id"),)
+
+
+class Conversation(Base):
+    """A /gpt exchange that members can continue, keyed by its thread (or answer message)."""
+
+    __tablename__ = "conversations"
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
+    guild_id: Mapped[int] = mapped_column(BigInteger)
+    channel_id: Mapped[int] = mapped_column(BigInteger, unique=True)
+    model: Mapped[str] = mapped_column(String(200))
+    label: Mapped[str] = mapped_column(String(200))
+    created_by: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ConversationTurn(Base):
+    __tablename__ = "conversation_turns"
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
+    conversation_id: Mapped[int] = mapped_column(IdType, ForeignKey("conversations.id"))
+    role: Mapped[str] = mapped_column(String(16))
+    user_id: Mapped[int | None] = mapped_column(BigInteger)
+    content: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (Index("ix_turns_conversation", "conversation_id", "id"),)
 
 
 def table(model: type[Base]) -> Table:
@@ -148,7 +204,9 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
 
-async def insert_ignore(conn: AsyncConnection, model: type[Base], values: Mapping[str, Any]) -> bool:
+async def insert_ignore(
+    conn: AsyncConnection, model: type[Base], values: Mapping[str, Any]
+) -> bool:
     """INSERT that does nothing on a key conflict; True when a row was inserted."""
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
     stmt = dialect.insert(table(model)).values(**values).on_conflict_do_nothing()

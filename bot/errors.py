@@ -103,3 +103,15 @@ class UpstreamFailure(UpstreamError):
 
 class UpstreamTimeout(UpstreamFailure):
     key = "error.upstream_timeout"
+
+
+class UnknownModel(AtelierError):
+    key = "gpt.unknown_model"
+
+
+class UnsupportedAttachment(AtelierError):
+    key = "gpt.unsupported_file"
+
+
+class AttachmentTooLarge(AtelierError):
+    key = "gpt.file_too_large"

@@ -9,8 +9,16 @@ from typing import Any
 import discord
 from discord import app_commands
 
+from bot.errors import AtelierError
+
 DEFAULT_LOCALE = "en-US"
 LOCALES = ("en-US", "zh-CN")
+
+# Failures of discord.py's own checks map onto catalog keys like our domain errors do.
+CHECK_FAILURE_KEYS: dict[type[Exception], str] = {
+    app_commands.NoPrivateMessage: "error.guild_only",
+    app_commands.MissingPermissions: "error.missing_permissions",
+}
 
 
 def _flatten(prefix: str, node: dict[str, Any], out: dict[str, str]) -> None:
@@ -52,6 +60,15 @@ class Catalog:
 
     def get(self, locale: str, key: str) -> str | None:
         return self.messages.get(locale, {}).get(key)
+
+    def error(self, locale: discord.Locale | str | None, error: BaseException) -> str:
+        """The text a member sees for ``error``: domain errors by their key, else an apology."""
+        if isinstance(error, AtelierError):
+            return self.t(locale, error.key, **error.params)
+        for kind, key in CHECK_FAILURE_KEYS.items():
+            if isinstance(error, kind):
+                return self.t(locale, key)
+        return self.t(locale, "error.unexpected")
 
 
 def cmd(text: str, key: str) -> app_commands.locale_str:

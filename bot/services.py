@@ -8,11 +8,17 @@ from dataclasses import dataclass
 
 import aiohttp
 
+from bot.answers import AnswerService
 from bot.config import Config
+from bot.conversations import Conversations
 from bot.db import Database
+from bot.discord_traffic import DiscordTraffic
+from bot.gpt_catalog import GPTCatalog
 from bot.i18n import Catalog
 from bot.ledger import Ledger
+from bot.streaming import Pacing, WriteBudget
 from bot.upstream import BillingClient, ChatClient, UpstreamClient
+from bot.upstream.gpts import GPTsClient
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +31,13 @@ class Services:
     upstream: UpstreamClient
     chat: ChatClient
     billing: BillingClient
+    gpts: GPTsClient
+    answers: AnswerService
+    conversations: Conversations
+    gpt_catalog: GPTCatalog
+    traffic: DiscordTraffic
+    write_budget: WriteBudget
+    pacing: Pacing
 
 
 @contextlib.asynccontextmanager
@@ -43,15 +56,26 @@ async def open_services(config: Config) -> AsyncIterator[Services]:
             read_timeout=up.read_timeout,
             total_timeout=up.total_timeout,
         )
+        ledger = Ledger(db, starting_balance=config.credit.starting_balance)
+        chat = ChatClient(upstream)
         yield Services(
             config=config,
             db=db,
-            ledger=Ledger(db, starting_balance=config.credit.starting_balance),
+            ledger=ledger,
             catalog=Catalog.load(),
             http=http,
             upstream=upstream,
-            chat=ChatClient(upstream),
+            chat=chat,
             billing=BillingClient(upstream),
+            gpts=GPTsClient(upstream),
+            answers=AnswerService(chat, ledger, config.pricing, config.chat),
+            conversations=Conversations(db),
+            gpt_catalog=GPTCatalog(db),
+            traffic=DiscordTraffic(),
+            write_budget=WriteBudget(config.chat.channel_writes_per_second),
+            pacing=Pacing(
+                interval=config.chat.edit_interval, max_interval=config.chat.max_edit_interval
+            ),
         )
     finally:
         await http.close()

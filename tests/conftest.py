@@ -28,8 +28,10 @@ async def _postgres_database() -> Database:
         await admin.close()
         if REQUIRE_POSTGRES:
             raise
-        pytest.skip(f"PostgreSQL not reachable at {POSTGRES_URL} ({type(exc).__name__}); "
-                    "set ATELIER_TEST_POSTGRES_URL to run these tests on PostgreSQL")
+        pytest.skip(
+            f"PostgreSQL not reachable at {POSTGRES_URL} ({type(exc).__name__}); "
+            "set ATELIER_TEST_POSTGRES_URL to run these tests on PostgreSQL"
+        )
     await admin.close()
     db = Database(POSTGRES_URL, connect_args={"server_settings": {"search_path": schema}})
     db.test_schema = schema  # type: ignore[attr-defined]

@@ -25,9 +25,7 @@ def problems(data: dict, env: dict | None = None) -> dict[str, str]:
 
 def test_missing_secrets_name_the_key_and_the_env_var() -> None:
     found = problems({})
-    assert found["discord.token"] == (
-        "missing; set it in config.toml or ATELIER_DISCORD_TOKEN"
-    )
+    assert found["discord.token"] == ("missing; set it in config.toml or ATELIER_DISCORD_TOKEN")
     assert found["upstream.api_key"] == "missing; set it in config.toml or ATELIER_API_KEY"
 
 

@@ -94,7 +94,9 @@ class SandboxWorld:
         self._stack = contextlib.AsyncExitStack()
         self.services = await self._stack.enter_async_context(open_services(self.config))
         self.bot = AtelierBot(self.services, extensions=self._extensions, guild_ready_timeout=0.1)
-        self._task = asyncio.create_task(self.bot.start(self.config.discord.token.get_secret_value()))
+        self._task = asyncio.create_task(
+            self.bot.start(self.config.discord.token.get_secret_value())
+        )
         deadline = asyncio.get_running_loop().time() + READY_TIMEOUT
         # bot.wait_until_ready() raises before start() has begun, so poll and watch the task.
         while not self.bot.is_ready():

@@ -1,0 +1,133 @@
+"""Paid chat answers: hold an estimate, stream the upstream into a reply, settle what was used."""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from bot.config import ChatConfig
+from bot.errors import UpstreamError
+from bot.ledger import Hold, Ledger
+from bot.pricing import PricingConfig
+from bot.streaming import StreamingReply
+from bot.upstream import ChatClient, ChatUsage
+
+log = logging.getLogger(__name__)
+
+# Characters that tokenizers count about one token each; everything else runs ~4 chars a token.
+_WIDE = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uff00-\uffef]")
+
+Message = dict[str, Any]
+
+
+def estimate_tokens(text: str) -> int:
+    wide = len(_WIDE.findall(text))
+    return wide + math.ceil((len(text) - wide) / 4)
+
+
+def prompt_text(messages: list[Message]) -> str:
+    parts: list[str] = []
+    for message in messages:
+        content = message.get("content")
+        if isinstance(content, str):
+            parts.append(content)
+        elif isinstance(content, list):
+            parts.extend(p.get("text", "") for p in content if isinstance(p, dict))
+    return "\n".join(parts)
+
+
+@dataclass(frozen=True, slots=True)
+class ChatChoice:
+    """What answers: the upstream model name, what members call it, and how to call it."""
+
+    model: str
+    label: str
+    stream: bool = True
+    gizmo_id: str | None = None
+
+
+@dataclass(slots=True)
+class Outcome:
+    text: str
+    cost: int
+    usage: ChatUsage | None
+    error: UpstreamError | None
+
+    @property
+    def delivered(self) -> bool:
+        return bool(self.text)
+
+
+class AnswerService:
+    def __init__(
+        self, chat: ChatClient, ledger: Ledger, pricing: PricingConfig, config: ChatConfig
+    ) -> None:
+        self.chat = chat
+        self.ledger = ledger
+        self.pricing = pricing
+        self.config = config
+
+    def estimate(self, choice: ChatChoice, messages: list[Message]) -> int:
+        """The most this answer may cost: the whole prompt plus the longest allowed reply."""
+        rule = self.pricing.chat_price(choice.model)
+        return rule.cost(estimate_tokens(prompt_text(messages)), self.config.max_output_tokens)
+
+    def cost(
+        self, choice: ChatChoice, messages: list[Message], text: str, usage: ChatUsage | None
+    ) -> int:
+        rule = self.pricing.chat_price(choice.model)
+        if usage is not None:
+            return rule.cost(usage.prompt_tokens, usage.completion_tokens)
+        # No usage chunk (or a cut stream): charge by our own estimate of what was used.
+        return rule.cost(estimate_tokens(prompt_text(messages)), estimate_tokens(text))
+
+    async def hold(
+        self, choice: ChatChoice, messages: list[Message], *, guild_id: int, user_id: int, key: str
+    ) -> Hold:
+        """Reserve the estimate; raises InsufficientCredit before anything reaches the upstream."""
+        return await self.ledger.hold(
+            guild_id,
+            user_id,
+            self.estimate(choice, messages),
+            key=key,
+            command=f"gpt:{choice.model}",
+        )
+
+    async def run(
+        self, hold: Hold, choice: ChatChoice, messages: list[Message], reply: StreamingReply
+    ) -> Outcome:
+        """Stream the answer into ``reply`` and settle the hold; never raises UpstreamError.
+
+        The caller finishes ``reply`` (it knows the member's language for the footer).
+        """
+        text = ""
+        usage: ChatUsage | None = None
+        error: UpstreamError | None = None
+        try:
+            if choice.stream:
+                async for delta in self.chat.stream_chat(
+                    choice.model, messages, max_tokens=self.config.max_output_tokens
+                ):
+                    if delta.text:
+                        text += delta.text
+                        reply.feed(delta.text)
+                    if delta.usage is not None:
+                        usage = delta.usage
+            else:
+                result = await self.chat.complete_chat(
+                    choice.model, messages, max_tokens=self.config.max_output_tokens
+                )
+                text, usage = result.text, result.usage
+                reply.feed(text)
+        except UpstreamError as exc:
+            error = exc
+            log.warning("chat answer failed model=%s hold=%s: %s", choice.model, hold.id, exc)
+        if not text:
+            await self.ledger.refund(hold)
+            return Outcome(text, 0, usage, error)
+        cost = self.cost(choice, messages, text, usage if error is None else None)
+        settled = await self.ledger.settle(hold, cost)
+        return Outcome(text, settled.actual or 0, usage, error)

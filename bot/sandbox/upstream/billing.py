@@ -1,0 +1,79 @@
+"""Sandbox balance routes (upstream-api.md §5), all derived from two USD figures."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from bot.sandbox.upstream.wire import json_response
+
+UNLIMITED_HARD_LIMIT = 100_000_000
+QUOTA_PER_USD = 500_000
+
+
+@dataclass(slots=True)
+class BillingState:
+    """What the key has. ``used_usd`` feeds ``total_usage`` (×100) and the token-usage route."""
+
+    hard_limit_usd: float = 25.0
+    used_usd: float = 12.345
+    access_until: int = 0  # Unix seconds; 0 = never expires
+    unlimited: bool = False
+    token_name: str = "sandbox"
+
+
+BILLING = web.AppKey("upstream_sandbox_billing", BillingState)
+
+
+async def subscription(request: web.Request) -> web.Response:
+    state = request.app[BILLING]
+    limit = UNLIMITED_HARD_LIMIT if state.unlimited else state.hard_limit_usd
+    return json_response(
+        {
+            "object": "billing_subscription",
+            "has_payment_method": True,
+            "soft_limit_usd": limit,
+            "hard_limit_usd": limit,
+            "system_hard_limit_usd": limit,
+            "access_until": state.access_until,
+        }
+    )
+
+
+async def usage(request: web.Request) -> web.Response:
+    state = request.app[BILLING]
+    # new-api reports usage in cents; round as it would after its float division.
+    return json_response({"object": "list", "total_usage": round(state.used_usd * 100, 6)})
+
+
+async def token_usage(request: web.Request) -> web.Response:
+    state = request.app[BILLING]
+    granted = round(state.hard_limit_usd * QUOTA_PER_USD)
+    used = round(state.used_usd * QUOTA_PER_USD)
+    return json_response(
+        {
+            "code": True,
+            "message": "ok",
+            "data": {
+                "object": "token_usage",
+                "name": state.token_name,
+                "total_granted": granted,
+                "total_used": used,
+                "total_available": granted - used,
+                "unlimited_quota": state.unlimited,
+                "model_limits": {},
+                "model_limits_enabled": False,
+                "expires_at": state.access_until,
+            },
+        }
+    )
+
+
+def setup(app: web.Application, state: BillingState) -> None:
+    app[BILLING] = state
+    for prefix in ("/v1", ""):
+        app.router.add_get(f"{prefix}/dashboard/billing/subscription", subscription)
+        app.router.add_get(f"{prefix}/dashboard/billing/usage", usage)
+    app.router.add_get("/api/usage/token/", token_usage)
+    app.router.add_get("/api/usage/token", token_usage)

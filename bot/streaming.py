@@ -1,0 +1,241 @@
+"""Show a growing answer in Discord: paced edits, one in flight per message, latest text wins.
+
+A ``StreamingReply`` owns one answer. ``feed()`` only appends to a buffer and wakes the writer;
+the writer sends the newest text when the message's pacing allows, so a slow Discord or a 429
+never builds a queue: text that arrives meanwhile simply rides on the next edit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from bot.splitting import DISCORD_LIMIT, split_text
+
+log = logging.getLogger(__name__)
+
+# Room kept free in every message for the in-progress marker and the closing footer.
+FOOTER_RESERVE = 120
+
+
+@dataclass(frozen=True, slots=True)
+class Pacing:
+    """Edit intervals in seconds, per message. Widened after a 429, narrowed after successes."""
+
+    interval: float = 1.0
+    max_interval: float = 8.0
+    widen: float = 2.0
+    narrow: float = 0.85
+    # The first text shows once this many characters arrived, or after first_wait seconds.
+    first_chars: int = 24
+    first_wait: float = 0.25
+
+
+class MessageTarget(Protocol):
+    """Where an answer is shown: message 0 exists (or is the deferred reply); more are added."""
+
+    async def edit(self, index: int, content: str) -> None: ...
+
+    async def add(self, content: str) -> None: ...
+
+    def rate_limited(self, index: int) -> int:
+        """How many 429s the route of message ``index`` has received so far."""
+        ...
+
+
+class WriteBudget:
+    """A bot-wide limit on channel-message writes, kept under Discord's global 50 per second.
+
+    Every stream that writes to channel messages takes a token per request; the more streams
+    are active, the wider each one's interval, so the sum stays inside the budget.
+    """
+
+    def __init__(self, per_second: float = 40.0, clock: Callable[[], float] = time.monotonic):
+        self.per_second = per_second
+        self._clock = clock
+        self._next = 0.0
+        self.active = 0
+
+    def share_interval(self) -> float:
+        """The smallest interval each active stream can keep without exceeding the budget."""
+        return max(1, self.active) / self.per_second
+
+    async def acquire(self) -> None:
+        now = self._clock()
+        slot = max(now, self._next)
+        self._next = slot + 1.0 / self.per_second
+        if slot > now:
+            await asyncio.sleep(slot - now)
+
+
+class StreamingReply:
+    """One answer being streamed into ``target``; call ``feed`` then ``finish``."""
+
+    def __init__(
+        self,
+        target: MessageTarget,
+        *,
+        pacing: Pacing | None = None,
+        budget: WriteBudget | None = None,
+        marker: str = " ▌",
+        limit: int = DISCORD_LIMIT,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.target = target
+        self.pacing = pacing or Pacing()
+        self.budget = budget
+        self.marker = marker
+        self.limit = limit - FOOTER_RESERVE
+        self._clock = clock
+        self.text = ""
+        self.footer = ""
+        self.shown: list[str] = []
+        self.interval = self.pacing.interval
+        self.writes = 0
+        self.rate_limits = 0
+        # (time, characters of the answer visible) after each write, for staleness figures.
+        self.visible_log: list[tuple[float, int]] = []
+        self._last_write: list[float] = []
+        self._shown_end: list[int] = []
+        self._first_at: float | None = None
+        self._wake = asyncio.Event()
+        self._finished = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self._finished.is_set()
+
+    def start(self) -> None:
+        if self.budget is not None:
+            self.budget.active += 1
+        self._task = asyncio.create_task(self._run(), name="streaming-reply")
+
+    def feed(self, delta: str) -> None:
+        if not delta:
+            return
+        if self._first_at is None:
+            self._first_at = self._clock()
+        self.text += delta
+        self._wake.set()
+
+    async def finish(self, footer: str = "") -> None:
+        """Show the whole text followed by ``footer`` and no marker; returns once visible."""
+        self.footer = footer
+        self._finished.set()
+        self._wake.set()
+        if self._task is None:
+            self.start()
+        assert self._task is not None
+        await self._task
+
+    def _desired(self) -> tuple[list[str], list[int]]:
+        """The content each message should show, and where in the text each one ends."""
+        pieces = split_text(self.text, self.limit)
+        contents = [p.content for p in pieces]
+        ends: list[int] = []
+        for piece in pieces:
+            ends.append((ends[-1] if ends else 0) + len(piece.text))
+        tail = self.footer if self.finished else self.marker
+        if tail:
+            joiner = "\n" if self.finished and contents[-1] else ""
+            contents[-1] = f"{contents[-1]}{joiner}{tail}"
+        return contents, ends
+
+    def _first_text_wait(self) -> float:
+        """Seconds until the first text is worth showing; 0 when it is."""
+        if self.finished or self.shown:
+            return 0.0
+        if self._first_at is None:
+            return float("inf")
+        if len(self.text) >= self.pacing.first_chars or "\n" in self.text:
+            return 0.0
+        return max(0.0, self.pacing.first_wait - (self._clock() - self._first_at))
+
+    def _due(self, index: int, now: float) -> float:
+        if index >= len(self.shown) or self.finished:
+            return now
+        interval = self.interval
+        if self.budget is not None:
+            interval = max(interval, self.budget.share_interval())
+        return self._last_write[index] + interval
+
+    async def _run(self) -> None:
+        try:
+            while True:
+                await self._wake.wait()
+                self._wake.clear()
+                wait = self._first_text_wait()
+                if wait:
+                    if wait != float("inf"):
+                        await self._pause(wait)
+                    continue
+                desired, ends = self._desired()
+                pending = [
+                    i
+                    for i, content in enumerate(desired)
+                    if i >= len(self.shown) or self.shown[i] != content
+                ]
+                if not pending:
+                    if self.finished:
+                        return
+                    continue
+                now = self._clock()
+                index = min(pending, key=lambda i: (self._due(i, now), i))
+                delay = self._due(index, now) - now
+                if delay > 0:
+                    await self._pause(delay)
+                    continue
+                await self._write(index, desired[index], ends[index])
+                self._wake.set()
+        finally:
+            if self.budget is not None:
+                self.budget.active -= 1
+
+    async def _pause(self, seconds: float) -> None:
+        """Sleep, cut short only by the end of the stream (new text need not wake us)."""
+        if not self.finished:
+            try:
+                await asyncio.wait_for(self._finished.wait(), timeout=seconds)
+            except TimeoutError:
+                pass
+        self._wake.set()
+
+    async def _write(self, index: int, content: str, end: int) -> None:
+        if self.budget is not None:
+            await self.budget.acquire()
+        adding = index >= len(self.shown)
+        before = 0 if adding else self.target.rate_limited(index)
+        if adding:
+            await self.target.add(content)
+            self.shown.append(content)
+            self._shown_end.append(end)
+            self._last_write.append(self._clock())
+        else:
+            await self.target.edit(index, content)
+            self.shown[index] = content
+            self._shown_end[index] = end
+            self._last_write[index] = self._clock()
+        self.writes += 1
+        hit = self.target.rate_limited(index) - before
+        if hit > 0:
+            self.rate_limits += hit
+            self.interval = min(self.pacing.max_interval, self.interval * self.pacing.widen**hit)
+            log.info("edit rate limited; interval now %.2fs", self.interval)
+        else:
+            self.interval = max(self.pacing.interval, self.interval * self.pacing.narrow)
+        self.visible_log.append((self._clock(), self._visible_chars()))
+
+    def _visible_chars(self) -> int:
+        """Length of the prefix of the answer that members can read right now."""
+        _, ends = self._desired()
+        visible = 0
+        for shown_end, end in zip(self._shown_end, ends, strict=False):
+            visible = shown_end
+            if shown_end < end:
+                break
+        return visible

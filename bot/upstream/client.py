@@ -1,0 +1,390 @@
+"""The one HTTP client every upstream API family goes through.
+
+It owns the things that must be the same for every call: the Bearer key (and keeping it out of
+logs and exceptions), timeouts, and turning any failure, HTTP or network, into a typed
+``UpstreamError``. Family clients (chat, billing, later Midjourney/Suno/video) wrap it.
+"""
+
+from __future__ import annotations
+
+import json as jsonlib
+import logging
+import re
+import time
+from collections.abc import AsyncIterator, Callable
+from types import TracebackType
+from typing import Any, Self
+from urllib.parse import urlsplit
+
+import aiohttp
+
+from bot.errors import UpstreamError, UpstreamFailure, UpstreamTimeout
+from bot.upstream.errors import build_error, decode_json, raise_for_error_body
+from bot.upstream.sse import SSEEvent, SSEParser, SSEProtocolError
+
+log = logging.getLogger(__name__)
+
+# new-api echoes its request id in this header too; used when the message has no tail.
+REQUEST_ID_HEADER = "X-Oneapi-Request-Id"
+# An error body is read only this far: it is for a short message, not a download.
+MAX_ERROR_BODY = 64 * 1024
+_LOG_BODY_CHARS = 2000
+# Anything that looks like an OpenAI-style secret key, in case an upstream echoes another one.
+_KEY_LIKE = re.compile(r"sk-[A-Za-z0-9_\-]{16,}")
+REDACTED = "sk-***"
+
+Timeout = float | aiohttp.ClientTimeout | None
+
+
+class Redactor:
+    """Removes the API key from text before it reaches a log line or an exception."""
+
+    def __init__(self, api_key: str) -> None:
+        secrets = {api_key}
+        # new-api stores keys without the "sk-" prefix and may quote them that way.
+        bare = api_key.removeprefix("sk-")
+        if len(bare) >= 8:
+            secrets.add(bare)
+        self._secrets = sorted(secrets, key=len, reverse=True)
+
+    def __call__(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, REDACTED)
+        return _KEY_LIKE.sub(REDACTED, text)
+
+    def __repr__(self) -> str:
+        return "Redactor(***)"
+
+
+class UpstreamClient:
+    """Authenticated JSON and SSE calls against the gateway; build once, share everywhere."""
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        base_url: str,
+        api_key: str,
+        *,
+        connect_timeout: float = 10.0,
+        read_timeout: float = 60.0,
+        total_timeout: float = 300.0,
+    ) -> None:
+        if not api_key:
+            raise ValueError("api_key must not be empty")
+        self._session = session
+        self.base_url = base_url.rstrip("/")
+        self._origin = _origin(self.base_url)
+        self._authorization = f"Bearer {api_key}"
+        self.redact = Redactor(api_key)
+        self.read_timeout = read_timeout
+        self._timeout = aiohttp.ClientTimeout(
+            total=total_timeout, sock_connect=connect_timeout, sock_read=read_timeout
+        )
+
+    def __repr__(self) -> str:
+        return f"UpstreamClient(base_url={self.base_url!r})"
+
+    def url_for(self, path: str) -> str:
+        """Absolute URL for a gateway path; absolute URLs must point at the gateway itself."""
+        if "://" in path:
+            if _origin(path) != self._origin:
+                raise ValueError("refusing to send the API key to another host")
+            return path
+        return f"{self.base_url}/{path.lstrip('/')}"
+
+    async def request_json(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        data: Any = None,
+        params: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
+        # aiohttp's per-request ClientTimeout (connect/read/total), which asyncio.timeout can't do.
+        timeout: Timeout = None,  # noqa: ASYNC109
+    ) -> Any:
+        """Send a request and return the decoded JSON body (``None`` for an empty body).
+
+        HTTP errors raise the typed ``UpstreamError``. A 2xx body is returned as is, even when
+        it carries an ``error`` object; routes that do that call ``raise_for_error_body``.
+        """
+        url = self.url_for(path)
+        started = time.monotonic()
+        try:
+            async with self._session.request(
+                method,
+                url,
+                json=json,
+                data=data,
+                params=params,
+                headers=self._headers(headers),
+                timeout=self._timeout_for(timeout),
+            ) as resp:
+                if resp.status >= 400:
+                    raise await self._error_from(method, path, resp)
+                raw = await resp.read()
+                status = resp.status
+        except UpstreamError:
+            raise
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise self.transport_error(method, path, exc) from None
+        log.debug("upstream %s %s -> %s in %.0f ms", method, path, status, _ms_since(started))
+        if not raw.strip():
+            return None
+        try:
+            return jsonlib.loads(raw)
+        except ValueError:
+            log.warning(
+                "upstream %s %s: non-JSON body: %s",
+                method,
+                path,
+                self.redact(raw[:_LOG_BODY_CHARS].decode("utf-8", "replace")),
+            )
+            raise UpstreamFailure("the upstream sent an unreadable answer", status=status) from None
+
+    def stream(
+        self,
+        path: str,
+        json: Any,
+        *,
+        headers: dict[str, str] | None = None,
+        timeout: Timeout = None,
+    ) -> SSEStream:
+        """POST ``json`` and read the answer as Server-Sent Events.
+
+        Use ``async with client.stream(...) as events: async for event in events``; a bare
+        ``async for`` also works. An HTTP error raises before any event is produced.
+        """
+        return SSEStream(self, path, json, headers, timeout)
+
+    async def download(
+        self,
+        url: str,
+        *,
+        max_bytes: int,
+        timeout: Timeout = None,  # noqa: ASYNC109 - an aiohttp ClientTimeout, as above
+    ) -> bytes:
+        """Fetch a result file, refusing anything larger than ``max_bytes``.
+
+        The key is sent only to the gateway's own origin (its proxy URLs need it), never to a
+        CDN. Errors from other hosts are plain failures: their 403 is an expired link, not us.
+        """
+        own = "://" not in url or _origin(url) == self._origin
+        target = self.url_for(url) if own else url
+        headers = self._headers(None) if own else {}
+        try:
+            async with self._session.get(
+                target, headers=headers, timeout=self._timeout_for(timeout)
+            ) as resp:
+                if resp.status >= 400:
+                    if own:
+                        raise await self._error_from("GET", url, resp)
+                    raise UpstreamFailure(
+                        f"download failed: HTTP {resp.status}", status=resp.status
+                    )
+                if (resp.content_length or 0) > max_bytes:
+                    raise UpstreamFailure("the file is too large", status=resp.status)
+                body = bytearray()
+                async for chunk in resp.content.iter_chunked(64 * 1024):
+                    body += chunk
+                    if len(body) > max_bytes:
+                        raise UpstreamFailure("the file is too large", status=resp.status)
+                return bytes(body)
+        except UpstreamError:
+            raise
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise self.transport_error("GET", urlsplit(url).path, exc) from None
+
+    def raise_for_error_body(self, obj: Any, status: int = 200) -> None:
+        """Raise the typed error if a decoded body reports a failure (even under HTTP 200)."""
+        try:
+            raise_for_error_body(obj, status, redact=self.redact)
+        except UpstreamError as exc:
+            log.warning("upstream error in %s body: %s", status, _describe(exc))
+            raise
+
+    def transport_error(self, method: str, path: str, exc: BaseException) -> UpstreamError:
+        """Map a network-level failure to a typed error whose text is safe to show."""
+        if isinstance(exc, TimeoutError):
+            log.warning("upstream %s %s timed out", method, path)
+            return UpstreamTimeout("the upstream took too long to answer")
+        if isinstance(exc, aiohttp.ClientConnectorError):
+            detail = "could not connect to the upstream"
+        elif isinstance(exc, aiohttp.ServerDisconnectedError | aiohttp.ClientOSError):
+            detail = "the upstream closed the connection"
+        elif isinstance(exc, aiohttp.ClientPayloadError):
+            detail = "the upstream answer was cut off"
+        else:
+            detail = "the upstream connection failed"
+        log.warning(
+            "upstream %s %s: %s (%s: %s)",
+            method,
+            path,
+            detail,
+            type(exc).__name__,
+            self.redact(str(exc)),
+        )
+        return UpstreamFailure(detail)
+
+    async def _error_from(
+        self, method: str, path: str, resp: aiohttp.ClientResponse
+    ) -> UpstreamError:
+        raw = await _read_limited(resp, MAX_ERROR_BODY)
+        text = raw.decode("utf-8", "replace")
+        error = build_error(
+            resp.status,
+            decode_json(raw),
+            raw_text=text,
+            redact=self.redact,
+            header_request_id=resp.headers.get(REQUEST_ID_HEADER),
+        )
+        log.warning("upstream %s %s failed: %s", method, path, _describe(error))
+        body = self.redact(text[:_LOG_BODY_CHARS])
+        log.debug("upstream %s %s error body: %s", method, path, body)
+        return error
+
+    def _headers(self, extra: dict[str, str] | None) -> dict[str, str]:
+        headers = {"Authorization": self._authorization}
+        if extra:
+            headers.update(extra)
+        return headers
+
+    def _timeout_for(self, timeout: Timeout) -> aiohttp.ClientTimeout:
+        if timeout is None:
+            return self._timeout
+        if isinstance(timeout, aiohttp.ClientTimeout):
+            return timeout
+        return aiohttp.ClientTimeout(
+            total=timeout, sock_connect=self._timeout.sock_connect, sock_read=self.read_timeout
+        )
+
+
+class SSEStream:
+    """An open event stream; releases its connection when the ``async with`` block ends."""
+
+    def __init__(
+        self,
+        client: UpstreamClient,
+        path: str,
+        body: Any,
+        headers: dict[str, str] | None,
+        timeout: Timeout,
+    ) -> None:
+        self._client = client
+        self._path = path
+        self._body = body
+        self._headers = {"Accept": "text/event-stream", **(headers or {})}
+        self._timeout = timeout
+        self._resp: aiohttp.ClientResponse | None = None
+
+    def __repr__(self) -> str:
+        return f"SSEStream(path={self._path!r})"
+
+    async def __aenter__(self) -> Self:
+        self._resp = await self._open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._release()
+
+    def __aiter__(self) -> AsyncIterator[SSEEvent]:
+        return self._events()
+
+    async def _open(self) -> aiohttp.ClientResponse:
+        client = self._client
+        try:
+            resp = await client._session.post(
+                client.url_for(self._path),
+                json=self._body,
+                headers=client._headers(self._headers),
+                timeout=client._timeout_for(self._timeout),
+            )
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise client.transport_error("POST", self._path, exc) from None
+        try:
+            if resp.status >= 400:
+                raise await client._error_from("POST", self._path, resp)
+            if resp.content_type == "application/json":
+                # Some failures arrive as a JSON body with a 2xx status instead of a stream.
+                obj = decode_json(await _read_limited(resp, MAX_ERROR_BODY))
+                client.raise_for_error_body(obj, resp.status)
+                raise UpstreamFailure("the upstream did not stream its answer", status=resp.status)
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            resp.release()
+            raise client.transport_error("POST", self._path, exc) from None
+        except BaseException:
+            resp.release()
+            raise
+        log.debug("upstream POST %s -> %s (stream open)", self._path, resp.status)
+        return resp
+
+    async def _events(self) -> AsyncIterator[SSEEvent]:
+        owned = self._resp is None
+        if self._resp is None:
+            self._resp = await self._open()
+        resp = self._resp
+        parser = SSEParser()
+        try:
+            while True:
+                chunk = await self._read(resp)
+                events = self._parse(parser.feed, chunk) if chunk else self._parse(parser.close)
+                for event in events:
+                    yield event
+                    if event.done:
+                        return  # anything after [DONE] is noise; don't wait for EOF
+                if not chunk:
+                    return
+        finally:
+            if owned:
+                self._release()
+
+    async def _read(self, resp: aiohttp.ClientResponse) -> bytes:
+        try:
+            return await resp.content.readany()
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise self._client.transport_error("POST", self._path, exc) from None
+
+    def _parse(self, step: Callable[..., list[SSEEvent]], *args: bytes) -> list[SSEEvent]:
+        try:
+            return step(*args)
+        except SSEProtocolError as exc:
+            log.warning("upstream POST %s: bad event stream: %s", self._path, exc)
+            raise UpstreamFailure("the upstream sent a malformed stream") from None
+
+    def _release(self) -> None:
+        if self._resp is not None:
+            self._resp.release()
+            self._resp = None
+
+
+async def _read_limited(resp: aiohttp.ClientResponse, limit: int) -> bytes:
+    # StreamReader.read(n) returns whatever has arrived, so gather until EOF or the limit.
+    body = bytearray()
+    while len(body) < limit:
+        chunk = await resp.content.read(limit - len(body))
+        if not chunk:
+            break
+        body += chunk
+    return bytes(body)
+
+
+def _describe(error: UpstreamError) -> str:
+    return (
+        f"{type(error).__name__} status={error.status} code={error.code} "
+        f"request_id={error.request_id}: {error.detail}"
+    )
+
+
+def _origin(url: str) -> tuple[str, str]:
+    parts = urlsplit(url)
+    return parts.scheme.lower(), parts.netloc.lower()
+
+
+def _ms_since(started: float) -> float:
+    return (time.monotonic() - started) * 1000

@@ -1,0 +1,259 @@
+"""/gpt: ask a custom GPT or a chat model; the answer streams in and continues in a thread."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.answers import ChatChoice, Message, Outcome
+from bot.app import AtelierBot, require_guild
+from bot.chat_input import check_attachment, user_content
+from bot.conversations import Turn, trim_history
+from bot.errors import InsufficientCredit, UnknownModel, UpstreamError
+from bot.gpt_catalog import GPTNotFound, InvalidGPTId, parse_gizmo_id
+from bot.i18n import cmd
+from bot.streaming import StreamingReply
+from bot.targets import ChannelTarget, InteractionTarget
+from cogs.autocomplete import CHOICES_LIMIT, shared_gpt_choices
+
+log = logging.getLogger(__name__)
+
+THREAD_NAME_LIMIT = 90
+
+
+def thread_name(prompt: str) -> str:
+    first_line = prompt.strip().splitlines()[0] if prompt.strip() else "GPT"
+    return first_line[:THREAD_NAME_LIMIT]
+
+
+class GPT(commands.Cog):
+    def __init__(self, bot: AtelierBot) -> None:
+        self.bot = bot
+        self.services = bot.services
+        self.config = bot.services.config.chat
+        self.models: list[str] = [m.name for m in self.config.models]
+        self._refresh: asyncio.Task[None] | None = None
+
+    async def cog_load(self) -> None:
+        if self.config.refresh_models:
+            self._refresh = asyncio.create_task(self.refresh_models())
+
+    async def cog_unload(self) -> None:
+        if self._refresh is not None:
+            self._refresh.cancel()
+
+    async def refresh_models(self) -> None:
+        """Offer what the gateway lists too; configured models stay first."""
+        try:
+            listed = await self.services.chat.list_models()
+        except UpstreamError as exc:
+            log.info("model list unavailable, keeping the configured models: %s", exc)
+            return
+        prefix = self.config.gizmo_prefix
+        extra = [m for m in listed if m not in self.models and not m.startswith(prefix)]
+        self.models = self.models + sorted(extra)
+
+    async def choose(self, guild_id: int, gpt: str | None, model: str | None) -> ChatChoice:
+        """The GPT or model that answers: as asked, else the guild's default, else config's."""
+        if gpt:
+            return await self._gpt_choice(guild_id, gpt)
+        if model:
+            if model not in self.models:
+                raise UnknownModel(model, model=model[:100])
+            return ChatChoice(model, model, self.config.model(model).stream)
+        default_gpt = await self.services.gpt_catalog.default(guild_id)
+        if default_gpt:
+            return await self._gpt_choice(guild_id, default_gpt)
+        name = self.config.default_model
+        return ChatChoice(name, name, self.config.model(name).stream)
+
+    async def _gpt_choice(self, guild_id: int, query: str) -> ChatChoice:
+        try:
+            entry = await self.services.gpt_catalog.find(guild_id, query)
+            gizmo_id, label = entry.gizmo_id, entry.name
+        except GPTNotFound:
+            # Not shared in this guild, but a valid id still works: sharing is optional.
+            try:
+                gizmo_id = parse_gizmo_id(query)
+            except InvalidGPTId:
+                raise GPTNotFound(query, query=query[:100]) from None
+            label = gizmo_id
+        return ChatChoice(f"{self.config.gizmo_prefix}{gizmo_id}", label, True, gizmo_id)
+
+    def system_messages(self) -> list[Message]:
+        prompt = self.config.system_prompt
+        return [{"role": "system", "content": prompt}] if prompt else []
+
+    def footer(self, locale: Any, choice: ChatChoice, outcome: Outcome) -> str:
+        catalog = self.services.catalog
+        done = catalog.t(locale, "gpt.footer", label=choice.label, cost=outcome.cost)
+        if outcome.error is None:
+            return done
+        problem = catalog.error(locale, outcome.error)
+        if not outcome.delivered:
+            return f"⚠️ {problem}"
+        return f"-# ⚠️ {catalog.t(locale, 'gpt.cut_off', reason=problem)}\n{done}"
+
+    @app_commands.command(
+        name=cmd("gpt", "gpt.name"),
+        description=cmd("Ask a custom GPT or a chat model", "gpt.description"),
+    )
+    @app_commands.describe(
+        prompt=cmd("What to ask", "gpt.prompt"),
+        gpt=cmd("A GPT shared in this server, or a g-… id", "gpt.gpt"),
+        model=cmd("A chat model instead of a GPT", "gpt.model"),
+        private=cmd("Only you see the answer", "gpt.private"),
+        file=cmd("An image or a text file to include", "gpt.file"),
+    )
+    @app_commands.guild_only()
+    async def gpt(
+        self,
+        interaction: discord.Interaction[AtelierBot],
+        prompt: app_commands.Range[str, 1, 4000],
+        gpt: str | None = None,
+        model: str | None = None,
+        private: bool = False,
+        file: discord.Attachment | None = None,
+    ) -> None:
+        services = self.services
+        guild_id = require_guild(interaction)
+        choice = await self.choose(guild_id, gpt, model)
+        content = await self._content(prompt, file, choice)
+        messages = [*self.system_messages(), {"role": "user", "content": content}]
+        # Holding before deferring lets "not enough credit" be a private, free answer.
+        hold = await services.answers.hold(
+            choice,
+            messages,
+            guild_id=guild_id,
+            user_id=interaction.user.id,
+            key=f"gpt:{interaction.id}",
+        )
+        try:
+            await interaction.response.defer(ephemeral=private, thinking=True)
+        except discord.HTTPException:
+            await services.ledger.refund(hold)
+            raise
+        target = InteractionTarget(interaction, services.traffic, ephemeral=private)
+        reply = StreamingReply(target, pacing=services.pacing)
+        reply.start()
+        outcome = await services.answers.run(hold, choice, messages, reply)
+        await reply.finish(self.footer(interaction.locale, choice, outcome))
+        if not outcome.delivered:
+            return
+        if choice.gizmo_id:
+            await services.gpt_catalog.record_use(guild_id, choice.gizmo_id)
+        if not private and self.config.reply_mode == "thread" and target.first is not None:
+            await self._open_thread(interaction, target.first, choice, prompt, outcome.text)
+
+    async def _content(
+        self, prompt: str, file: discord.Attachment | None, choice: ChatChoice
+    ) -> str | list[dict[str, Any]]:
+        if file is None:
+            return prompt
+        kind = check_attachment(
+            file.filename,
+            file.content_type,
+            file.size,
+            max_image=self.config.max_image_bytes,
+            max_text=self.config.max_text_file_bytes,
+            vision=self.config.model(choice.model).vision,
+        )
+        data = await file.read()
+        return user_content(
+            prompt, filename=file.filename, kind=kind, data=data, content_type=file.content_type
+        )
+
+    async def _open_thread(
+        self,
+        interaction: discord.Interaction[AtelierBot],
+        answer: discord.Message,
+        choice: ChatChoice,
+        prompt: str,
+        text: str,
+    ) -> None:
+        if not isinstance(interaction.channel, discord.TextChannel):
+            return
+        try:
+            thread = await answer.create_thread(name=thread_name(prompt))
+        except discord.HTTPException as exc:
+            log.warning("could not open a thread for interaction %s: %s", interaction.id, exc)
+            return
+        await self.services.conversations.start(
+            guild_id=interaction.guild_id or 0,
+            channel_id=thread.id,
+            model=choice.model,
+            label=choice.label,
+            created_by=interaction.user.id,
+            turns=[Turn("user", prompt, interaction.user.id), Turn("assistant", text)],
+        )
+        hint = self.services.catalog.t(interaction.locale, "gpt.thread_hint", label=choice.label)
+        await thread.send(hint)
+
+    @commands.Cog.listener()
+    async def on_message(self, message: discord.Message) -> None:
+        """A member's message in a conversation thread continues that conversation."""
+        if message.author.bot or message.guild is None or not message.content.strip():
+            return
+        if not isinstance(message.channel, discord.Thread):
+            return
+        conversation = await self.services.conversations.by_channel(message.channel.id)
+        if conversation is None:
+            return
+        key = f"thread:{message.id}"
+        if await self.services.ledger.get_hold(key) is not None:
+            return  # a replayed gateway event: this message was answered already
+        await self._continue(message, conversation, key)
+
+    async def _continue(self, message: discord.Message, conversation: Any, key: str) -> None:
+        services = self.services
+        locale = message.guild.preferred_locale if message.guild else None
+        choice = ChatChoice(
+            conversation.model, conversation.label, self.config.model(conversation.model).stream
+        )
+        user_turn = Turn("user", message.content, message.author.id)
+        history = trim_history(
+            [*await services.conversations.turns(conversation.id), user_turn],
+            self.config.history_chars,
+        )
+        messages = [
+            *self.system_messages(),
+            *({"role": t.role, "content": t.content} for t in history),
+        ]
+        try:
+            hold = await services.answers.hold(
+                choice, messages, guild_id=conversation.guild_id, user_id=message.author.id, key=key
+            )
+        except InsufficientCredit as exc:
+            await message.reply(services.catalog.error(locale, exc), mention_author=False)
+            return
+        target = ChannelTarget(message.channel, services.traffic, reference=message)
+        reply = StreamingReply(target, pacing=services.pacing, budget=services.write_budget)
+        reply.start()
+        outcome = await services.answers.run(hold, choice, messages, reply)
+        await reply.finish(self.footer(locale, choice, outcome))
+        if outcome.delivered:
+            await services.conversations.add_turns(
+                conversation.id, [user_turn, Turn("assistant", outcome.text)]
+            )
+
+    gpt.autocomplete("gpt")(shared_gpt_choices)
+
+    @gpt.autocomplete("model")
+    async def _model_autocomplete(
+        self, _interaction: discord.Interaction[AtelierBot], current: str
+    ) -> list[app_commands.Choice[str]]:
+        needle = current.casefold()
+        return [
+            app_commands.Choice(name=m[:100], value=m)
+            for m in self.models
+            if needle in m.casefold()
+        ][:CHOICES_LIMIT]
+
+
+async def setup(bot: AtelierBot) -> None:
+    await bot.add_cog(GPT(bot))

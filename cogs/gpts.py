@@ -1,0 +1,287 @@
+"""/gpts: the guild's shared catalog of custom GPTs."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from typing import Any
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.app import AtelierBot, require_guild
+from bot.errors import AtelierError, UpstreamError
+from bot.gpt_catalog import GPTEntry, parse_gizmo_id
+from bot.i18n import cmd
+from cogs.autocomplete import shared_gpt_choices
+
+log = logging.getLogger(__name__)
+
+PAGE_SIZE = 5
+SEARCH_RESULTS = 5
+# A lookup slower than this falls back to asking for a name: a modal must open within 3 s.
+LOOKUP_TIMEOUT = 2.0
+
+
+class NotAllowed(AtelierError):
+    key = "gpts.not_allowed"
+
+
+def list_page(bot: AtelierBot, locale: Any, entries: list[GPTEntry], page: int) -> dict[str, Any]:
+    """Embed and buttons for one page of the catalog (kwargs for send/edit)."""
+    catalog = bot.services.catalog
+    pages = max(1, -(-len(entries) // PAGE_SIZE))
+    page = min(max(page, 0), pages - 1)
+    embed = discord.Embed(title=catalog.t(locale, "gpts.list_title"), colour=0x10A37F)
+    if not entries:
+        embed.description = catalog.t(locale, "gpts.list_empty")
+    for entry in entries[page * PAGE_SIZE : (page + 1) * PAGE_SIZE]:
+        uses = catalog.t(locale, "gpts.uses", uses=entry.uses)
+        embed.add_field(
+            name=f"{entry.name} · {uses}",
+            value=f"`{entry.gizmo_id}` {entry.description[:150]}".strip(),
+            inline=False,
+        )
+    embed.set_footer(text=catalog.t(locale, "gpts.page", page=page + 1, pages=pages))
+    view = discord.ui.View(timeout=None)
+    view.add_item(PageButton(page - 1, "◀", disabled=page == 0))
+    view.add_item(PageButton(page + 1, "▶", disabled=page >= pages - 1))
+    return {"embed": embed, "view": view}
+
+
+class PageButton(
+    discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"atelier:gpts:page:(?P<page>-?\d+)"
+):
+    """Persistent: the page lives in the custom_id, the entries are read anew on every press."""
+
+    def __init__(self, page: int, label: str = "▶", disabled: bool = False) -> None:
+        super().__init__(
+            discord.ui.Button(
+                label=label,
+                custom_id=f"atelier:gpts:page:{page}",
+                disabled=disabled,
+                style=discord.ButtonStyle.secondary,
+            )
+        )
+        self.page = page
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: re.Match[str]
+    ) -> PageButton:
+        return cls(int(match["page"]))
+
+    async def callback(self, interaction: discord.Interaction[AtelierBot]) -> None:
+        bot = interaction.client
+        guild_id = require_guild(interaction)
+        entries = await bot.services.gpt_catalog.list(guild_id)
+        await interaction.response.edit_message(
+            **list_page(bot, interaction.locale, entries, self.page)
+        )
+
+
+class AddButton(
+    discord.ui.DynamicItem[discord.ui.Button[Any]],
+    template=r"atelier:gpts:add:(?P<gizmo>g-[A-Za-z0-9]+)",
+):
+    """ "Add to this server" under a search result; works after a restart."""
+
+    def __init__(self, gizmo_id: str, label: str = "+") -> None:
+        super().__init__(
+            discord.ui.Button(
+                label=label[:80],
+                custom_id=f"atelier:gpts:add:{gizmo_id}",
+                style=discord.ButtonStyle.success,
+            )
+        )
+        self.gizmo_id = gizmo_id
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: re.Match[str]
+    ) -> AddButton:
+        return cls(match["gizmo"])
+
+    async def callback(self, interaction: discord.Interaction[AtelierBot]) -> None:
+        cog = interaction.client.get_cog("GPTs")
+        assert isinstance(cog, GPTs)
+        await cog.add_gpt(interaction, self.gizmo_id)
+
+
+class NameModal(discord.ui.Modal):
+    """Asked when the GPT lookup fails: the GPT is still added, under the member's name for it."""
+
+    def __init__(self, cog: GPTs, gizmo_id: str, locale: Any) -> None:
+        catalog = cog.bot.services.catalog
+        super().__init__(title=catalog.t(locale, "gpts.modal_title")[:45], timeout=600)
+        self.cog = cog
+        self.gizmo_id = gizmo_id
+        self.name: discord.ui.TextInput[Any] = discord.ui.TextInput(
+            label=catalog.t(locale, "gpts.modal_label")[:45], max_length=100, custom_id="name"
+        )
+        self.add_item(self.name)
+
+    async def on_submit(self, interaction: discord.Interaction[AtelierBot]) -> None:
+        entry = GPTEntry(self.gizmo_id, self.name.value.strip(), added_by=interaction.user.id)
+        await self.cog.store(interaction, entry)
+
+    async def on_error(self, interaction: discord.Interaction[Any], error: Exception) -> None:
+        await self.cog.bot.report_error(interaction, error)
+
+
+@app_commands.guild_only()
+class GPTs(
+    commands.GroupCog,
+    name="GPTs",
+    group_name=cmd("gpts", "gpts.name"),
+    group_description=cmd("Custom GPTs shared in this server", "gpts.description"),
+):
+    def __init__(self, bot: AtelierBot) -> None:
+        self.bot = bot
+
+    async def cog_load(self) -> None:
+        self.bot.add_dynamic_items(PageButton, AddButton)
+
+    async def cog_unload(self) -> None:
+        self.bot.remove_dynamic_items(PageButton, AddButton)
+
+    def t(self, interaction: discord.Interaction[Any], key: str, **params: Any) -> str:
+        return self.bot.services.catalog.t(interaction.locale, key, **params)
+
+    async def add_gpt(self, interaction: discord.Interaction[AtelierBot], gizmo_id: str) -> None:
+        services = self.bot.services
+        try:
+            info = await asyncio.wait_for(services.gpts.info(gizmo_id), LOOKUP_TIMEOUT)
+        except (UpstreamError, TimeoutError) as exc:
+            log.warning("GPT lookup failed for %s, asking for a name: %s", gizmo_id, exc)
+            await interaction.response.send_modal(NameModal(self, gizmo_id, interaction.locale))
+            return
+        entry = GPTEntry(
+            gizmo_id=gizmo_id,
+            name=info.name,
+            description=info.description,
+            author=info.author,
+            avatar_url=info.avatar_url,
+            starters=info.starters,
+            added_by=interaction.user.id,
+        )
+        await self.store(interaction, entry)
+
+    async def store(self, interaction: discord.Interaction[AtelierBot], entry: GPTEntry) -> None:
+        guild_id = require_guild(interaction)
+        await self.bot.services.gpt_catalog.add(guild_id, entry)
+        await interaction.response.send_message(
+            self.t(interaction, "gpts.added", name=entry.name, id=entry.gizmo_id),
+            embed=info_embed(self.bot, interaction.locale, entry),
+        )
+
+    @app_commands.command(
+        name=cmd("add", "gpts.add.name"),
+        description=cmd("Share a GPT in this server", "gpts.add.description"),
+    )
+    @app_commands.describe(id=cmd("g-… id or a chatgpt.com/g/… link", "gpts.add.id"))
+    async def add(self, interaction: discord.Interaction[AtelierBot], id: str) -> None:
+        await self.add_gpt(interaction, parse_gizmo_id(id))
+
+    @app_commands.command(
+        name=cmd("list", "gpts.list.name"),
+        description=cmd("GPTs shared in this server, most used first", "gpts.list.description"),
+    )
+    async def list(self, interaction: discord.Interaction[AtelierBot]) -> None:
+        entries = await self.bot.services.gpt_catalog.list(require_guild(interaction))
+        await interaction.response.send_message(
+            **list_page(self.bot, interaction.locale, entries, 0)
+        )
+
+    @app_commands.command(
+        name=cmd("info", "gpts.info.name"),
+        description=cmd("Details of a shared GPT", "gpts.info.description"),
+    )
+    async def info(self, interaction: discord.Interaction[AtelierBot], gpt: str) -> None:
+        entry = await self.bot.services.gpt_catalog.find(require_guild(interaction), gpt)
+        await interaction.response.send_message(
+            embed=info_embed(self.bot, interaction.locale, entry)
+        )
+
+    @app_commands.command(
+        name=cmd("remove", "gpts.remove.name"),
+        description=cmd("Remove a GPT from this server", "gpts.remove.description"),
+    )
+    async def remove(self, interaction: discord.Interaction[AtelierBot], gpt: str) -> None:
+        guild_id = require_guild(interaction)
+        catalog = self.bot.services.gpt_catalog
+        entry = await catalog.find(guild_id, gpt)
+        allowed = entry.added_by == interaction.user.id or interaction.permissions.manage_guild
+        if not allowed:
+            raise NotAllowed("remove", name=entry.name)
+        await catalog.remove(guild_id, entry.gizmo_id)
+        await interaction.response.send_message(
+            self.t(interaction, "gpts.removed", name=entry.name)
+        )
+
+    @app_commands.command(
+        name=cmd("search", "gpts.search.name"),
+        description=cmd("Search public GPTs", "gpts.search.description"),
+    )
+    async def search(
+        self, interaction: discord.Interaction[AtelierBot], query: app_commands.Range[str, 1, 100]
+    ) -> None:
+        await interaction.response.defer(thinking=True)
+        results = (await self.bot.services.gpts.search(query))[:SEARCH_RESULTS]
+        if not results:
+            await interaction.followup.send(self.t(interaction, "gpts.search_empty", query=query))
+            return
+        embed = discord.Embed(title=self.t(interaction, "gpts.search_title", query=query))
+        view = discord.ui.View(timeout=None)
+        label = self.t(interaction, "gpts.add_button")
+        for number, result in enumerate(results, start=1):
+            embed.add_field(
+                name=f"{number}. {result.title}"[:256],
+                value=f"`{result.id}` {result.description[:200]}".strip(),
+                inline=False,
+            )
+            view.add_item(AddButton(result.id, f"{label} {number}"))
+        await interaction.followup.send(embed=embed, view=view)
+
+    @app_commands.command(
+        name=cmd("default", "gpts.default.name"),
+        description=cmd("Set the GPT /gpt uses when none is named", "gpts.default.description"),
+    )
+    @app_commands.checks.has_permissions(manage_guild=True)
+    async def default(self, interaction: discord.Interaction[AtelierBot], gpt: str) -> None:
+        guild_id = require_guild(interaction)
+        catalog = self.bot.services.gpt_catalog
+        entry = await catalog.find(guild_id, gpt)
+        await catalog.set_default(guild_id, entry.gizmo_id)
+        await interaction.response.send_message(
+            self.t(interaction, "gpts.default_set", name=entry.name)
+        )
+
+    info.autocomplete("gpt")(shared_gpt_choices)
+    remove.autocomplete("gpt")(shared_gpt_choices)
+    default.autocomplete("gpt")(shared_gpt_choices)
+
+
+def info_embed(bot: AtelierBot, locale: Any, entry: GPTEntry) -> discord.Embed:
+    catalog = bot.services.catalog
+    embed = discord.Embed(title=entry.name, description=entry.description[:2000] or None)
+    embed.add_field(name="ID", value=f"`{entry.gizmo_id}`")
+    if entry.author:
+        embed.add_field(name=catalog.t(locale, "gpts.author"), value=entry.author[:200])
+    if entry.added_by:
+        embed.add_field(name=catalog.t(locale, "gpts.added_by"), value=f"<@{entry.added_by}>")
+    if entry.starters:
+        embed.add_field(
+            name=catalog.t(locale, "gpts.starters"),
+            value="\n".join(f"• {s[:200]}" for s in entry.starters[:4]),
+            inline=False,
+        )
+    if entry.avatar_url:
+        embed.set_thumbnail(url=entry.avatar_url)
+    return embed
+
+
+async def setup(bot: AtelierBot) -> None:
+    await bot.add_cog(GPTs(bot))
