@@ -2,17 +2,29 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from bot.config import DEFAULT_CONFIG_PATH
 from bot.errors import ConfigError
+from bot.sandbox.discord import InteractionHandle, Message
 from bot.sandbox.world import SandboxWorld
 
 # Only these sections of an operator's config shape the demo; the rest points at the sandboxes.
 DEMO_SECTIONS = ("credit", "pricing")
+STEP_TIMEOUT = 20.0
+
+DEMO_ANSWER = (
+    "Kyoto in three days:\n\n"
+    "1. **Day one**: Fushimi Inari at dawn, then Kiyomizu-dera and the lanes of Higashiyama.\n"
+    "2. **Day two**: Arashiyama's bamboo grove, Tenryu-ji, and a boat on the Hozu river.\n"
+    "3. **Day three**: Kinkaku-ji, Ryoan-ji's rock garden, and dinner in Pontocho.\n\n"
+    "```text\nBudget: about 25,000 yen a day with a JR pass.\n```"
+)
 
 
 def _operator_settings(path: Path | None) -> dict[str, dict[str, Any]]:
@@ -32,40 +44,86 @@ class Transcript:
 
     def line(self, who: str, text: str) -> None:
         elapsed = time.monotonic() - self.start
-        prefix = f"[{elapsed:6.2f}s] {who:<22}"
+        prefix = f"[{elapsed:6.2f}s] {who} "
         lines = text.splitlines() or [""]
         print(prefix + lines[0])
         for rest in lines[1:]:
-            print(" " * len(prefix) + rest)
+            print(" " * 10 + "│ " + rest)
 
 
-async def _ask(world: SandboxWorld, out: Transcript, user: dict[str, Any], command: str) -> None:
-    out.line(f"{user['name']} ›", f"/{command}")
-    sent = time.monotonic()
+async def _until(check: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + STEP_TIMEOUT
+    while not check():
+        if time.monotonic() > deadline:
+            raise TimeoutError("the demo step did not finish in time")
+        await asyncio.sleep(0.02)
+
+
+def _finished(messages: list[Message]) -> bool:
+    return bool(messages) and "\n-# " in messages[-1].content
+
+
+def _show(out: Transcript, member: str, messages: list[Message]) -> None:
+    for message in messages:
+        audience = f"(only {member} sees it)" if message.ephemeral else ""
+        edits = f"(streamed in {len(message.history)} edits)" if len(message.history) > 2 else ""
+        label = " ".join(part for part in ("Atelier", audience, edits) if part)
+        out.line(f"{label.replace(') (', ', ')}:", message.content)
+
+
+async def _slash(
+    world: SandboxWorld, out: Transcript, member: dict[str, Any], command: str, **options: Any
+) -> InteractionHandle:
+    shown = " ".join(f"{k}:{v}" for k, v in options.items())
+    out.line(f"{member['name']}:", f"/{command} {shown}".rstrip())
     handle = await world.discord.slash(
-        world.guild_id, world.channel_id, user["id"], command, locale=user["locale"]
-    )
-    await handle.wait_response(timeout=10)
-    for message in world.discord.interaction_messages(handle):
-        audience = f"only {user['name']} sees" if message.ephemeral else "channel"
-        out.line(f"Atelier → {audience}:", message.content)
-    out.line("", f"(answered in {time.monotonic() - sent:.2f}s)")
+        world.guild_id, world.channel_id, member["id"], command,
+        options=options or None, locale=member["locale"],
+    )  # fmt: skip
+    await handle.wait_response(timeout=STEP_TIMEOUT)
+    return handle
 
 
 async def run_demo(config_path: Path | None) -> int:
     settings = _operator_settings(config_path)
+    settings.setdefault("chat", {})["refresh_models"] = False
     out = Transcript()
     print("Atelier demo: a sandbox Discord and a sandbox upstream on 127.0.0.1, a fresh database.")
     print("No token and no network are used. What members see in #general:\n")
     async with SandboxWorld(config=settings) as world:
-        out.line("bot", "ready; slash commands synced to the sandbox guild")
+        out.line("bot:", "ready; slash commands synced to the sandbox guild")
         alice = {"name": "alice", "locale": "en-US"}
         alice["id"] = world.add_member("alice", locale="en-US")
         lei = {"name": "李雷", "locale": "zh-CN"}
         lei["id"] = world.add_member("李雷", locale="zh-CN")
+        discord = world.discord
 
-        await _ask(world, out, alice, "credit balance")
-        await _ask(world, out, lei, "credit balance")
+        handle = await _slash(world, out, alice, "credit balance")
+        _show(out, "alice", discord.interaction_messages(handle))
+        handle = await _slash(world, out, lei, "credit balance")
+        _show(out, "李雷", discord.interaction_messages(handle))
+
+        world.upstream.chat.reply = DEMO_ANSWER
+        world.upstream.chat.pace = 0.05
+        handle = await _slash(world, out, alice, "gpt", prompt="Plan three days in Kyoto")
+        await _until(lambda: _finished(discord.interaction_messages(handle)))
+        answer = discord.interaction_messages(handle)
+        _show(out, "alice", answer)
+
+        thread_id = answer[0].id
+        await _until(lambda: bool(discord.messages(thread_id)))
+        out.line("Atelier (in the new thread):", discord.messages(thread_id)[0].content)
+        world.upstream.chat.reply = "Try 湯豆腐 (yudofu) near Nanzen-ji, and nishin soba in Gion."
+        out.line("李雷 (in the thread):", "What should we eat there?")
+        await discord.post_user_message(thread_id, lei["id"], "What should we eat there?")
+        def bot_replies() -> list[Message]:
+            return [m for m in discord.messages(thread_id)[1:] if m.author_id == discord.bot_user_id]
+
+        await _until(lambda: _finished(bot_replies()))
+        _show(out, "李雷", bot_replies())
+
+        handle = await _slash(world, out, alice, "credit balance")
+        _show(out, "alice", discord.interaction_messages(handle))
 
     print(f"\nDemo finished in {time.monotonic() - out.start:.1f}s.")
     return 0

@@ -115,3 +115,24 @@ class UnsupportedAttachment(AtelierError):
 
 class AttachmentTooLarge(AtelierError):
     key = "gpt.file_too_large"
+
+
+class SubmitRejected(UpstreamError):
+    """The upstream refused to start a task (validation or system failure); nothing is charged."""
+
+    key = "jobs.submit_rejected"
+
+
+class QueueFull(UpstreamError):
+    key = "jobs.queue_full"
+
+
+class BannedPrompt(UpstreamError):
+    """Midjourney code 24. ``params['word']`` is the banned word when the upstream names it."""
+
+    key = "jobs.banned_prompt"
+
+    def __init__(self, detail: str = "", *, word: str = "", **kwargs: object) -> None:
+        super().__init__(detail, **kwargs)  # type: ignore[arg-type]
+        self.word = word
+        self.params["word"] = word or "?"
