@@ -42,6 +42,9 @@ def _check_url(value: str, schemes: tuple[str, ...]) -> str:
 
 class DiscordConfig(_Section):
     token: SecretStr
+    # Shards: shard_count for the whole bot, shard_ids for this process (empty = all of them).
+    shard_count: int = Field(1, ge=1)
+    shard_ids: list[int] = Field(default_factory=list)
     api_base: str = "https://discord.com/api/v10"
     gateway_url: str = "wss://gateway.discord.gg/"
     owner_ids: list[int] = Field(default_factory=list)
@@ -122,6 +125,24 @@ class ChatConfig(_Section):
         return ChatModel(name=name)
 
 
+class JobsConfig(_Section):
+    # Seconds between polls of one task: starts at poll_initial and grows with the task's age.
+    poll_initial: float = Field(2.0, gt=0)
+    poll_max: float = Field(15.0, gt=0)
+    poll_ramp: float = Field(60.0, gt=0)  # age (s) at which the interval has doubled
+    # A whole poll round per provider never runs more often than this.
+    poll_floor: float = Field(0.5, gt=0)
+    # Minutes a task may take before it is timed out and refunded.
+    image_deadline: float = Field(10.0, gt=0)
+    audio_deadline: float = Field(15.0, gt=0)
+    video_deadline: float = Field(30.0, gt=0)
+    # Seconds between progress edits of one job's message.
+    progress_interval: float = Field(2.0, ge=0)
+    # Largest result re-uploaded as a file; larger ones are posted as links.
+    max_upload_bytes: int = Field(25 * 1024 * 1024, ge=1024)
+    download_timeout: float = Field(120.0, gt=0)
+
+
 class LoggingConfig(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
@@ -133,6 +154,7 @@ class Config(_Section):
     credit: CreditConfig = Field(default_factory=CreditConfig)
     pricing: PricingConfig = Field(default_factory=PricingConfig)
     chat: ChatConfig = Field(default_factory=ChatConfig)
+    jobs: JobsConfig = Field(default_factory=JobsConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
 
 

@@ -136,6 +136,43 @@ class ConversationTurn(Base):
     __table_args__ = (Index("ix_turns_conversation", "conversation_id", "id"),)
 
 
+class JobRow(Base):
+    """One upstream task (image, song, video) from submit to delivery."""
+
+    __tablename__ = "jobs"
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(200), unique=True)  # idempotency: interaction id + action
+    kind: Mapped[str] = mapped_column(String(32))  # what the member asked: imagine, upscale, song…
+    provider: Mapped[str] = mapped_column(String(32))  # the poller family: mj, suno, kling…
+    upstream_id: Mapped[str | None] = mapped_column(String(200))
+    guild_id: Mapped[int] = mapped_column(BigInteger)
+    shard: Mapped[int] = mapped_column(Integer)
+    channel_id: Mapped[int] = mapped_column(BigInteger)
+    user_id: Mapped[int] = mapped_column(BigInteger)
+    message_id: Mapped[int | None] = mapped_column(BigInteger)
+    locale: Mapped[str] = mapped_column(String(16), default="en-US")
+    parent_id: Mapped[int | None] = mapped_column(IdType)
+    status: Mapped[str] = mapped_column(String(16))
+    progress: Mapped[int] = mapped_column(Integer, default=0)
+    request: Mapped[str] = mapped_column(Text)  # JSON
+    result: Mapped[str | None] = mapped_column(Text)  # JSON
+    error: Mapped[str | None] = mapped_column(Text)
+    hold_id: Mapped[int | None] = mapped_column(IdType)
+    deadline: Mapped[datetime]
+    next_poll_at: Mapped[datetime]
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    poll_errors: Mapped[int] = mapped_column(Integer, default=0)
+    delivery: Mapped[str] = mapped_column(String(16), default="none")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (
+        Index("ix_jobs_poll", "provider", "status", "shard", "next_poll_at"),
+        Index("ix_jobs_delivery", "delivery"),
+    )
+
+
 def table(model: type[Base]) -> Table:
     return model.__table__  # type: ignore[return-value]
 

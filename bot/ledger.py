@@ -146,39 +146,54 @@ class Ledger:
 
         The debit is a single conditional UPDATE, so concurrent holds can never overdraw.
         """
-        if amount < 0:
-            raise ValueError("a hold cannot be negative")
         existing = await self.get_hold(key)
         if existing is not None:
             return existing
         try:
             async with self.db.transaction() as conn:
-                await self._ensure(conn, guild_id)
-                await self._debit_or_credit(conn, guild_id, -amount)
-                result = await conn.execute(
-                    HOLDS.insert()
-                    .values(
-                        guild_id=guild_id,
-                        user_id=user_id,
-                        key=key,
-                        command=command,
-                        amount=amount,
-                        status="open",
-                        created_at=utcnow(),
-                    )
-                    .returning(*HOLDS.c)
+                return await self.hold_in(
+                    conn, guild_id, user_id, amount, key=key, command=command
                 )
-                row = result.one()
-                await self._append(
-                    conn, guild_id, user_id, "hold", -amount, f"hold:{key}",
-                    command=command, hold_id=row.id,
-                )  # fmt: skip
-                return Hold.from_row(row)
         except IntegrityError:
             hold = await self.get_hold(key)
             if hold is None:
                 raise
             return hold
+
+    async def hold_in(
+        self,
+        conn: AsyncConnection,
+        guild_id: int,
+        user_id: int | None,
+        amount: int,
+        *,
+        key: str,
+        command: str,
+    ) -> Hold:
+        """``hold`` inside the caller's transaction, so a job row and its hold commit together."""
+        if amount < 0:
+            raise ValueError("a hold cannot be negative")
+        await self._ensure(conn, guild_id)
+        await self._debit_or_credit(conn, guild_id, -amount)
+        result = await conn.execute(
+            HOLDS.insert()
+            .values(
+                guild_id=guild_id,
+                user_id=user_id,
+                key=key,
+                command=command,
+                amount=amount,
+                status="open",
+                created_at=utcnow(),
+            )
+            .returning(*HOLDS.c)
+        )
+        row = result.one()
+        await self._append(
+            conn, guild_id, user_id, "hold", -amount, f"hold:{key}",
+            command=command, hold_id=row.id,
+        )  # fmt: skip
+        return Hold.from_row(row)
 
     async def settle(self, hold: Hold | int, actual: int) -> Hold:
         """Charge ``actual`` (capped at the amount held) and return the rest to the guild."""
@@ -189,32 +204,39 @@ class Ledger:
         return await self._close(hold, 0, "refunded")
 
     async def _close(self, hold: Hold | int, actual: int, status: str) -> Hold:
-        hold_id = hold if isinstance(hold, int) else hold.id
         async with self.db.transaction() as conn:
-            row = (await conn.execute(select(HOLDS).where(HOLDS.c.id == hold_id))).one_or_none()
-            if row is None:
-                raise UnknownHold(f"hold {hold_id} does not exist")
-            if row.status != "open":
-                return Hold.from_row(row)
-            charged = min(actual, row.amount)
-            closed = await conn.execute(
-                update(HOLDS)
-                .where(HOLDS.c.id == hold_id, HOLDS.c.status == "open")
-                .values(status=status, actual=charged, closed_at=utcnow())
-            )
-            if closed.rowcount != 1:  # type: ignore[attr-defined]
-                row = (await conn.execute(select(HOLDS).where(HOLDS.c.id == hold_id))).one()
-                return Hold.from_row(row)
-            back = row.amount - charged
-            if back:
-                await self._debit_or_credit(conn, row.guild_id, back)
-                kind = "refund" if status == "refunded" else "release"
-                await self._append(
-                    conn, row.guild_id, row.user_id, kind, back, f"{kind}:{row.key}",
-                    command=row.command, hold_id=row.id,
-                )  # fmt: skip
+            return await self.close_in(conn, hold, actual, status)
+
+    async def close_in(
+        self, conn: AsyncConnection, hold: Hold | int, actual: int, status: str
+    ) -> Hold:
+        """Settle (``status="settled"``) or refund (``"refunded"``) inside the caller's
+        transaction; a hold already closed is returned unchanged."""
+        hold_id = hold if isinstance(hold, int) else hold.id
+        row = (await conn.execute(select(HOLDS).where(HOLDS.c.id == hold_id))).one_or_none()
+        if row is None:
+            raise UnknownHold(f"hold {hold_id} does not exist")
+        if row.status != "open":
+            return Hold.from_row(row)
+        charged = min(max(0, actual), row.amount)
+        closed = await conn.execute(
+            update(HOLDS)
+            .where(HOLDS.c.id == hold_id, HOLDS.c.status == "open")
+            .values(status=status, actual=charged, closed_at=utcnow())
+        )
+        if closed.rowcount != 1:  # type: ignore[attr-defined]
             row = (await conn.execute(select(HOLDS).where(HOLDS.c.id == hold_id))).one()
             return Hold.from_row(row)
+        back = row.amount - charged
+        if back:
+            await self._debit_or_credit(conn, row.guild_id, back)
+            kind = "refund" if status == "refunded" else "release"
+            await self._append(
+                conn, row.guild_id, row.user_id, kind, back, f"{kind}:{row.key}",
+                command=row.command, hold_id=row.id,
+            )  # fmt: skip
+        row = (await conn.execute(select(HOLDS).where(HOLDS.c.id == hold_id))).one()
+        return Hold.from_row(row)
 
     async def get_hold(self, key: str) -> Hold | None:
         async with self.db.read() as conn:

@@ -1,0 +1,419 @@
+"""Durable long tasks: submit, batched polling, deadlines, exactly-once delivery, resume.
+
+Every job is a row. Its money moves in the same transactions as its status: the hold is taken
+with the row, settled when the task succeeds and refunded when it fails or times out. Delivery
+has its own state (``pending`` → ``delivered``) and the presenter's delivery is idempotent (it
+edits the job's one message), so a restart between "result fetched" and "result shown" shows
+it once. One poller per provider family asks the upstream about up to ``batch_size`` tasks per
+request and sleeps until the next job is due; each job's interval grows with its age.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from bot.config import JobsConfig
+from bot.db import Database, JobRow, table, utcnow
+from bot.errors import UpstreamError
+from bot.job_types import Job, NewJob, Presenter, Provider, TaskState, aware, shard_of
+from bot.ledger import Ledger
+
+log = logging.getLogger(__name__)
+
+JOBS = table(JobRow)
+ACTIVE = ("pending", "running")
+TERMINAL = ("succeeded", "failed", "timed_out")
+# How many due jobs one poll round reads from the database at most, per provider.
+ROUND_LIMIT = 1000
+MAX_SLEEP = 30.0
+
+
+@dataclass(slots=True)
+class _Poller:
+    provider: Provider
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    task: asyncio.Task[None] | None = None
+    requests: int = 0
+    rounds: int = 0
+
+
+class JobEngine:
+    def __init__(
+        self,
+        db: Database,
+        ledger: Ledger,
+        config: JobsConfig,
+        *,
+        shard_count: int = 1,
+        shard_ids: list[int] | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.db = db
+        self.ledger = ledger
+        self.config = config
+        self.shard_count = shard_count
+        self.shard_ids = list(shard_ids) if shard_ids else list(range(shard_count))
+        self._clock = clock
+        self._pollers: dict[str, _Poller] = {}
+        self._presenters: dict[str, Presenter] = {}
+        self._last_progress: dict[int, float] = {}
+        self._deliveries: set[asyncio.Task[None]] = set()
+        self._delivery_slots = asyncio.Semaphore(8)
+        self.running = False
+
+    def add_provider(self, provider: Provider) -> None:
+        self._pollers[provider.name] = _Poller(provider)
+
+    def set_presenter(self, kind_prefix: str, presenter: Presenter) -> None:
+        """The presenter of every job whose kind starts with ``kind_prefix``."""
+        self._presenters[kind_prefix] = presenter
+
+    def presenter_for(self, job: Job) -> Presenter | None:
+        matches = [p for p in self._presenters if job.kind.startswith(p)]
+        return self._presenters[max(matches, key=len)] if matches else None
+
+    def stats(self, provider: str) -> tuple[int, int]:
+        """(poll rounds, upstream requests) made so far by a provider's poller."""
+        poller = self._pollers[provider]
+        return poller.rounds, poller.requests
+
+    # ---- lifecycle -------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Resume every unfinished job of our shards, then start one poller per provider."""
+        self.running = True
+        await self._resume()
+        for poller in self._pollers.values():
+            poller.task = asyncio.create_task(
+                self._poll_loop(poller), name=f"poller-{poller.provider.name}"
+            )
+
+    async def stop(self) -> None:
+        self.running = False
+        for poller in self._pollers.values():
+            if poller.task is not None:
+                poller.task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await poller.task
+                poller.task = None
+        for task in list(self._deliveries):
+            task.cancel()
+        if self._deliveries:
+            await asyncio.gather(*self._deliveries, return_exceptions=True)
+
+    async def _resume(self) -> None:
+        async with self.db.read() as conn:
+            rows = (
+                await conn.execute(
+                    select(JOBS).where(
+                        JOBS.c.shard.in_(self.shard_ids),
+                        or_(
+                            JOBS.c.status == "submitting",
+                            and_(JOBS.c.status.in_(TERMINAL), JOBS.c.delivery == "pending"),
+                        ),
+                    )
+                )
+            ).all()
+        for row in rows:
+            job = Job.from_row(row)
+            if job.status == "submitting":
+                # We cannot know whether the upstream took it: the member is not charged.
+                await self._finish(job, "failed", error="interrupted")
+            else:
+                self._schedule_delivery(job)
+
+    # ---- submit ------------------------------------------------------------------------------
+
+    async def create(self, new: NewJob) -> Job:
+        """The job row and its credit hold, in one transaction; idempotent by ``new.key``.
+
+        Raises InsufficientCredit before anything is written.
+        """
+        existing = await self.get_by_key(new.key)
+        if existing is not None:
+            return existing
+        now = self._clock()
+        async with self.db.transaction() as conn:
+            hold = await self.ledger.hold_in(
+                conn, new.guild_id, new.user_id, new.price,
+                key=f"job:{new.key}", command=new.command or new.kind,
+            )  # fmt: skip
+            result = await conn.execute(
+                JOBS.insert()
+                .values(
+                    key=new.key,
+                    kind=new.kind,
+                    provider=new.provider,
+                    guild_id=new.guild_id,
+                    shard=shard_of(new.guild_id, self.shard_count),
+                    channel_id=new.channel_id,
+                    user_id=new.user_id,
+                    message_id=new.message_id,
+                    locale=new.locale,
+                    parent_id=new.parent_id,
+                    status="submitting",
+                    progress=0,
+                    request=json.dumps(new.request, ensure_ascii=False),
+                    hold_id=hold.id,
+                    deadline=now + timedelta(minutes=new.deadline_minutes),
+                    next_poll_at=now,
+                    attempts=0,
+                    poll_errors=0,
+                    delivery="none",
+                    created_at=now,
+                    updated_at=now,
+                )
+                .returning(*JOBS.c)
+            )
+            return Job.from_row(result.one())
+
+    async def submit(self, job: Job) -> Job:
+        """Start the job upstream; on refusal refund it, record why, and re-raise."""
+        poller = self._pollers[job.provider]
+        try:
+            upstream_id = await poller.provider.submit(job)
+        except UpstreamError as exc:
+            await self._finish(job, "failed", error=exc.key, deliver=False)
+            raise
+        except Exception:
+            await self._finish(job, "failed", error="error.unexpected", deliver=False)
+            raise
+        now = self._clock()
+        job = await self._update(
+            job.id, status="pending", upstream_id=upstream_id,
+            next_poll_at=now + timedelta(seconds=self.config.poll_initial),
+        )  # fmt: skip
+        poller.wake.set()
+        return job
+
+    async def attach_message(self, job_id: int, message_id: int) -> Job:
+        return await self._update(job_id, message_id=message_id)
+
+    # ---- reads -------------------------------------------------------------------------------
+
+    async def get(self, job_id: int) -> Job | None:
+        async with self.db.read() as conn:
+            row = (await conn.execute(select(JOBS).where(JOBS.c.id == job_id))).one_or_none()
+        return Job.from_row(row) if row else None
+
+    async def get_by_key(self, key: str) -> Job | None:
+        async with self.db.read() as conn:
+            row = (await conn.execute(select(JOBS).where(JOBS.c.key == key))).one_or_none()
+        return Job.from_row(row) if row else None
+
+    async def count_active(self, provider: str | None = None) -> int:
+        query = select(func.count()).where(JOBS.c.status.in_(ACTIVE))
+        if provider:
+            query = query.where(JOBS.c.provider == provider)
+        async with self.db.read() as conn:
+            return int(await conn.scalar(query) or 0)
+
+    # ---- polling -----------------------------------------------------------------------------
+
+    def _interval(self, job: Job, now: datetime) -> float:
+        age = (now - job.created_at).total_seconds()
+        grown = self.config.poll_initial * (1 + max(0.0, age) / self.config.poll_ramp)
+        return min(self.config.poll_max, grown)
+
+    async def _poll_loop(self, poller: _Poller) -> None:
+        while self.running:
+            try:
+                delay = await self.poll_round(poller.provider.name)
+            except Exception:
+                log.exception("poll round of %s failed", poller.provider.name)
+                delay = self.config.poll_initial
+            poller.wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(poller.wake.wait(), timeout=delay)
+
+    async def poll_round(self, provider_name: str) -> float:
+        """Poll every due job of one provider; returns seconds until the next one is due."""
+        poller = self._pollers[provider_name]
+        now = self._clock()
+        async with self.db.read() as conn:
+            rows = (
+                await conn.execute(
+                    select(JOBS)
+                    .where(
+                        JOBS.c.provider == provider_name,
+                        JOBS.c.status.in_(ACTIVE),
+                        JOBS.c.shard.in_(self.shard_ids),
+                        or_(JOBS.c.next_poll_at <= now, JOBS.c.deadline <= now),
+                    )
+                    .order_by(JOBS.c.next_poll_at)
+                    .limit(ROUND_LIMIT)
+                )
+            ).all()
+        jobs = [Job.from_row(r) for r in rows]
+        if jobs:
+            poller.rounds += 1
+        live = [j for j in jobs if j.deadline > now]
+        for job in jobs:
+            if job.deadline <= now:
+                await self._finish(job, "timed_out", error="jobs.timed_out")
+        size = max(1, poller.provider.batch_size)
+        for start in range(0, len(live), size):
+            await self._poll_batch(poller, live[start : start + size])
+        return await self._next_due(provider_name)
+
+    async def _poll_batch(self, poller: _Poller, jobs: list[Job]) -> None:
+        ids = [j.upstream_id for j in jobs if j.upstream_id]
+        poller.requests += 1
+        now = self._clock()
+        try:
+            states = await poller.provider.fetch(ids)
+        except UpstreamError as exc:
+            # A transient upstream problem: back off, keep the jobs (their deadline still holds).
+            log.warning("polling %s failed for %d jobs: %s", poller.provider.name, len(ids), exc)
+            for job in jobs:
+                await self._backoff(job, now)
+            return
+        for job in jobs:
+            state = states.get(job.upstream_id or "")
+            if state is None:
+                # Not listed yet (gateways store tasks lazily): ask again later.
+                due = now + timedelta(seconds=self._interval(job, now))
+                await self._update(job.id, next_poll_at=due)
+            elif state.status == "succeeded":
+                await self._succeed(job, state)
+            elif state.status == "failed":
+                await self._finish(job, "failed", error=state.error or "jobs.failed")
+            else:
+                await self._progress(job, state, now)
+
+    async def _backoff(self, job: Job, now: datetime) -> None:
+        async with self.db.transaction() as conn:
+            errors = await conn.scalar(select(JOBS.c.poll_errors).where(JOBS.c.id == job.id)) or 0
+            delay = min(self.config.poll_max * 4, self.config.poll_initial * 2 ** min(errors, 6))
+            await conn.execute(
+                update(JOBS)
+                .where(JOBS.c.id == job.id)
+                .values(poll_errors=errors + 1, next_poll_at=now + timedelta(seconds=delay))
+            )
+
+    async def _progress(self, job: Job, state: TaskState, now: datetime) -> None:
+        status = "running" if state.status == "running" else "pending"
+        changed = state.progress != job.progress or status != job.status
+        job = await self._update(
+            job.id, status=status, progress=state.progress, attempts=JOBS.c.attempts + 1,
+            next_poll_at=now + timedelta(seconds=self._interval(job, now)),
+        )  # fmt: skip
+        if not changed:
+            return
+        loop_now = asyncio.get_running_loop().time()
+        last = self._last_progress.get(job.id, 0.0)
+        presenter = self.presenter_for(job)
+        if presenter is not None and loop_now - last >= self.config.progress_interval:
+            self._last_progress[job.id] = loop_now
+            try:
+                await presenter.progress(job, state)
+            except Exception:
+                log.warning("progress display failed for job %s", job.id, exc_info=True)
+
+    async def _next_due(self, provider_name: str) -> float:
+        async with self.db.read() as conn:
+            row = (
+                await conn.execute(
+                    select(func.min(JOBS.c.next_poll_at), func.min(JOBS.c.deadline)).where(
+                        JOBS.c.provider == provider_name,
+                        JOBS.c.status.in_(ACTIVE),
+                        JOBS.c.shard.in_(self.shard_ids),
+                    )
+                )
+            ).one()
+        candidates = [aware(v) for v in row if v is not None]
+        if not candidates:
+            return MAX_SLEEP
+        wait = (min(candidates) - self._clock()).total_seconds()
+        return min(MAX_SLEEP, max(self.config.poll_floor, wait))
+
+    # ---- endings -----------------------------------------------------------------------------
+
+    async def _succeed(self, job: Job, state: TaskState) -> None:
+        async with self.db.transaction() as conn:
+            if not await self._claim_terminal(conn, job.id, "succeeded", result=state.result):
+                return
+            if job.hold_id is not None:
+                await self.ledger.close_in(conn, job.hold_id, 1 << 62, "settled")
+        self._last_progress.pop(job.id, None)
+        refreshed = await self.get(job.id)
+        if refreshed is not None:
+            self._schedule_delivery(refreshed)
+
+    async def _finish(self, job: Job, status: str, *, error: str, deliver: bool = True) -> None:
+        """Fail or time out a job: refund its hold and (optionally) tell the member."""
+        async with self.db.transaction() as conn:
+            claimed = await self._claim_terminal(
+                conn, job.id, status, error=error, delivery="pending" if deliver else "delivered"
+            )
+            if claimed and job.hold_id is not None:
+                await self.ledger.close_in(conn, job.hold_id, 0, "refunded")
+        self._last_progress.pop(job.id, None)
+        if claimed and deliver:
+            refreshed = await self.get(job.id)
+            if refreshed is not None:
+                self._schedule_delivery(refreshed)
+
+    async def _claim_terminal(
+        self,
+        conn: AsyncConnection,
+        job_id: int,
+        status: str,
+        *,
+        result: dict[str, Any] | None = None,
+        error: str | None = None,
+        delivery: str = "pending",
+    ) -> bool:
+        """Move a job to a terminal state once; False when another path got there first."""
+        values: dict[str, Any] = {
+            "status": status, "delivery": delivery, "error": error, "updated_at": self._clock(),
+        }  # fmt: skip
+        if result is not None:
+            values["result"] = json.dumps(result, ensure_ascii=False)
+            values["progress"] = 100
+        claimed = await conn.execute(
+            update(JOBS).where(JOBS.c.id == job_id, JOBS.c.status.not_in(TERMINAL)).values(**values)
+        )
+        return claimed.rowcount == 1  # type: ignore[attr-defined]
+
+    def _schedule_delivery(self, job: Job) -> None:
+        task = asyncio.create_task(self._deliver(job), name=f"deliver-job-{job.id}")
+        self._deliveries.add(task)
+        task.add_done_callback(self._deliveries.discard)
+
+    async def _deliver(self, job: Job) -> None:
+        presenter = self.presenter_for(job)
+        if presenter is None:
+            log.error("no presenter for job %s of kind %s", job.id, job.kind)
+            return
+        async with self._delivery_slots:
+            try:
+                await presenter.deliver(job)
+            except Exception:
+                # Left pending: the next start delivers it again (delivery is idempotent).
+                log.exception("delivery of job %s failed; it stays pending", job.id)
+                return
+        await self._update(job.id, delivery="delivered")
+
+    async def _update(self, job_id: int, **values: Any) -> Job:
+        values.setdefault("updated_at", self._clock())
+        async with self.db.transaction() as conn:
+            result = await conn.execute(
+                update(JOBS).where(JOBS.c.id == job_id).values(**values).returning(*JOBS.c)
+            )
+            return Job.from_row(result.one())
+
+    async def wait_idle(self, timeout: float = 10.0) -> None:  # noqa: ASYNC109
+        """Wait for scheduled deliveries (tests and graceful shutdown)."""
+        if self._deliveries:
+            await asyncio.wait(list(self._deliveries), timeout=timeout)

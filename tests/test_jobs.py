@@ -1,0 +1,195 @@
+"""The job engine on a real database with a scripted provider: batching, endings, resume."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from typing import Any
+
+import pytest
+
+from bot.config import JobsConfig
+from bot.db import Database
+from bot.errors import QueueFull
+from bot.job_types import Job, NewJob, TaskState
+from bot.jobs import JobEngine
+from bot.ledger import Ledger
+from tests.helpers import wait_until
+
+FAST = JobsConfig(poll_initial=0.05, poll_max=0.2, poll_floor=0.01, progress_interval=0.0)
+GUILD = 1_100_000_000_000_000_000
+
+
+class ScriptedProvider:
+    name = "fake"
+    batch_size = 100
+
+    def __init__(self) -> None:
+        self.states: dict[str, TaskState] = {}
+        self.fetches: list[list[str]] = []
+        self.fail_submit: Exception | None = None
+        self.fail_fetch = 0
+        self._ids = itertools.count(1)
+
+    async def submit(self, job: Job) -> str:
+        if self.fail_submit:
+            raise self.fail_submit
+        upstream_id = f"task-{next(self._ids)}"
+        self.states[upstream_id] = TaskState("pending")
+        return upstream_id
+
+    async def fetch(self, upstream_ids: list[str]) -> dict[str, TaskState]:
+        self.fetches.append(list(upstream_ids))
+        if self.fail_fetch:
+            self.fail_fetch -= 1
+            from bot.errors import UpstreamFailure
+
+            raise UpstreamFailure("gateway hiccup")
+        return {i: self.states[i] for i in upstream_ids if i in self.states}
+
+
+class RecordingPresenter:
+    def __init__(self) -> None:
+        self.delivered: list[tuple[int, str]] = []
+        self.progress_seen: list[tuple[int, int]] = []
+        self.crash_next = False
+
+    async def progress(self, job: Job, state: TaskState) -> None:
+        self.progress_seen.append((job.id, state.progress))
+
+    async def deliver(self, job: Job) -> None:
+        if self.crash_next:
+            self.crash_next = False
+            raise RuntimeError("killed mid-delivery")
+        self.delivered.append((job.id, job.status))
+
+
+def make_engine(
+    db: Database, ledger: Ledger, provider: ScriptedProvider, presenter: Any
+) -> JobEngine:
+    engine = JobEngine(db, ledger, FAST)
+    engine.add_provider(provider)
+    engine.set_presenter("image", presenter)
+    return engine
+
+
+def new_job(n: int, *, price: int = 10, deadline: float = 1.0) -> NewJob:
+    return NewJob(
+        key=f"k{n}", kind="image", provider="fake", guild_id=GUILD, channel_id=5,
+        user_id=7, request={"prompt": f"p{n}"}, price=price, deadline_minutes=deadline,
+    )  # fmt: skip
+
+
+@pytest.fixture
+def ledger(database: Database) -> Ledger:
+    return Ledger(database, starting_balance=10_000)
+
+
+async def test_success_is_charged_and_delivered_once(database: Database, ledger: Ledger) -> None:
+    provider, presenter = ScriptedProvider(), RecordingPresenter()
+    engine = make_engine(database, ledger, provider, presenter)
+    await engine.start()
+    try:
+        job = await engine.submit(await engine.create(new_job(1)))
+        assert await engine.create(new_job(1)) == await engine.get(job.id)  # replay: same job
+        provider.states[job.upstream_id] = TaskState("running", progress=40)
+        await wait_until(lambda: presenter.progress_seen == [(job.id, 40)])
+        provider.states[job.upstream_id] = TaskState("succeeded", result={"url": "x"})
+        await wait_until(lambda: presenter.delivered == [(job.id, "succeeded")])
+        done = await engine.get(job.id)
+        assert (done.status, done.delivery, done.result) == ("succeeded", "delivered", {"url": "x"})
+        hold = await ledger.get_hold("job:k1")
+        assert (hold.status, hold.actual) == ("settled", 10)
+        assert await ledger.balance(GUILD) == 9_990
+    finally:
+        await engine.stop()
+    assert await ledger.check() == []
+
+
+async def test_one_request_per_hundred_pending_jobs(database: Database, ledger: Ledger) -> None:
+    provider, presenter = ScriptedProvider(), RecordingPresenter()
+    engine = make_engine(database, ledger, provider, presenter)
+    jobs = [await engine.submit(await engine.create(new_job(n, price=1))) for n in range(250)]
+    await asyncio.sleep(FAST.poll_initial)
+    await engine.poll_round("fake")
+    assert [len(ids) for ids in provider.fetches] == [100, 100, 50]
+    assert len({i for ids in provider.fetches for i in ids}) == len(jobs)
+
+
+async def test_failure_timeout_and_submit_refusal_refund(
+    database: Database, ledger: Ledger
+) -> None:
+    provider, presenter = ScriptedProvider(), RecordingPresenter()
+    engine = make_engine(database, ledger, provider, presenter)
+    await engine.start()
+    try:
+        failing = await engine.submit(await engine.create(new_job(1)))
+        slow = await engine.submit(await engine.create(new_job(2, deadline=0.3 / 60)))
+        provider.states[failing.upstream_id] = TaskState("failed", error="moderated")
+        await wait_until(lambda: len(presenter.delivered) == 2)
+        assert (await engine.get(failing.id)).error == "moderated"
+        assert (await engine.get(slow.id)).status == "timed_out"
+
+        provider.fail_submit = QueueFull("queue full")
+        with pytest.raises(QueueFull):
+            await engine.submit(await engine.create(new_job(3)))
+        refused = await engine.get_by_key("k3")
+        assert (refused.status, refused.delivery) == ("failed", "delivered")
+    finally:
+        await engine.stop()
+    assert await ledger.balance(GUILD) == 10_000
+    assert [h.status for h in [await ledger.get_hold(f"job:k{n}") for n in (1, 2, 3)]] == [
+        "refunded"
+    ] * 3
+    assert await ledger.check() == []
+
+
+async def test_transient_poll_errors_back_off_without_failing(
+    database: Database, ledger: Ledger
+) -> None:
+    provider, presenter = ScriptedProvider(), RecordingPresenter()
+    engine = make_engine(database, ledger, provider, presenter)
+    provider.fail_fetch = 3
+    await engine.start()
+    try:
+        job = await engine.submit(await engine.create(new_job(1, deadline=5)))
+        await wait_until(lambda: len(provider.fetches) >= 4)
+        assert (await engine.get(job.id)).status == "pending"
+        provider.states[job.upstream_id] = TaskState("succeeded", result={})
+        await wait_until(lambda: presenter.delivered == [(job.id, "succeeded")])
+    finally:
+        await engine.stop()
+
+
+async def test_restart_delivers_exactly_once_and_refunds_unsubmitted(
+    database: Database, ledger: Ledger
+) -> None:
+    provider, presenter = ScriptedProvider(), RecordingPresenter()
+    engine = make_engine(database, ledger, provider, presenter)
+    presenter.crash_next = True  # the process "dies" between fetching the result and showing it
+    await engine.start()
+    job = await engine.submit(await engine.create(new_job(1)))
+    orphan = await engine.create(new_job(2))  # held, but the upstream was never asked
+    provider.states[job.upstream_id] = TaskState("succeeded", result={"url": "y"})
+    await wait_until(lambda: not presenter.crash_next)  # the delivery was attempted and died
+    await engine.wait_idle()
+    await engine.stop()
+    assert presenter.delivered == []
+    assert (await engine.get(job.id)).delivery == "pending"
+
+    restarted = make_engine(database, ledger, provider, presenter)
+    await restarted.start()
+    await restarted.wait_idle()
+    await wait_until(lambda: len(presenter.delivered) == 2)
+    await restarted.stop()
+    again = make_engine(database, ledger, provider, presenter)
+    await again.start()
+    await again.wait_idle()
+    await again.stop()
+    # The result once, and the member told once that the unsubmitted job was not charged.
+    assert sorted(presenter.delivered) == [(job.id, "succeeded"), (orphan.id, "failed")]
+    assert (await ledger.get_hold("job:k1")).status == "settled"
+    assert (await again.get(orphan.id)).status == "failed"
+    assert (await ledger.get_hold("job:k2")).status == "refunded"
+    assert await ledger.balance(GUILD) == 9_990
+    assert await ledger.check() == []
