@@ -142,7 +142,9 @@ class JobRow(Base):
     __tablename__ = "jobs"
 
     id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
-    key: Mapped[str] = mapped_column(String(200), unique=True)  # idempotency: interaction id + action
+    key: Mapped[str] = mapped_column(
+        String(200), unique=True
+    )  # idempotency: interaction id + action
     kind: Mapped[str] = mapped_column(String(32))  # what the member asked: imagine, upscale, song…
     provider: Mapped[str] = mapped_column(String(32))  # the poller family: mj, suno, kling…
     upstream_id: Mapped[str | None] = mapped_column(String(200))

@@ -116,8 +116,11 @@ async def run_demo(config_path: Path | None) -> int:
         world.upstream.chat.reply = "Try 湯豆腐 (yudofu) near Nanzen-ji, and nishin soba in Gion."
         out.line("李雷 (in the thread):", "What should we eat there?")
         await discord.post_user_message(thread_id, lei["id"], "What should we eat there?")
+
         def bot_replies() -> list[Message]:
-            return [m for m in discord.messages(thread_id)[1:] if m.author_id == discord.bot_user_id]
+            return [
+                m for m in discord.messages(thread_id)[1:] if m.author_id == discord.bot_user_id
+            ]
 
         await _until(lambda: _finished(bot_replies()))
         _show(out, "李雷", bot_replies())

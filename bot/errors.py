@@ -136,3 +136,9 @@ class BannedPrompt(UpstreamError):
         super().__init__(detail, **kwargs)  # type: ignore[arg-type]
         self.word = word
         self.params["word"] = word or "?"
+
+
+class MediaTooLarge(UpstreamFailure):
+    """A result file is larger than we may upload; it is posted as a link instead."""
+
+    key = "jobs.too_large"

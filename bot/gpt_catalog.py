@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from bot.db import Database, GuildSettings, SharedGPT, insert_ignore, table, utcnow
@@ -15,6 +15,8 @@ from bot.errors import AtelierError
 
 GPTS = table(SharedGPT)
 SETTINGS = table(GuildSettings)
+# Keeps a name well inside the embed title limit (256).
+NAME_LIMIT = 200
 
 # A gizmo id as typed, inside a model name (gpt-4-gizmo-g-…), or in a chatgpt.com/g/ link whose
 # slug follows the id after a dash.
@@ -71,15 +73,27 @@ class GPTCatalog:
         self.db = db
 
     async def add(self, guild_id: int, entry: GPTEntry) -> GPTEntry:
+        """Share ``entry`` in the guild and return it as stored (long fields cut to size).
+
+        Raises GPTAlreadyShared, naming the GPT as the guild already knows it.
+        """
+        stored = replace(
+            entry,
+            name=entry.name[:NAME_LIMIT],
+            description=entry.description[:4000],
+            author=entry.author[:200],
+            starters=entry.starters[:8],
+            uses=0,
+        )
         values = {
             "guild_id": guild_id,
-            "gizmo_id": entry.gizmo_id,
-            "name": entry.name[:200],
-            "description": entry.description[:4000],
-            "author": entry.author[:200],
-            "avatar_url": entry.avatar_url,
-            "starters": json.dumps(list(entry.starters[:8]), ensure_ascii=False),
-            "added_by": entry.added_by,
+            "gizmo_id": stored.gizmo_id,
+            "name": stored.name,
+            "description": stored.description,
+            "author": stored.author,
+            "avatar_url": stored.avatar_url,
+            "starters": json.dumps(list(stored.starters), ensure_ascii=False),
+            "added_by": stored.added_by,
             "uses": 0,
             "created_at": utcnow(),
         }
@@ -87,8 +101,20 @@ class GPTCatalog:
             async with self.db.transaction() as conn:
                 await conn.execute(GPTS.insert().values(**values))
         except IntegrityError:
-            raise GPTAlreadyShared(entry.gizmo_id, name=entry.name) from None
-        return entry
+            existing = await self.get(guild_id, stored.gizmo_id)
+            name = existing.name if existing is not None else stored.name
+            raise GPTAlreadyShared(stored.gizmo_id, name=name) from None
+        return stored
+
+    async def get(self, guild_id: int, gizmo_id: str) -> GPTEntry | None:
+        """The shared GPT with this exact id, or None."""
+        async with self.db.read() as conn:
+            row = (
+                await conn.execute(
+                    select(GPTS).where(GPTS.c.guild_id == guild_id, GPTS.c.gizmo_id == gizmo_id)
+                )
+            ).first()
+        return None if row is None else _entry(row)
 
     async def list(self, guild_id: int) -> list[GPTEntry]:
         """Most used first."""
@@ -103,16 +129,16 @@ class GPTCatalog:
     async def find(self, guild_id: int, query: str) -> GPTEntry:
         """By gizmo id, link, or name (case-insensitive); raises GPTNotFound."""
         try:
-            condition = GPTS.c.gizmo_id == parse_gizmo_id(query)
+            found = await self.get(guild_id, parse_gizmo_id(query))
         except InvalidGPTId:
-            condition = func.lower(GPTS.c.name) == query.strip().lower()
-        async with self.db.read() as conn:
-            row = (
-                await conn.execute(select(GPTS).where(GPTS.c.guild_id == guild_id, condition))
-            ).first()
-        if row is None:
+            # Names are compared in Python: SQLite's lower() folds ASCII only ("Über" ≠ "über").
+            wanted = query.strip().casefold()
+            found = next(
+                (e for e in await self.list(guild_id) if e.name.casefold() == wanted), None
+            )
+        if found is None:
             raise GPTNotFound(query, query=query[:100])
-        return _entry(row)
+        return found
 
     async def remove(self, guild_id: int, gizmo_id: str) -> None:
         async with self.db.transaction() as conn:

@@ -68,14 +68,22 @@ class TaskState:
     error: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class Submitted:
+    """An accepted submit: the upstream's task id, and how many tasks wait ahead of it."""
+
+    upstream_id: str
+    queued: int | None = None
+
+
 class Provider(Protocol):
     """One upstream family (Midjourney, Suno, a video API): submits and polls its tasks."""
 
     name: str
     batch_size: int
 
-    async def submit(self, job: Job) -> str:
-        """Start the task upstream and return its id; raise UpstreamError to refuse."""
+    async def submit(self, job: Job) -> Submitted:
+        """Start the task upstream; raise UpstreamError to refuse."""
         ...
 
     async def fetch(self, upstream_ids: list[str]) -> dict[str, TaskState]:

@@ -25,7 +25,16 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from bot.config import JobsConfig
 from bot.db import Database, JobRow, table, utcnow
 from bot.errors import UpstreamError
-from bot.job_types import Job, NewJob, Presenter, Provider, TaskState, aware, shard_of
+from bot.job_types import (
+    Job,
+    NewJob,
+    Presenter,
+    Provider,
+    Submitted,
+    TaskState,
+    aware,
+    shard_of,
+)
 from bot.ledger import Ledger
 
 log = logging.getLogger(__name__)
@@ -177,11 +186,11 @@ class JobEngine:
             )
             return Job.from_row(result.one())
 
-    async def submit(self, job: Job) -> Job:
+    async def submit(self, job: Job) -> tuple[Job, Submitted]:
         """Start the job upstream; on refusal refund it, record why, and re-raise."""
         poller = self._pollers[job.provider]
         try:
-            upstream_id = await poller.provider.submit(job)
+            submitted = await poller.provider.submit(job)
         except UpstreamError as exc:
             await self._finish(job, "failed", error=exc.key, deliver=False)
             raise
@@ -190,11 +199,11 @@ class JobEngine:
             raise
         now = self._clock()
         job = await self._update(
-            job.id, status="pending", upstream_id=upstream_id,
+            job.id, status="pending", upstream_id=submitted.upstream_id,
             next_poll_at=now + timedelta(seconds=self.config.poll_initial),
         )  # fmt: skip
         poller.wake.set()
-        return job
+        return job, submitted
 
     async def attach_message(self, job_id: int, message_id: int) -> Job:
         return await self._update(job_id, message_id=message_id)

@@ -13,8 +13,9 @@ from discord.ext import commands
 
 from bot.app import AtelierBot, require_guild
 from bot.errors import AtelierError, UpstreamError
-from bot.gpt_catalog import GPTEntry, parse_gizmo_id
+from bot.gpt_catalog import GPTAlreadyShared, GPTEntry, InvalidGPTId, parse_gizmo_id
 from bot.i18n import cmd
+from bot.upstream.gpts import GizmoSearchResult
 from cogs.autocomplete import shared_gpt_choices
 
 log = logging.getLogger(__name__)
@@ -75,11 +76,13 @@ class PageButton(
 
     async def callback(self, interaction: discord.Interaction[AtelierBot]) -> None:
         bot = interaction.client
-        guild_id = require_guild(interaction)
-        entries = await bot.services.gpt_catalog.list(guild_id)
-        await interaction.response.edit_message(
-            **list_page(bot, interaction.locale, entries, self.page)
-        )
+        try:
+            entries = await bot.services.gpt_catalog.list(require_guild(interaction))
+            await interaction.response.edit_message(
+                **list_page(bot, interaction.locale, entries, self.page)
+            )
+        except Exception as exc:  # discord.py only logs a dynamic item's errors
+            await bot.report_error(interaction, exc)
 
 
 class AddButton(
@@ -107,7 +110,10 @@ class AddButton(
     async def callback(self, interaction: discord.Interaction[AtelierBot]) -> None:
         cog = interaction.client.get_cog("GPTs")
         assert isinstance(cog, GPTs)
-        await cog.add_gpt(interaction, self.gizmo_id)
+        try:
+            await cog.add_gpt(interaction, self.gizmo_id)
+        except Exception as exc:  # discord.py only logs a dynamic item's errors
+            await interaction.client.report_error(interaction, exc)
 
 
 class NameModal(discord.ui.Modal):
@@ -124,7 +130,9 @@ class NameModal(discord.ui.Modal):
         self.add_item(self.name)
 
     async def on_submit(self, interaction: discord.Interaction[AtelierBot]) -> None:
-        entry = GPTEntry(self.gizmo_id, self.name.value.strip(), added_by=interaction.user.id)
+        # Whitespace passes Discord's "required"; a GPT listed as "" could not be found by name.
+        name = self.name.value.strip() or self.gizmo_id
+        entry = GPTEntry(self.gizmo_id, name, added_by=interaction.user.id)
         await self.cog.store(interaction, entry)
 
     async def on_error(self, interaction: discord.Interaction[Any], error: Exception) -> None:
@@ -152,6 +160,10 @@ class GPTs(
 
     async def add_gpt(self, interaction: discord.Interaction[AtelierBot], gizmo_id: str) -> None:
         services = self.bot.services
+        # Checked before the lookup: no upstream call, and no name asked for in vain.
+        shared = await services.gpt_catalog.get(require_guild(interaction), gizmo_id)
+        if shared is not None:
+            raise GPTAlreadyShared(gizmo_id, name=shared.name)
         try:
             info = await asyncio.wait_for(services.gpts.info(gizmo_id), LOOKUP_TIMEOUT)
         except (UpstreamError, TimeoutError) as exc:
@@ -171,7 +183,7 @@ class GPTs(
 
     async def store(self, interaction: discord.Interaction[AtelierBot], entry: GPTEntry) -> None:
         guild_id = require_guild(interaction)
-        await self.bot.services.gpt_catalog.add(guild_id, entry)
+        entry = await self.bot.services.gpt_catalog.add(guild_id, entry)
         await interaction.response.send_message(
             self.t(interaction, "gpts.added", name=entry.name, id=entry.gizmo_id),
             embed=info_embed(self.bot, interaction.locale, entry),
@@ -229,7 +241,7 @@ class GPTs(
         self, interaction: discord.Interaction[AtelierBot], query: app_commands.Range[str, 1, 100]
     ) -> None:
         await interaction.response.defer(thinking=True)
-        results = (await self.bot.services.gpts.search(query))[:SEARCH_RESULTS]
+        results = addable(await self.bot.services.gpts.search(query))[:SEARCH_RESULTS]
         if not results:
             await interaction.followup.send(self.t(interaction, "gpts.search_empty", query=query))
             return
@@ -262,6 +274,21 @@ class GPTs(
     info.autocomplete("gpt")(shared_gpt_choices)
     remove.autocomplete("gpt")(shared_gpt_choices)
     default.autocomplete("gpt")(shared_gpt_choices)
+
+
+def addable(results: list[GizmoSearchResult]) -> list[GizmoSearchResult]:
+    """Results an "Add" button can carry: a well-formed id, each once (custom_ids must differ)."""
+    seen: set[str] = set()
+    kept = []
+    for result in results:
+        try:
+            valid = parse_gizmo_id(result.id) == result.id
+        except InvalidGPTId:
+            valid = False
+        if valid and result.id not in seen:
+            seen.add(result.id)
+            kept.append(result)
+    return kept
 
 
 def info_embed(bot: AtelierBot, locale: Any, entry: GPTEntry) -> discord.Embed:

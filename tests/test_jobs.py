@@ -11,7 +11,7 @@ import pytest
 from bot.config import JobsConfig
 from bot.db import Database
 from bot.errors import QueueFull
-from bot.job_types import Job, NewJob, TaskState
+from bot.job_types import Job, NewJob, Submitted, TaskState
 from bot.jobs import JobEngine
 from bot.ledger import Ledger
 from tests.helpers import wait_until
@@ -31,12 +31,12 @@ class ScriptedProvider:
         self.fail_fetch = 0
         self._ids = itertools.count(1)
 
-    async def submit(self, job: Job) -> str:
+    async def submit(self, job: Job) -> Submitted:
         if self.fail_submit:
             raise self.fail_submit
         upstream_id = f"task-{next(self._ids)}"
         self.states[upstream_id] = TaskState("pending")
-        return upstream_id
+        return Submitted(upstream_id)
 
     async def fetch(self, upstream_ids: list[str]) -> dict[str, TaskState]:
         self.fetches.append(list(upstream_ids))
@@ -90,7 +90,7 @@ async def test_success_is_charged_and_delivered_once(database: Database, ledger:
     engine = make_engine(database, ledger, provider, presenter)
     await engine.start()
     try:
-        job = await engine.submit(await engine.create(new_job(1)))
+        job = (await engine.submit(await engine.create(new_job(1))))[0]
         assert await engine.create(new_job(1)) == await engine.get(job.id)  # replay: same job
         provider.states[job.upstream_id] = TaskState("running", progress=40)
         await wait_until(lambda: presenter.progress_seen == [(job.id, 40)])
@@ -109,7 +109,7 @@ async def test_success_is_charged_and_delivered_once(database: Database, ledger:
 async def test_one_request_per_hundred_pending_jobs(database: Database, ledger: Ledger) -> None:
     provider, presenter = ScriptedProvider(), RecordingPresenter()
     engine = make_engine(database, ledger, provider, presenter)
-    jobs = [await engine.submit(await engine.create(new_job(n, price=1))) for n in range(250)]
+    jobs = [(await engine.submit(await engine.create(new_job(n, price=1))))[0] for n in range(250)]
     await asyncio.sleep(FAST.poll_initial)
     await engine.poll_round("fake")
     assert [len(ids) for ids in provider.fetches] == [100, 100, 50]
@@ -123,8 +123,8 @@ async def test_failure_timeout_and_submit_refusal_refund(
     engine = make_engine(database, ledger, provider, presenter)
     await engine.start()
     try:
-        failing = await engine.submit(await engine.create(new_job(1)))
-        slow = await engine.submit(await engine.create(new_job(2, deadline=0.3 / 60)))
+        failing = (await engine.submit(await engine.create(new_job(1))))[0]
+        slow = (await engine.submit(await engine.create(new_job(2, deadline=0.3 / 60))))[0]
         provider.states[failing.upstream_id] = TaskState("failed", error="moderated")
         await wait_until(lambda: len(presenter.delivered) == 2)
         assert (await engine.get(failing.id)).error == "moderated"
@@ -132,7 +132,7 @@ async def test_failure_timeout_and_submit_refusal_refund(
 
         provider.fail_submit = QueueFull("queue full")
         with pytest.raises(QueueFull):
-            await engine.submit(await engine.create(new_job(3)))
+            (await engine.submit(await engine.create(new_job(3))))[0]
         refused = await engine.get_by_key("k3")
         assert (refused.status, refused.delivery) == ("failed", "delivered")
     finally:
@@ -152,7 +152,7 @@ async def test_transient_poll_errors_back_off_without_failing(
     provider.fail_fetch = 3
     await engine.start()
     try:
-        job = await engine.submit(await engine.create(new_job(1, deadline=5)))
+        job = (await engine.submit(await engine.create(new_job(1, deadline=5))))[0]
         await wait_until(lambda: len(provider.fetches) >= 4)
         assert (await engine.get(job.id)).status == "pending"
         provider.states[job.upstream_id] = TaskState("succeeded", result={})
@@ -168,7 +168,7 @@ async def test_restart_delivers_exactly_once_and_refunds_unsubmitted(
     engine = make_engine(database, ledger, provider, presenter)
     presenter.crash_next = True  # the process "dies" between fetching the result and showing it
     await engine.start()
-    job = await engine.submit(await engine.create(new_job(1)))
+    job = (await engine.submit(await engine.create(new_job(1))))[0]
     orphan = await engine.create(new_job(2))  # held, but the upstream was never asked
     provider.states[job.upstream_id] = TaskState("succeeded", result={"url": "y"})
     await wait_until(lambda: not presenter.crash_next)  # the delivery was attempted and died

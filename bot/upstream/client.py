@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from bot.errors import UpstreamError, UpstreamFailure, UpstreamTimeout
+from bot.errors import MediaTooLarge, UpstreamError, UpstreamFailure, UpstreamTimeout
 from bot.upstream.errors import build_error, decode_json, raise_for_error_body
 from bot.upstream.sse import SSEEvent, SSEParser, SSEProtocolError
 
@@ -184,12 +184,12 @@ class UpstreamClient:
                         f"download failed: HTTP {resp.status}", status=resp.status
                     )
                 if (resp.content_length or 0) > max_bytes:
-                    raise UpstreamFailure("the file is too large", status=resp.status)
+                    raise MediaTooLarge("the file is too large", status=resp.status)
                 body = bytearray()
                 async for chunk in resp.content.iter_chunked(64 * 1024):
                     body += chunk
                     if len(body) > max_bytes:
-                        raise UpstreamFailure("the file is too large", status=resp.status)
+                        raise MediaTooLarge("the file is too large", status=resp.status)
                 return bytes(body)
         except UpstreamError:
             raise

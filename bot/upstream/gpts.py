@@ -38,29 +38,44 @@ def _data(body: Any) -> Any:
     return body.get("data")
 
 
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
 class GPTsClient:
     def __init__(self, client: UpstreamClient) -> None:
         self.client = client
 
     async def info(self, gizmo_id: str) -> GizmoInfo:
         body = await self.client.request_json("GET", "/v1/gpts/", params={"id": gizmo_id})
-        gizmo = (_data(body) or {}).get("gizmo") or {}
-        display = gizmo.get("display") or {}
-        name = str(display.get("name") or "").strip()
+        gizmo = _dict(_dict(_data(body)).get("gizmo"))
+        display = _dict(gizmo.get("display"))
+        name = _text(display.get("name")).strip()
         if not name:
             raise UpstreamFailure("the GPT lookup returned no name")
+        # Sister gateways differ: an author object or a bare name, a list of starters or one.
+        author = gizmo.get("author")
+        if isinstance(author, dict):
+            author = author.get("display_name")
+        starters = display.get("prompt_starters")
+        if isinstance(starters, str):
+            starters = [starters]
         return GizmoInfo(
-            id=str(gizmo.get("id") or gizmo_id),
+            id=_text(gizmo.get("id")) or gizmo_id,
             name=name,
-            description=str(display.get("description") or ""),
-            author=str((gizmo.get("author") or {}).get("display_name") or ""),
-            avatar_url=display.get("profile_picture_url") or None,
-            starters=tuple(str(s) for s in display.get("prompt_starters") or [] if s),
+            description=_text(display.get("description")),
+            author=_text(author),
+            avatar_url=_text(display.get("profile_picture_url")) or None,
+            starters=tuple(s for s in (starters if isinstance(starters, list) else []) if _text(s)),
         )
 
     async def search(self, query: str) -> list[GizmoSearchResult]:
         body = await self.client.request_json("GET", "/v2/gpts/search", params={"query": query})
-        results = _data(body) or []
+        results = _data(body)
         return [
             GizmoSearchResult(
                 id=str(item.get("id") or ""),
@@ -68,6 +83,6 @@ class GPTsClient:
                 description=str(item.get("description") or ""),
                 link=str(item.get("link") or ""),
             )
-            for item in results
+            for item in (results if isinstance(results, list) else [])
             if isinstance(item, dict) and item.get("id")
         ]

@@ -5,6 +5,7 @@ Shapes follow upstream-api.md §1 (GPTs info endpoints): ``{"code":0,"msg":"ok",
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 
 from aiohttp import web
@@ -37,13 +38,18 @@ def _default_gizmos() -> dict[str, Gizmo]:
 @dataclass(slots=True)
 class GPTsState:
     gizmos: dict[str, Gizmo] = field(default_factory=_default_gizmos)
+    # Seconds before each answer, for a lookup slower than the bot is willing to wait.
+    delay: float = 0.0
 
 
 GPTS = web.AppKey("upstream_sandbox_gpts", GPTsState)
 
 
 async def info(request: web.Request) -> web.Response:
-    gizmo = request.app[GPTS].gizmos.get(request.query.get("id", ""))
+    state = request.app[GPTS]
+    if state.delay:
+        await asyncio.sleep(state.delay)
+    gizmo = state.gizmos.get(request.query.get("id", ""))
     if gizmo is None:
         return json_response({"code": 404, "msg": "gizmo not found", "data": None}, status=404)
     return json_response(
@@ -67,6 +73,9 @@ async def info(request: web.Request) -> web.Response:
 
 
 async def search(request: web.Request) -> web.Response:
+    state = request.app[GPTS]
+    if state.delay:
+        await asyncio.sleep(state.delay)
     query = request.query.get("query", "").casefold()
     found = [
         {
@@ -76,7 +85,7 @@ async def search(request: web.Request) -> web.Response:
             "description": g.description,
             "favicon": g.picture,
         }
-        for g in request.app[GPTS].gizmos.values()
+        for g in state.gizmos.values()
         if query in g.name.casefold() or query in g.description.casefold()
     ]
     return json_response({"code": 0, "msg": "ok", "data": found})

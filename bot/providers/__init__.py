@@ -1,0 +1,1 @@
+"""Adapters between upstream families and the job engine (submit, poll, map states)."""

@@ -1,0 +1,99 @@
+"""Midjourney tasks on the job engine: what each job kind submits and how tasks map to states."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.errors import SubmitRejected
+from bot.job_types import Job, Submitted, TaskState
+from bot.upstream.client import UpstreamClient
+from bot.upstream.midjourney import MidjourneyClient, MJTask, data_uri
+
+# Reference images are fetched from Discord at submit time, not stored in the job row.
+MAX_REFERENCE_BYTES = 10 * 1024 * 1024
+MODAL_PREFIXES = ("MJ::Inpaint::", "MJ::CustomZoom::")
+
+
+def action_kind(custom_id: str) -> str:
+    """The priced job kind of a Midjourney button."""
+    if custom_id.startswith(MODAL_PREFIXES):
+        return "mj_modal"
+    name = custom_id.split("::")[2] if custom_id.count("::") >= 2 else ""
+    if name.startswith("upsample"):
+        return "mj_upscale"
+    if name.endswith("variation"):
+        return "mj_variation"
+    if name == "reroll":
+        return "mj_reroll"
+    return "mj_action"
+
+
+def task_state(task: MJTask) -> TaskState:
+    if task.succeeded:
+        return TaskState(
+            "succeeded",
+            progress=100,
+            result={
+                "image_url": task.image_url,
+                "buttons": [
+                    {"custom_id": b.custom_id, "label": b.label, "emoji": b.emoji}
+                    for b in task.buttons
+                ],
+                "prompt": task.prompt,
+                "final_prompt": task.final_prompt,
+                "prompts": task.prompts,
+                "action": task.action,
+            },
+        )
+    if task.status in ("FAILURE", "CANCEL"):
+        return TaskState("failed", error=task.fail_reason or task.status.lower())
+    running = task.status in ("IN_PROGRESS", "MODAL")
+    return TaskState(
+        "running" if running else "pending",
+        progress=task.progress,
+        preview_url=task.image_url if running else None,
+    )
+
+
+class MidjourneyProvider:
+    name = "mj"
+    batch_size = 100
+
+    def __init__(self, client: MidjourneyClient, upstream: UpstreamClient) -> None:
+        self.client = client
+        self.upstream = upstream
+
+    async def _images(self, urls: list[str]) -> list[str]:
+        images = []
+        for url in urls:
+            if not url.startswith(("http://", "https://")):
+                raise SubmitRejected("reference images must be http(s) links")
+            images.append(
+                data_uri(await self.upstream.download(url, max_bytes=MAX_REFERENCE_BYTES))
+            )
+        return images
+
+    async def submit(self, job: Job) -> Submitted:
+        request: dict[str, Any] = job.request
+        kind = job.kind
+        if kind == "mj_imagine":
+            images = await self._images(request.get("image_urls", []))
+            result = await self.client.imagine(
+                request["prompt"], images=images, niji=bool(request.get("niji"))
+            )
+        elif kind == "mj_blend":
+            images = await self._images(request["image_urls"])
+            result = await self.client.blend(images, request.get("dimensions", "SQUARE"))
+        elif kind == "mj_describe":
+            [image] = await self._images(request["image_urls"])
+            result = await self.client.describe(image)
+        elif kind == "mj_modal":
+            pressed = await self.client.action(request["task_id"], request["custom_id"])
+            result = await self.client.modal(pressed.task_id, request["prompt"])
+        else:
+            result = await self.client.action(request["task_id"], request["custom_id"])
+        return Submitted(result.task_id, result.queued)
+
+    async def fetch(self, upstream_ids: list[str]) -> dict[str, TaskState]:
+        tasks = await self.client.fetch(upstream_ids)
+        return {task.id: task_state(task) for task in tasks}
