@@ -17,7 +17,7 @@ from bot.services import Services
 
 log = logging.getLogger(__name__)
 
-EXTENSIONS: tuple[str, ...] = ("cogs.credit", "cogs.gpt", "cogs.gpts")
+EXTENSIONS: tuple[str, ...] = ("cogs.credit", "cogs.gpt", "cogs.gpts", "cogs.imagine")
 
 
 class AtelierTree(app_commands.CommandTree["AtelierBot"]):
@@ -60,6 +60,12 @@ class AtelierBot(commands.Bot):
         for name in self.extension_names:
             await self.load_extension(name)
         await self.sync_commands()
+        # After the cogs registered their presenters: resumed jobs are delivered through them.
+        await self.services.jobs.start()
+
+    async def close(self) -> None:
+        await self.services.jobs.stop()
+        await super().close()
 
     async def sync_commands(self) -> None:
         guild_ids = self.services.config.discord.sync_guild_ids

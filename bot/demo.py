@@ -84,9 +84,47 @@ async def _slash(
     return handle
 
 
+def _cards(world: SandboxWorld) -> list[Message]:
+    return [m for m in world.discord.messages(world.channel_id) if m.content.startswith("🎨")]
+
+
+def _describe_card(message: Message) -> str:
+    buttons = [
+        c.get("label") or c.get("emoji", {}).get("name", "")
+        for row in message.components
+        for c in row["components"]
+    ]
+    files = ", ".join(f"{a.filename} ({a.size:,} bytes)" for a in message.attachments)
+    return "\n".join(
+        part
+        for part in (message.content, f"[attached: {files}]" if files else "",
+                     f"[buttons: {' '.join(buttons)}]" if buttons else "")
+        if part
+    )  # fmt: skip
+
+
+async def _imagine(world: SandboxWorld, out: Transcript, member: dict[str, Any]) -> None:
+    discord = world.discord
+    handle = await _slash(world, out, member, "imagine", prompt="a red fox in the snow --ar 3:2")
+    await _until(lambda: bool(discord.interaction_messages(handle)[0].content))
+    _show(out, member["name"], discord.interaction_messages(handle))
+    await _until(lambda: bool(_cards(world)) and "-# " in _cards(world)[0].content)
+    grid = _cards(world)[0]
+    steps = [content.splitlines()[-1] for _, content, _ in grid.history[1:-1]]
+    out.line("Atelier (progress edits):", " → ".join(steps) or "(none)")
+    out.line("Atelier:", _describe_card(grid))
+    u2 = grid.components[0]["components"][1]
+    out.line(f"{member['name']}:", f"presses [{u2['label']}]")
+    press = await discord.click(grid.id, u2["custom_id"], member["id"], locale=member["locale"])
+    await press.wait_response(timeout=STEP_TIMEOUT)
+    await _until(lambda: len(_cards(world)) > 1 and "-# " in _cards(world)[1].content)
+    out.line("Atelier:", _describe_card(_cards(world)[1]))
+
+
 async def run_demo(config_path: Path | None) -> int:
     settings = _operator_settings(config_path)
     settings.setdefault("chat", {})["refresh_models"] = False
+    settings["jobs"] = {"poll_initial": 0.2, "poll_floor": 0.1, "progress_interval": 0.3}
     out = Transcript()
     print("Atelier demo: a sandbox Discord and a sandbox upstream on 127.0.0.1, a fresh database.")
     print("No token and no network are used. What members see in #general:\n")
@@ -124,6 +162,8 @@ async def run_demo(config_path: Path | None) -> int:
 
         await _until(lambda: _finished(bot_replies()))
         _show(out, "李雷", bot_replies())
+
+        await _imagine(world, out, lei)
 
         handle = await _slash(world, out, alice, "credit balance")
         _show(out, "alice", discord.interaction_messages(handle))

@@ -151,9 +151,7 @@ class Ledger:
             return existing
         try:
             async with self.db.transaction() as conn:
-                return await self.hold_in(
-                    conn, guild_id, user_id, amount, key=key, command=command
-                )
+                return await self.hold_in(conn, guild_id, user_id, amount, key=key, command=command)
         except IntegrityError:
             hold = await self.get_hold(key)
             if hold is None:

@@ -15,10 +15,13 @@ from bot.db import Database
 from bot.discord_traffic import DiscordTraffic
 from bot.gpt_catalog import GPTCatalog
 from bot.i18n import Catalog
+from bot.jobs import JobEngine
 from bot.ledger import Ledger
+from bot.providers.midjourney import MidjourneyProvider
 from bot.streaming import Pacing, WriteBudget
 from bot.upstream import BillingClient, ChatClient, UpstreamClient
 from bot.upstream.gpts import GPTsClient
+from bot.upstream.midjourney import MidjourneyClient
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +41,7 @@ class Services:
     traffic: DiscordTraffic
     write_budget: WriteBudget
     pacing: Pacing
+    jobs: JobEngine
 
 
 @contextlib.asynccontextmanager
@@ -58,6 +62,11 @@ async def open_services(config: Config) -> AsyncIterator[Services]:
         )
         ledger = Ledger(db, starting_balance=config.credit.starting_balance)
         chat = ChatClient(upstream)
+        jobs = JobEngine(
+            db, ledger, config.jobs,
+            shard_count=config.discord.shard_count, shard_ids=config.discord.shard_ids,
+        )  # fmt: skip
+        jobs.add_provider(MidjourneyProvider(MidjourneyClient(upstream), upstream))
         yield Services(
             config=config,
             db=db,
@@ -76,6 +85,7 @@ async def open_services(config: Config) -> AsyncIterator[Services]:
             pacing=Pacing(
                 interval=config.chat.edit_interval, max_interval=config.chat.max_edit_interval
             ),
+            jobs=jobs,
         )
     finally:
         await http.close()

@@ -52,6 +52,17 @@ async def wait_until(predicate: Any, timeout: float = 10.0) -> None:
         await asyncio.sleep(0.01)
 
 
+async def private_reply(world: SandboxWorld, handle: InteractionHandle) -> Message:
+    """The interaction's reply once it has text (a deferred reply starts empty)."""
+
+    def answered() -> bool:
+        messages = world.discord.interaction_messages(handle)
+        return bool(messages) and bool(messages[0].content)
+
+    await wait_until(answered)
+    return world.discord.interaction_messages(handle)[0]
+
+
 def is_final(message: Message) -> bool:
     """A streamed answer is final when its footer is there and the marker is gone."""
     return not message.content.endswith("▌") and "\n-# " in message.content

@@ -17,7 +17,7 @@ from typing import Any, Self
 
 from aiohttp import web
 
-from bot.sandbox.upstream import billing, chat, gpts
+from bot.sandbox.upstream import billing, chat, gpts, midjourney
 from bot.sandbox.upstream.faults import preset
 from bot.sandbox.upstream.wire import Body, BodyFactory, json_response, openai_error, tail
 
@@ -92,6 +92,7 @@ class UpstreamSandbox:
     chat: chat.ChatState = field(default_factory=chat.ChatState)
     billing: billing.BillingState = field(default_factory=billing.BillingState)
     gpts: gpts.GPTsState = field(default_factory=gpts.GPTsState)
+    midjourney: midjourney.MidjourneyState = field(default_factory=midjourney.MidjourneyState)
     records: list[SandboxRecord] = field(default_factory=list, init=False)
     injections: list[Injection] = field(default_factory=list, init=False)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1), init=False)
@@ -116,6 +117,7 @@ class UpstreamSandbox:
         chat.setup(app, self.chat)
         billing.setup(app, self.billing)
         gpts.setup(app, self.gpts)
+        midjourney.setup(app, self.midjourney)
         return app
 
     async def start(self) -> str:

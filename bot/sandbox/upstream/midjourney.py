@@ -1,0 +1,470 @@
+"""Sandbox Midjourney routes (upstream-api.md §2): submits, task polling and result images.
+
+A task's status follows the time since it started running, computed when it is fetched (no
+background tasks): NOT_START → SUBMITTED → IN_PROGRESS (through ``progress_steps``) → SUCCESS,
+or FAILURE when ``fail_next`` was set. Two kinds of refusal are modelled, as on a real gateway:
+new-api's own checks answer HTTP 400 in the Midjourney shape (``task_status_not_success``,
+``unknown_action:<id>``, ``prompt_is_required``…); the proxy's answer passes through under HTTP
+200 with its code (4 bad input, 23 queue full, 24 banned prompt).
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from bot.sandbox.upstream.png import sandbox_png
+from bot.sandbox.upstream.wire import json_response, mj_error
+
+SPEED_PREFIXES = ("", "/mj-fast", "/mj-relax", "/mj-turbo")
+GRID_BUTTON_COUNT = 9
+_HASH_NAMESPACE = uuid.UUID("6f1c3b1e-6d1a-4c5e-9f57-2b8d1f6a0c11")
+_TASK_ID_BASE = 1_712_345_678_900_000
+# new-api's names for a customId's action word (service/midjourney.go CoverPlusActionToNormalAction)
+_EXACT_ACTIONS = {
+    "variation": "VARIATION",
+    "low_variation": "LOW_VARIATION",
+    "high_variation": "HIGH_VARIATION",
+    "Outpaint": "ZOOM",
+    "CustomZoom": "CUSTOM_ZOOM",
+    "Inpaint": "INPAINT",
+}
+# Actions that open a remix modal when ``remix`` is on (answered with code 1, status MODAL).
+_REMIX_ACTIONS = frozenset({"VARIATION", "LOW_VARIATION", "HIGH_VARIATION", "REROLL", "PAN"})
+
+
+@dataclass(slots=True)
+class SandboxMJTask:
+    id: str
+    action: str
+    prompt: str
+    started: float  # state.clock() when it began running (a modal confirmation resets it)
+    submit_ms: int
+    durations: tuple[float, float, float]
+    steps: list[int]
+    bot_type: str = "MID_JOURNEY"
+    custom_id: str = ""
+    parent_id: str = ""
+    mode: str = ""  # "fast", "relax", "turbo" from the path prefix; "" without one
+    fail_reason: str | None = None
+    never_finish: bool = False
+    awaiting_modal: bool = False
+    mask: str | None = None
+
+    @property
+    def hash(self) -> str:
+        return str(uuid.uuid5(_HASH_NAMESPACE, self.id))
+
+
+@dataclass(slots=True)
+class MidjourneyState:
+    """Script for the Midjourney routes. Timing knobs are copied into a task when it starts."""
+
+    durations: tuple[float, float, float] = (0.05, 0.05, 0.3)  # NOT_START, SUBMITTED, IN_PROGRESS
+    progress_steps: list[int] = field(default_factory=lambda: [10, 45, 80])
+    banned_words: set[str] = field(default_factory=lambda: {"gore"})
+    queue_full: bool = False  # submits answer code 23
+    queued: int = 0  # > 0: submits answer code 22 with this numberOfQueues
+    fail_next: str | None = None  # the next task to run ends in FAILURE with this failReason
+    never_finish: bool = False  # tasks started from now on stay IN_PROGRESS
+    modal_actions: tuple[str, ...] = ("MJ::Inpaint::", "MJ::CustomZoom::")  # answer code 21
+    remix: bool = False  # variations/rerolls/pans answer code 1 and wait in status MODAL
+    blank_status: bool = False  # new-api before its first poll: status "" instead of NOT_START
+    image_bytes: int | None = None  # pad result PNGs to exactly this size
+    clock: Callable[[], float] = time.monotonic
+    tasks: dict[str, SandboxMJTask] = field(default_factory=dict)
+    submits: Counter[str] = field(default_factory=Counter)  # accepted submits by action
+    _ids: itertools.count[int] = field(
+        default_factory=lambda: itertools.count(1), init=False, repr=False
+    )
+
+    def new_task(self, action: str, prompt: str, **kw: Any) -> SandboxMJTask:
+        task = SandboxMJTask(
+            id=str(_TASK_ID_BASE + next(self._ids)),
+            action=action,
+            prompt=prompt,
+            started=self.clock(),
+            submit_ms=int(time.time() * 1000),
+            durations=self.durations,
+            steps=list(self.progress_steps) or [50],
+            never_finish=self.never_finish,
+            **kw,
+        )
+        self.tasks[task.id] = task
+        return task
+
+    def start(self, task: SandboxMJTask) -> None:
+        """Begin (or, after a modal, restart) the clock; this is when ``fail_next`` is used."""
+        task.started = self.clock()
+        task.awaiting_modal = False
+        task.fail_reason, self.fail_next = self.fail_next, None
+
+    def status(self, task: SandboxMJTask) -> tuple[str, int]:
+        """``(status, progress)`` at this moment."""
+        if task.awaiting_modal:
+            return "MODAL", 0
+        elapsed = self.clock() - task.started
+        wait, submitted, running = task.durations
+        if elapsed < wait:
+            return ("" if self.blank_status else "NOT_START"), 0
+        if elapsed < wait + submitted:
+            return "SUBMITTED", 0
+        run = elapsed - wait - submitted
+        if task.never_finish or run < running:
+            step = int(run / running * len(task.steps)) if running > 0 else len(task.steps)
+            return "IN_PROGRESS", task.steps[min(step, len(task.steps) - 1)]
+        if task.fail_reason is not None:
+            return "FAILURE", task.steps[-1]
+        return "SUCCESS", 100
+
+    def banned_word(self, prompt: str) -> str | None:
+        for word in sorted(self.banned_words):
+            if re.search(rf"(?<!\w){re.escape(word)}(?!\w)", prompt, re.IGNORECASE):
+                return word
+        return None
+
+
+MIDJOURNEY = web.AppKey("upstream_sandbox_midjourney", MidjourneyState)
+
+
+# --- task JSON -------------------------------------------------------------------------------
+
+
+def grid_buttons(h: str) -> list[dict[str, Any]]:
+    """U1–U4, reroll, V1–V4 under a finished grid, in Discord's order."""
+    ups = [_button(f"MJ::JOB::upsample::{i}::{h}", f"U{i}") for i in range(1, 5)]
+    reroll = _button(f"MJ::JOB::reroll::0::{h}::SOLO", "", "🔄")
+    variations = [_button(f"MJ::JOB::variation::{i}::{h}", f"V{i}") for i in range(1, 5)]
+    return [*ups, reroll, *variations]
+
+
+def upscale_buttons(h: str) -> list[dict[str, Any]]:
+    """The buttons under an upscaled image (v6)."""
+    return [
+        _button(f"MJ::JOB::upsample_v6_2x_subtle::1::{h}::SOLO", "Upscale (Subtle)", "⬆️"),
+        _button(f"MJ::JOB::upsample_v6_2x_creative::1::{h}::SOLO", "Upscale (Creative)", "⬆️"),
+        _button(f"MJ::JOB::low_variation::1::{h}::SOLO", "Vary (Subtle)", "🪄"),
+        _button(f"MJ::JOB::high_variation::1::{h}::SOLO", "Vary (Strong)", "🪄"),
+        _button(f"MJ::Inpaint::1::{h}::SOLO", "Vary (Region)", "🖌️"),
+        _button(f"MJ::Outpaint::50::1::{h}::SOLO", "Zoom Out 2x", "🔍"),
+        _button(f"MJ::Outpaint::75::1::{h}::SOLO", "Zoom Out 1.5x", "🔍"),
+        _button(f"MJ::CustomZoom::{h}", "Custom Zoom", "🔍"),
+        _button(f"MJ::JOB::pan_left::1::{h}::SOLO", "", "⬅️"),
+        _button(f"MJ::JOB::pan_right::1::{h}::SOLO", "", "➡️"),
+        _button(f"MJ::JOB::pan_up::1::{h}::SOLO", "", "⬆️"),
+        _button(f"MJ::JOB::pan_down::1::{h}::SOLO", "", "⬇️"),
+    ]
+
+
+def buttons_for(task: SandboxMJTask) -> list[dict[str, Any]]:
+    if task.action == "DESCRIBE":
+        return []
+    return upscale_buttons(task.hash) if task.action == "UPSCALE" else grid_buttons(task.hash)
+
+
+def describe_text(task: SandboxMJTask) -> str:
+    """Four prompts as the Midjourney bot's embed has them: keycap numbers, linked artists."""
+    tag = task.id[-4:]
+    return "\n\n".join(
+        f"{n}\ufe0f\u20e3 sandbox scene {tag} number {n}, soft light, in the style of "
+        f"[Sandbox Artist {n}](https://s.mj.run/sandbox{n}) --ar 1:1"
+        for n in range(1, 5)
+    )
+
+
+def task_json(state: MidjourneyState, task: SandboxMJTask, base_url: str) -> dict[str, Any]:
+    status, progress = state.status(task)
+    image = f"{base_url}/mj/image/{task.id}"
+    image_url = {"IN_PROGRESS": f"{image}?rand={progress}", "SUCCESS": image}.get(status, "")
+    prompt = (
+        describe_text(task) if task.action == "DESCRIBE" and status == "SUCCESS" else task.prompt
+    )
+    elapsed_ms = int((state.clock() - task.started) * 1000)
+    wait_ms = int(sum(task.durations[:2]) * 1000)
+    terminal = status in ("SUCCESS", "FAILURE")
+    return {
+        "id": task.id,
+        "action": task.action,
+        "customId": task.custom_id,
+        "botType": task.bot_type,
+        "prompt": prompt,
+        "promptEn": prompt,
+        "description": "提交成功",
+        "state": "",
+        "submitTime": task.submit_ms,
+        "startTime": task.submit_ms + wait_ms if status in ("IN_PROGRESS", "SUCCESS") else 0,
+        "finishTime": task.submit_ms + elapsed_ms if terminal else 0,
+        "imageUrl": image_url,
+        "videoUrl": "",
+        "videoUrls": None,
+        "status": status,
+        "progress": f"{progress}%",
+        "failReason": (task.fail_reason or "") if status == "FAILURE" else "",
+        "buttons": buttons_for(task) if status == "SUCCESS" else [],
+        "maskBase64": "",
+        "properties": {"finalPrompt": prompt, "finalZhPrompt": ""},
+    }
+
+
+# --- submit routes ---------------------------------------------------------------------------
+
+
+async def imagine(request: web.Request) -> web.Response:
+    state, body = await _state_and_body(request)
+    prompt = body.get("prompt")
+    if not isinstance(prompt, str) or not prompt.strip():
+        return _refuse("prompt_is_required")
+    images = body.get("base64Array") or []
+    if not isinstance(images, list) or not all(_is_data_uri(i) for i in images):
+        return _code(4, "base64格式错误")
+    return _accept(request, state, "IMAGINE", prompt, bot_type=_bot_type(body))
+
+
+async def action(request: web.Request) -> web.Response:
+    state, body = await _state_and_body(request)
+    task_id, custom_id = _str(body.get("taskId")), _str(body.get("customId"))
+    if not task_id:
+        return _refuse("task_id_is_required")
+    if not custom_id:
+        return _refuse("custom_id_is_required")
+    name = action_name(custom_id)
+    if name is None:
+        return _refuse(f"unknown_action:{custom_id}")
+    parent = state.tasks.get(task_id)
+    if parent is None:
+        return _refuse("task_not_found")
+    if state.status(parent)[0] != "SUCCESS":
+        return _refuse("task_status_not_success")
+    if custom_id not in {b["customId"] for b in buttons_for(parent)}:
+        return _refuse(f"unknown_action:{custom_id}")
+    if custom_id.startswith(state.modal_actions):
+        modal = state.new_task(name, parent.prompt, custom_id=custom_id, parent_id=parent.id)
+        modal.awaiting_modal = True
+        state.submits[name] += 1
+        return json_response(
+            {
+                "code": 21,
+                "description": "Waiting for window confirm",
+                "result": modal.id,
+                "properties": {"finalPrompt": parent.prompt, "remix": True},
+            }
+        )
+    remix = state.remix and name in _REMIX_ACTIONS
+    return _accept(
+        request,
+        state,
+        name,
+        parent.prompt,
+        custom_id=custom_id,
+        parent_id=parent.id,
+        bot_type=parent.bot_type,
+        hold_for_modal=remix,
+    )
+
+
+async def modal(request: web.Request) -> web.Response:
+    state, body = await _state_and_body(request)
+    task_id = _str(body.get("taskId"))
+    if not task_id:
+        return _refuse("task_id_is_required")
+    task = state.tasks.get(task_id)
+    if task is None:
+        return _refuse("task_not_found")
+    if not task.awaiting_modal:
+        return _code(4, "task is not waiting for a modal")
+    prompt = _str(body.get("prompt")) or task.prompt
+    if (word := state.banned_word(prompt)) is not None:
+        return _banned(prompt, word)
+    if state.queue_full:
+        return _code(23, "队列已满，请稍后尝试")
+    task.prompt = prompt
+    task.mask = _str(body.get("maskBase64")) or None
+    state.start(task)
+    state.submits["MODAL"] += 1
+    return _accepted(state, task)
+
+
+async def blend(request: web.Request) -> web.Response:
+    state, body = await _state_and_body(request)
+    images = body.get("base64Array")
+    if not isinstance(images, list) or not 2 <= len(images) <= 5:
+        return _code(4, "base64List参数错误")
+    if not all(_is_data_uri(i) for i in images):
+        return _code(4, "base64格式错误")
+    if body.get("dimensions", "SQUARE") not in ("PORTRAIT", "SQUARE", "LANDSCAPE"):
+        return _code(4, "dimensions参数错误")
+    return _accept(request, state, "BLEND", "", bot_type=_bot_type(body))
+
+
+async def describe(request: web.Request) -> web.Response:
+    state, body = await _state_and_body(request)
+    if not _is_data_uri(body.get("base64")):
+        return _code(4, "base64参数错误")
+    return _accept(request, state, "DESCRIBE", "", bot_type=_bot_type(body))
+
+
+def _accept(
+    request: web.Request,
+    state: MidjourneyState,
+    name: str,
+    prompt: str,
+    *,
+    hold_for_modal: bool = False,
+    **kw: Any,
+) -> web.Response:
+    if prompt and (word := state.banned_word(prompt)) is not None:
+        return _banned(prompt, word)
+    if state.queue_full:
+        return _code(23, "队列已满，请稍后尝试")
+    mode = request.path.split("/mj/", 1)[0].removeprefix("/mj-")
+    task = state.new_task(name, prompt, mode=mode, **kw)
+    if hold_for_modal:
+        task.awaiting_modal = True
+    else:
+        state.start(task)
+    state.submits[name] += 1
+    return _accepted(state, task)
+
+
+def _accepted(state: MidjourneyState, task: SandboxMJTask) -> web.Response:
+    if state.queued > 0:
+        return json_response(
+            {
+                "code": 22,
+                "description": f"排队中，前面还有{state.queued}个任务",
+                "result": task.id,
+                "properties": {"numberOfQueues": state.queued, "discordInstanceId": "sandbox"},
+            }
+        )
+    return json_response(
+        {"code": 1, "description": "提交成功", "result": task.id, "properties": {}}
+    )
+
+
+# --- polling and images ----------------------------------------------------------------------
+
+
+async def fetch(request: web.Request) -> web.Response:
+    state = request.app[MIDJOURNEY]
+    task = state.tasks.get(request.match_info["id"])
+    if task is None:
+        return _refuse("task_not_found")
+    return json_response(task_json(state, task, _base_url(request)))
+
+
+async def list_by_condition(request: web.Request) -> web.Response:
+    state, body = await _state_and_body(request)
+    ids = body.get("ids")
+    ids = ids if isinstance(ids, list) else []
+    base = _base_url(request)
+    found = [state.tasks[i] for i in ids if isinstance(i, str) and i in state.tasks]
+    return json_response([task_json(state, task, base) for task in found])
+
+
+async def image(request: web.Request) -> web.Response:
+    state = request.app[MIDJOURNEY]
+    task = state.tasks.get(request.match_info["id"])
+    if task is None or state.status(task)[0] not in ("IN_PROGRESS", "SUCCESS"):
+        return web.Response(status=404, text="image not found")
+    grid = task.action not in ("UPSCALE", "DESCRIBE")
+    return web.Response(
+        body=sandbox_png(task.id, grid, state.image_bytes), content_type="image/png"
+    )
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+
+def action_name(custom_id: str) -> str | None:
+    """The task action a button's customId starts, or ``None`` when new-api does not know it."""
+    parts = custom_id.split("::")
+    if len(parts) < 3 or parts[0] != "MJ":
+        return None
+    word = parts[2] if parts[1] == "JOB" else parts[1]
+    if "upsample" in word:
+        return "UPSCALE"
+    if word in _EXACT_ACTIONS:
+        return _EXACT_ACTIONS[word]
+    if "pan" in word:
+        return "PAN"
+    if "reroll" in word:
+        return "REROLL"
+    return None
+
+
+def _button(custom_id: str, label: str, emoji: str = "") -> dict[str, Any]:
+    return {"customId": custom_id, "emoji": emoji, "label": label, "type": 2, "style": 2}
+
+
+async def _state_and_body(request: web.Request) -> tuple[MidjourneyState, dict[str, Any]]:
+    try:
+        body = await request.json()
+    except ValueError:
+        body = None
+    return request.app[MIDJOURNEY], body if isinstance(body, dict) else {}
+
+
+def _refuse(description: str) -> web.Response:
+    """new-api's own refusal: HTTP 400, Midjourney shape, code 4."""
+    return json_response(mj_error(4, description), status=400)
+
+
+def _code(code: int, description: str) -> web.Response:
+    """The proxy's refusal passed through under HTTP 200."""
+    return json_response(
+        {"code": code, "description": description, "result": None, "properties": {}}
+    )
+
+
+def _banned(prompt: str, word: str) -> web.Response:
+    return json_response(
+        {
+            "code": 24,
+            "description": "可能包含敏感词",
+            "result": None,
+            "properties": {"promptEn": prompt, "bannedWord": word},
+        }
+    )
+
+
+def _bot_type(body: dict[str, Any]) -> str:
+    return "NIJI_JOURNEY" if body.get("botType") == "NIJI_JOURNEY" else "MID_JOURNEY"
+
+
+def _is_data_uri(value: Any) -> bool:
+    return isinstance(value, str) and value.startswith("data:") and ";base64," in value
+
+
+def _str(value: Any) -> str:
+    return value.strip() if isinstance(value, str) else ""
+
+
+def _base_url(request: web.Request) -> str:
+    return f"{request.scheme}://{request.host}"
+
+
+def setup(app: web.Application, state: MidjourneyState) -> None:
+    # Imported here: the server module imports this one to compose the app.
+    from bot.sandbox.upstream.server import public
+
+    app[MIDJOURNEY] = state
+    for prefix in SPEED_PREFIXES:
+        for kind, handler in (
+            ("imagine", imagine),
+            ("action", action),
+            ("modal", modal),
+            ("blend", blend),
+            ("describe", describe),
+        ):
+            app.router.add_post(f"{prefix}/mj/submit/{kind}", handler)
+        app.router.add_get(f"{prefix}/mj/task/{{id}}/fetch", fetch)
+        app.router.add_post(f"{prefix}/mj/task/list-by-condition", list_by_condition)
+    app.router.add_get("/mj/image/{id}", public(image))

@@ -1,0 +1,383 @@
+"""Midjourney through the gateway's ``/mj`` routes (upstream-api.md §2).
+
+Submitting answers with a numeric ``code`` under HTTP 200; this module turns the codes that mean
+"not accepted" into typed errors, so a caller only ever sees an accepted ``MJSubmit``. Tasks are
+then polled with ``fetch``/``fetch_one`` and parsed tolerantly: a gateway that omits or garbles a
+field yields a task with defaults, never an exception (the poller must keep going).
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote
+
+from bot.errors import (
+    BannedPrompt,
+    QueueFull,
+    SubmitRejected,
+    UpstreamError,
+    UpstreamFailure,
+    UpstreamInsufficientBalance,
+    UpstreamRateLimited,
+)
+from bot.upstream.client import UpstreamClient
+from bot.upstream.errors import BALANCE_CODES, MJ_SATURATED, split_request_id
+
+log = logging.getLogger(__name__)
+
+MID_JOURNEY = "MID_JOURNEY"
+NIJI_JOURNEY = "NIJI_JOURNEY"
+BLEND_DIMENSIONS = frozenset({"PORTRAIT", "SQUARE", "LANDSCAPE"})
+
+# Submit codes (midjourney-proxy ReturnCode, plus new-api's 30).
+CODE_SUCCESS = 1
+CODE_EXISTED = 21  # task exists, or waiting for the modal
+CODE_IN_QUEUE = 22
+CODE_QUEUE_FULL = 23
+CODE_BANNED_PROMPT = 24
+ACCEPTED_CODES = frozenset({CODE_SUCCESS, CODE_EXISTED, CODE_IN_QUEUE})
+MODAL_DESCRIPTION = "waiting for window confirm"
+
+STATUSES = frozenset(
+    {"NOT_START", "SUBMITTED", "MODAL", "IN_PROGRESS", "FAILURE", "SUCCESS", "CANCEL"}
+)
+TERMINAL_STATUSES = frozenset({"SUCCESS", "FAILURE", "CANCEL"})
+
+# Describe results: "1️⃣ prompt…\n\n2️⃣ prompt…"; the variation selector is sometimes missing.
+_KEYCAP = re.compile(r"(?m)^\s*([1-4])\ufe0f?\u20e3\s*")
+# Describe prompts link artist names: "[name](https://s.mj.run/…)" → "name".
+_MD_LINK = re.compile(r"\[([^\]]*)\]\(\s*https?://[^)\s]*\s*\)")
+_PERCENT = re.compile(r"-?\d+(?:\.\d+)?")
+
+
+@dataclass(frozen=True, slots=True)
+class MJSubmit:
+    """An accepted submit. ``modal`` means: call ``modal()`` with this ``task_id`` next."""
+
+    task_id: str
+    code: int
+    modal: bool = False
+    queued: int | None = None  # tasks ahead of this one (code 22)
+    description: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class MJButton:
+    custom_id: str
+    label: str = ""
+    emoji: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class MJTask:
+    """One task as the gateway reports it; build with ``MJTask.from_json``.
+
+    ``status`` is one of ``STATUSES`` or ``""`` (new-api before its first poll, or a value this
+    bot does not know). ``prompts`` holds the four prompts of a DESCRIBE result.
+    """
+
+    id: str
+    action: str = ""
+    status: str = ""
+    progress: int = 0
+    image_url: str | None = None
+    fail_reason: str = ""
+    prompt: str = ""
+    final_prompt: str = ""
+    buttons: list[MJButton] = field(default_factory=list)
+    prompts: list[str] = field(default_factory=list)
+
+    @property
+    def terminal(self) -> bool:
+        return self.status in TERMINAL_STATUSES
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status == "SUCCESS"
+
+    @property
+    def needs_modal(self) -> bool:
+        """Remix or Vary Region waits for ``MidjourneyClient.modal`` before it runs."""
+        return self.status == "MODAL"
+
+    @classmethod
+    def from_json(cls, obj: Any) -> MJTask:
+        """Parse a task object; never raises, whatever the shape."""
+        if not isinstance(obj, dict):
+            return cls(id="")
+        props = obj.get("properties")
+        props = props if isinstance(props, dict) else {}
+        status = _text(obj.get("status")).strip().upper()
+        status = status if status in STATUSES else ""
+        action = _text(obj.get("action")).strip().upper()
+        progress = _progress(obj.get("progress"))
+        if status == "SUCCESS":
+            progress = 100
+        prompt = _text(obj.get("prompt"))
+        final_prompt = _text(props.get("finalPrompt")) or _text(obj.get("promptEn"))
+        prompts: list[str] = []
+        if action == "DESCRIBE":
+            texts = (
+                final_prompt,
+                prompt,
+                _text(obj.get("promptEn")),
+                _text(obj.get("description")),
+            )
+            prompts = next((p for p in map(describe_prompts, texts) if p), [])
+        return cls(
+            id=_text(obj.get("id")),
+            action=action,
+            status=status,
+            progress=progress,
+            image_url=_text(obj.get("imageUrl")).strip() or None,
+            fail_reason=_text(obj.get("failReason")),
+            prompt=prompt,
+            final_prompt=final_prompt,
+            buttons=_buttons(obj.get("buttons")),
+            prompts=prompts,
+        )
+
+
+def describe_prompts(text: str) -> list[str]:
+    """The numbered prompts of a describe result (``1️⃣ …`` to ``4️⃣ …``), links flattened."""
+    marks = list(_KEYCAP.finditer(text))
+    prompts = []
+    for index, mark in enumerate(marks):
+        end = marks[index + 1].start() if index + 1 < len(marks) else len(text)
+        prompt = " ".join(_MD_LINK.sub(r"\1", text[mark.end() : end]).split())
+        if prompt:
+            prompts.append(prompt)
+    return prompts[:4]
+
+
+def data_uri(content: bytes, content_type: str | None = None) -> str:
+    """An image as the ``data:<type>;base64,…`` string the submit routes take.
+
+    Without ``content_type`` the type is read from the file's magic bytes (PNG, JPEG, GIF,
+    WebP), falling back to PNG.
+    """
+    kind = content_type or _sniff_image_type(content)
+    return f"data:{kind};base64,{base64.b64encode(content).decode('ascii')}"
+
+
+def _sniff_image_type(content: bytes) -> str:
+    if content.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if content.startswith((b"GIF87a", b"GIF89a")):
+        return "image/gif"
+    if content[:4] == b"RIFF" and content[8:12] == b"WEBP":
+        return "image/webp"
+    return "image/png"
+
+
+class MidjourneyClient:
+    """Midjourney submits and polls over the shared ``UpstreamClient``.
+
+    ``path_prefix`` selects a speed mode, e.g. ``"/mj-fast"`` for ``/mj-fast/mj/...``.
+    """
+
+    def __init__(self, client: UpstreamClient, *, path_prefix: str = "") -> None:
+        prefix = path_prefix.strip().rstrip("/")
+        if prefix and not prefix.startswith("/"):
+            prefix = f"/{prefix}"
+        self._client = client
+        self._prefix = prefix
+
+    def __repr__(self) -> str:
+        return f"MidjourneyClient({self._client!r}, path_prefix={self._prefix!r})"
+
+    async def imagine(
+        self, prompt: str, *, images: Sequence[str] = (), niji: bool = False
+    ) -> MJSubmit:
+        """Start an IMAGINE; ``images`` are data URIs used as image prompts."""
+        body = {"prompt": prompt, "base64Array": list(images), "botType": _bot_type(niji)}
+        return await self._submit("imagine", body)
+
+    async def action(self, task_id: str, custom_id: str) -> MJSubmit:
+        """Press a button of a finished task (its ``MJButton.custom_id``, unchanged)."""
+        return await self._submit("action", {"taskId": task_id, "customId": custom_id})
+
+    async def modal(self, task_id: str, prompt: str, mask_base64: str | None = None) -> MJSubmit:
+        """Confirm a task waiting for its modal (code 21 or status MODAL); the mask is for
+        Vary Region."""
+        body: dict[str, Any] = {"taskId": task_id, "prompt": prompt}
+        if mask_base64 is not None:
+            body["maskBase64"] = mask_base64
+        return await self._submit("modal", body)
+
+    async def blend(self, images: Sequence[str], dimensions: str = "SQUARE") -> MJSubmit:
+        """Blend 2–5 images (data URIs); ``dimensions`` is PORTRAIT, SQUARE or LANDSCAPE."""
+        if dimensions not in BLEND_DIMENSIONS:
+            raise ValueError(f"dimensions must be one of {sorted(BLEND_DIMENSIONS)}")
+        body = {"base64Array": list(images), "dimensions": dimensions, "botType": MID_JOURNEY}
+        return await self._submit("blend", body)
+
+    async def describe(self, image: str) -> MJSubmit:
+        """Ask for four prompts that describe an image (a data URI)."""
+        return await self._submit("describe", {"base64": image, "botType": MID_JOURNEY})
+
+    async def fetch(self, ids: Sequence[str]) -> list[MJTask]:
+        """Several tasks in one request; ids the gateway does not know are simply absent."""
+        if not ids:
+            return []
+        path = f"{self._prefix}/mj/task/list-by-condition"
+        obj = await self._client.request_json("POST", path, json={"ids": list(ids)})
+        if not isinstance(obj, list):
+            self._client.raise_for_error_body(obj)
+            log.warning("mj list-by-condition: expected a list, got %s", type(obj).__name__)
+            raise UpstreamFailure("the upstream sent an unexpected answer", status=200)
+        return [task for task in map(MJTask.from_json, obj) if task.id]
+
+    async def fetch_one(self, task_id: str) -> MJTask:
+        """One task by id."""
+        path = f"{self._prefix}/mj/task/{quote(task_id, safe='')}/fetch"
+        obj = await self._client.request_json("GET", path)
+        if not isinstance(obj, dict):
+            log.warning("mj fetch %s: expected an object, got %s", task_id, type(obj).__name__)
+            raise UpstreamFailure("the upstream sent an unexpected answer", status=200)
+        self._client.raise_for_error_body(obj)
+        code = obj.get("code")
+        if "id" not in obj and isinstance(code, int) and not isinstance(code, bool):
+            # A raw proxy's refusal (e.g. an unknown id) under HTTP 200, in the submit shape.
+            detail, _ = split_request_id(self._client.redact(_text(obj.get("description"))))
+            raise UpstreamFailure(detail or "task not found", status=200, code=str(code))
+        return MJTask.from_json(obj)
+
+    async def _submit(self, kind: str, body: dict[str, Any]) -> MJSubmit:
+        path = f"{self._prefix}/mj/submit/{kind}"
+        try:
+            obj = await self._client.request_json("POST", path, json=body)
+        except UpstreamError as exc:
+            # new-api's own validation (HTTP 400, e.g. task_status_not_success) means the task
+            # never started and nothing was charged; balance and rate limits keep their class.
+            if type(exc) is UpstreamFailure and exc.status == 400:
+                raise SubmitRejected(
+                    exc.detail, status=exc.status, code=exc.code, request_id=exc.request_id
+                ) from None
+            raise
+        result = self._submit_result(kind, obj)
+        log.info(
+            "mj %s accepted: task %s code %s%s",
+            kind,
+            result.task_id,
+            result.code,
+            " (modal)" if result.modal else "",
+        )
+        return result
+
+    def _submit_result(self, kind: str, obj: Any) -> MJSubmit:
+        if not isinstance(obj, dict):
+            log.warning("mj submit %s: expected an object, got %s", kind, type(obj).__name__)
+            raise UpstreamFailure("the upstream sent an unexpected answer", status=200)
+        code = obj.get("code")
+        if not isinstance(code, int) or isinstance(code, bool):
+            self._client.raise_for_error_body(obj)  # an OpenAI-shape error under HTTP 200
+            log.warning("mj submit %s: no numeric code in %s", kind, sorted(obj)[:10])
+            raise UpstreamFailure("the upstream sent an unexpected answer", status=200)
+        props = obj.get("properties")
+        props = props if isinstance(props, dict) else {}
+        raw_description = self._client.redact(_text(obj.get("description")))
+        description, request_id = split_request_id(raw_description)
+        if code not in ACCEPTED_CODES:
+            raise self._rejection(kind, code, description, request_id, props)
+        task_id = _text(obj.get("result")).strip()
+        if not task_id:
+            log.warning("mj submit %s: code %s without a task id", kind, code)
+            raise UpstreamFailure("the upstream accepted the task but sent no id", status=200)
+        modal = code == CODE_EXISTED and _is_modal(description, props)
+        queued = _int_or_none(props.get("numberOfQueues")) if code == CODE_IN_QUEUE else None
+        return MJSubmit(task_id, code, modal=modal, queued=queued, description=description)
+
+    def _rejection(
+        self,
+        kind: str,
+        code: int,
+        description: str,
+        request_id: str | None,
+        props: dict[str, Any],
+    ) -> UpstreamError:
+        detail = description or f"Midjourney code {code}"
+        kw: dict[str, Any] = {"status": 200, "code": str(code), "request_id": request_id}
+        error: UpstreamError
+        if code == CODE_QUEUE_FULL:
+            error = QueueFull(detail, **kw)
+        elif code == CODE_BANNED_PROMPT:
+            word = self._client.redact(_text(props.get("bannedWord")))
+            error = BannedPrompt(detail, word=word, **kw)
+        elif description.strip().lower() in BALANCE_CODES:
+            error = UpstreamInsufficientBalance(detail, **kw)
+        elif code == MJ_SATURATED:
+            error = UpstreamRateLimited(detail, **kw)
+        else:
+            error = SubmitRejected(detail, **kw)
+        log.warning(
+            "mj submit %s refused: %s code=%s: %s", kind, type(error).__name__, code, detail
+        )
+        return error
+
+
+def _is_modal(description: str, props: dict[str, Any]) -> bool:
+    # Code 21 also means "this task already finished" (properties carry status and imageUrl);
+    # that one is a normal result to poll, not a modal.
+    return MODAL_DESCRIPTION in description.lower() or props.get("remix") is True
+
+
+def _bot_type(niji: bool) -> str:
+    return NIJI_JOURNEY if niji else MID_JOURNEY
+
+
+def _buttons(value: Any) -> list[MJButton]:
+    if not isinstance(value, list):
+        return []
+    buttons = []
+    for item in value:
+        if not isinstance(item, dict):
+            continue
+        custom_id = item.get("customId")
+        if isinstance(custom_id, str) and custom_id:
+            buttons.append(MJButton(custom_id, _text(item.get("label")), _text(item.get("emoji"))))
+    return buttons
+
+
+def _progress(value: Any) -> int:
+    """``"45%"``, ``45`` or ``"45"`` → 45, clamped to 0–100; anything else → 0."""
+    if isinstance(value, bool):
+        return 0
+    if isinstance(value, int | float):
+        number = float(value)
+    elif isinstance(value, str) and (match := _PERCENT.search(value)):
+        number = float(match.group())
+    else:
+        return 0
+    if number != number:  # NaN
+        return 0
+    return int(min(100.0, max(0.0, number)))
+
+
+def _int_or_none(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str):
+        try:
+            return int(value.strip())
+        except ValueError:
+            return None
+    return None
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if value is None or isinstance(value, dict | list):
+        return ""
+    try:
+        return str(value)
+    except ValueError:  # an int past Python's digit limit
+        return ""

@@ -1,0 +1,400 @@
+"""/imagine, /describe and /blend (Midjourney) with buttons that work after a restart."""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any, Literal
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.app import AtelierBot, require_guild
+from bot.errors import AtelierError
+from bot.i18n import cmd
+from bot.job_types import Job, NewJob, TaskState
+from bot.providers.midjourney import action_kind
+from cogs.views import error_text, fetch_file, progress_bar, show, start_job
+
+log = logging.getLogger(__name__)
+
+IMAGE_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp")
+ROW_SIZE = 5
+
+
+class JobNotFound(AtelierError):
+    key = "jobs.not_found"
+
+
+class UnsupportedImage(AtelierError):
+    key = "mj.not_an_image"
+
+
+def button_label(bot: AtelierBot, locale: str, button: dict[str, Any]) -> str:
+    """The member's-language label of a Midjourney button (U1 and V1 stay as they are)."""
+    custom_id = button["custom_id"]
+    parts = custom_id.split("::")
+    name = parts[2] if len(parts) > 2 else parts[1] if len(parts) > 1 else ""
+    if parts[1:2] == ["Inpaint"]:
+        name = "inpaint"
+    elif parts[1:2] == ["CustomZoom"]:
+        name = "custom_zoom"
+    elif parts[1:2] == ["Outpaint"]:
+        name = f"outpaint_{parts[2]}" if len(parts) > 2 else "outpaint"
+    if name in ("upsample", "variation") and len(parts) > 3:
+        return f"{'U' if name == 'upsample' else 'V'}{parts[3]}"
+    label = bot.services.catalog.get(locale, f"mj.button.{name}") or bot.services.catalog.get(
+        "en-US", f"mj.button.{name}"
+    )
+    return (label or button.get("label") or name or "?")[:80]
+
+
+class MJButton(
+    discord.ui.DynamicItem[discord.ui.Button[Any]],
+    template=r"atelier:mj:(?P<job>\d+):(?P<index>\d+)",
+):
+    """A Midjourney action under a result; the job and the button's index are in the custom_id."""
+
+    def __init__(self, job_id: int, index: int, label: str = "?", emoji: str | None = None):
+        super().__init__(
+            discord.ui.Button(
+                label=label,
+                emoji=emoji or None,
+                custom_id=f"atelier:mj:{job_id}:{index}",
+                style=discord.ButtonStyle.secondary,
+            )
+        )
+        self.job_id = job_id
+        self.index = index
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: re.Match[str]
+    ) -> MJButton:
+        return cls(int(match["job"]), int(match["index"]))
+
+    async def callback(self, interaction: discord.Interaction[AtelierBot]) -> None:
+        try:
+            await press_button(interaction, self.job_id, self.index)
+        except Exception as error:
+            await interaction.client.report_error(interaction, error)
+
+
+class DescribeButton(
+    discord.ui.DynamicItem[discord.ui.Button[Any]],
+    template=r"atelier:mjd:(?P<job>\d+):(?P<index>\d)",
+):
+    """Imagine one of the four prompts a /describe found."""
+
+    def __init__(self, job_id: int, index: int):
+        super().__init__(
+            discord.ui.Button(
+                label=f"🎨 {index + 1}",
+                custom_id=f"atelier:mjd:{job_id}:{index}",
+                style=discord.ButtonStyle.primary,
+            )
+        )
+        self.job_id = job_id
+        self.index = index
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: re.Match[str]
+    ) -> DescribeButton:
+        return cls(int(match["job"]), int(match["index"]))
+
+    async def callback(self, interaction: discord.Interaction[AtelierBot]) -> None:
+        try:
+            parent = await parent_job(interaction, self.job_id)
+            prompts = (parent.result or {}).get("prompts") or []
+            if self.index >= len(prompts):
+                raise JobNotFound(f"describe job {self.job_id} has no prompt {self.index}")
+            await imagine_job(interaction, prompts[self.index], parent=parent)
+        except Exception as error:
+            await interaction.client.report_error(interaction, error)
+
+
+class ModalPrompt(discord.ui.Modal):
+    """Vary Region and Custom Zoom need a prompt before Midjourney runs them."""
+
+    def __init__(self, bot: AtelierBot, locale: Any, parent: Job, custom_id: str) -> None:
+        catalog = bot.services.catalog
+        super().__init__(title=catalog.t(locale, "mj.modal_title")[:45], timeout=600)
+        self.parent = parent
+        self.mj_custom_id = custom_id
+        previous = (parent.result or {}).get("final_prompt") or parent.request.get("prompt", "")
+        self.prompt: discord.ui.TextInput[Any] = discord.ui.TextInput(
+            label=catalog.t(locale, "mj.modal_label")[:45],
+            default=previous[:4000],
+            style=discord.TextStyle.paragraph,
+            max_length=4000,
+            custom_id="prompt",
+        )
+        self.add_item(self.prompt)
+
+    async def on_submit(self, interaction: discord.Interaction[AtelierBot]) -> None:
+        await action_job(interaction, self.parent, self.mj_custom_id, "mj_modal", self.prompt.value)
+
+    async def on_error(self, interaction: discord.Interaction[Any], error: Exception) -> None:
+        await interaction.client.report_error(interaction, error)
+
+
+async def parent_job(interaction: discord.Interaction[AtelierBot], job_id: int) -> Job:
+    """The job a button belongs to, refusing deleted jobs and presses from another guild."""
+    job = await interaction.client.services.jobs.get(job_id)
+    if job is None or job.guild_id != interaction.guild_id or job.status != "succeeded":
+        raise JobNotFound(f"button for job {job_id} pressed in guild {interaction.guild_id}")
+    return job
+
+
+async def press_button(
+    interaction: discord.Interaction[AtelierBot], job_id: int, index: int
+) -> None:
+    parent = await parent_job(interaction, job_id)
+    buttons = (parent.result or {}).get("buttons") or []
+    if index >= len(buttons):
+        raise JobNotFound(f"job {job_id} has no button {index}")
+    custom_id = buttons[index]["custom_id"]
+    kind = action_kind(custom_id)
+    if kind == "mj_modal":
+        await interaction.response.send_modal(
+            ModalPrompt(interaction.client, interaction.locale, parent, custom_id)
+        )
+        return
+    await action_job(interaction, parent, custom_id, kind)
+
+
+def new_job(
+    interaction: discord.Interaction[AtelierBot], kind: str, request: dict[str, Any], **extra: Any
+) -> NewJob:
+    bot = interaction.client
+    guild_id = require_guild(interaction)
+    request = {**request, "upload_limit": interaction.filesize_limit}
+    return NewJob(
+        key=f"{interaction.id}",
+        kind=kind,
+        provider="mj",
+        guild_id=guild_id,
+        channel_id=interaction.channel_id or 0,
+        user_id=interaction.user.id,
+        request=request,
+        price=bot.services.config.pricing.action_price(kind),
+        deadline_minutes=bot.services.config.jobs.image_deadline,
+        locale=str(interaction.locale),
+        command=kind,
+        **extra,
+    )
+
+
+def card(bot: AtelierBot, locale: Any, job_text: str, user_id: int, status: str) -> str:
+    return f"🎨 **{job_text[:300]}** — <@{user_id}>\n{status}"
+
+
+async def imagine_job(
+    interaction: discord.Interaction[AtelierBot],
+    prompt: str,
+    *,
+    image_urls: list[str] | None = None,
+    niji: bool = False,
+    parent: Job | None = None,
+) -> None:
+    new = new_job(
+        interaction,
+        "mj_imagine",
+        {"prompt": prompt, "image_urls": image_urls or [], "niji": niji},
+        parent_id=parent.id if parent else None,
+    )
+    waiting = interaction.client.services.catalog.t(interaction.locale, "jobs.waiting")
+    await start_job(
+        interaction,
+        new,
+        card(interaction.client, interaction.locale, prompt, interaction.user.id, waiting),
+    )
+
+
+async def action_job(
+    interaction: discord.Interaction[AtelierBot],
+    parent: Job,
+    custom_id: str,
+    kind: str,
+    prompt: str | None = None,
+) -> None:
+    request = {
+        "task_id": parent.upstream_id,
+        "custom_id": custom_id,
+        "prompt": prompt or parent.request.get("prompt", ""),
+    }
+    new = new_job(interaction, kind, request, parent_id=parent.id)
+    label = button_label(interaction.client, str(interaction.locale), {"custom_id": custom_id})
+    title = f"{label} · {request['prompt']}"
+    waiting = interaction.client.services.catalog.t(interaction.locale, "jobs.waiting")
+    await start_job(
+        interaction,
+        new,
+        card(interaction.client, interaction.locale, title, interaction.user.id, waiting),
+    )
+
+
+class MidjourneyPresenter:
+    """Shows Midjourney jobs: a progress bar while running, then the image and its buttons."""
+
+    def __init__(self, bot: AtelierBot) -> None:
+        self.bot = bot
+
+    def title(self, job: Job) -> str:
+        prompt = job.request.get("prompt") or ""
+        if job.kind in ("mj_imagine", "mj_blend", "mj_describe"):
+            return prompt or job.kind.removeprefix("mj_")
+        label = button_label(self.bot, job.locale, {"custom_id": job.request.get("custom_id", "")})
+        return f"{label} · {prompt}"
+
+    async def progress(self, job: Job, state: TaskState) -> None:
+        embed = discord.Embed().set_image(url=state.preview_url) if state.preview_url else None
+        await show(
+            self.bot,
+            job,
+            card(self.bot, job.locale, self.title(job), job.user_id, progress_bar(state.progress)),
+            embed=embed,
+        )
+
+    async def deliver(self, job: Job) -> None:
+        catalog = self.bot.services.catalog
+        price = self.bot.services.config.pricing.action_price(job.kind)
+        if job.status != "succeeded":
+            reason = error_text(self.bot, job.locale, job.error)
+            note = catalog.t(job.locale, "jobs.refunded", price=price)
+            await show(
+                self.bot,
+                job,
+                card(self.bot, job.locale, self.title(job), job.user_id, f"❌ {reason}\n-# {note}"),
+            )
+            return
+        result = job.result or {}
+        footer = catalog.t(job.locale, "mj.footer", kind=job.kind.removeprefix("mj_"), price=price)
+        view = discord.ui.View(timeout=None)
+        if job.kind == "mj_describe":
+            prompts = result.get("prompts") or []
+            lines = "\n".join(f"**{i + 1}.** {p[:400]}" for i, p in enumerate(prompts[:4]))
+            for index in range(len(prompts[:4])):
+                view.add_item(DescribeButton(job.id, index))
+            await show(
+                self.bot,
+                job,
+                card(self.bot, job.locale, self.title(job), job.user_id, f"{lines}\n-# {footer}"),
+                view=view,
+            )
+            return
+        for index, button in enumerate(result.get("buttons") or []):
+            if index >= 25:
+                break
+            item = MJButton(
+                job.id,
+                index,
+                button_label(self.bot, job.locale, button),
+                button.get("emoji") or None,
+            )
+            item.item.row = index // ROW_SIZE  # U1–U4 and 🔄, then V1–V4, as in Midjourney
+            view.add_item(item)
+        url = result.get("image_url") or ""
+        file = await fetch_file(self.bot, job, url, f"atelier-{job.id}.png") if url else None
+        text = card(self.bot, job.locale, self.title(job), job.user_id, f"-# {footer}")
+        if file is None and url:
+            text += "\n" + catalog.t(job.locale, "jobs.link", url=url)
+        await show(
+            self.bot,
+            job,
+            text,
+            files=[file] if file else None,
+            view=view if view.children else None,
+        )
+
+
+class Imagine(commands.Cog):
+    def __init__(self, bot: AtelierBot) -> None:
+        self.bot = bot
+
+    async def cog_load(self) -> None:
+        self.bot.add_dynamic_items(MJButton, DescribeButton)
+        self.bot.services.jobs.set_presenter("mj_", MidjourneyPresenter(self.bot))
+
+    async def cog_unload(self) -> None:
+        self.bot.remove_dynamic_items(MJButton, DescribeButton)
+
+    @staticmethod
+    def _image_url(attachment: discord.Attachment) -> str:
+        if (attachment.content_type or "").split(";")[0] not in IMAGE_TYPES:
+            raise UnsupportedImage(attachment.filename, name=attachment.filename)
+        return attachment.url
+
+    @app_commands.command(
+        name=cmd("imagine", "mj.imagine.name"),
+        description=cmd("Create images with Midjourney", "mj.imagine.description"),
+    )
+    @app_commands.describe(
+        prompt=cmd("What to draw (Midjourney parameters like --ar 16:9 work)", "mj.imagine.prompt"),
+        image=cmd("A reference image", "mj.imagine.image"),
+        niji=cmd("Use the Niji (anime) model", "mj.imagine.niji"),
+    )
+    @app_commands.guild_only()
+    async def imagine(
+        self,
+        interaction: discord.Interaction[AtelierBot],
+        prompt: app_commands.Range[str, 1, 4000],
+        image: discord.Attachment | None = None,
+        niji: bool = False,
+    ) -> None:
+        urls = [self._image_url(image)] if image else []
+        await imagine_job(interaction, prompt, image_urls=urls, niji=niji)
+
+    @app_commands.command(
+        name=cmd("describe", "mj.describe.name"),
+        description=cmd("Four prompts that describe an image", "mj.describe.description"),
+    )
+    @app_commands.guild_only()
+    async def describe(
+        self, interaction: discord.Interaction[AtelierBot], image: discord.Attachment
+    ) -> None:
+        new = new_job(
+            interaction,
+            "mj_describe",
+            {"image_urls": [self._image_url(image)], "prompt": image.filename},
+        )
+        waiting = self.bot.services.catalog.t(interaction.locale, "jobs.waiting")
+        await start_job(
+            interaction,
+            new,
+            card(self.bot, interaction.locale, image.filename, interaction.user.id, waiting),
+        )
+
+    @app_commands.command(
+        name=cmd("blend", "mj.blend.name"),
+        description=cmd("Blend 2 to 5 images", "mj.blend.description"),
+    )
+    @app_commands.guild_only()
+    async def blend(
+        self,
+        interaction: discord.Interaction[AtelierBot],
+        image1: discord.Attachment,
+        image2: discord.Attachment,
+        image3: discord.Attachment | None = None,
+        image4: discord.Attachment | None = None,
+        image5: discord.Attachment | None = None,
+        dimensions: Literal["SQUARE", "PORTRAIT", "LANDSCAPE"] = "SQUARE",
+    ) -> None:
+        images = [i for i in (image1, image2, image3, image4, image5) if i is not None]
+        urls = [self._image_url(i) for i in images]
+        title = " + ".join(i.filename for i in images)
+        new = new_job(
+            interaction, "mj_blend", {"image_urls": urls, "dimensions": dimensions, "prompt": title}
+        )
+        waiting = self.bot.services.catalog.t(interaction.locale, "jobs.waiting")
+        await start_job(
+            interaction,
+            new,
+            card(self.bot, interaction.locale, title, interaction.user.id, waiting),
+        )
+
+
+async def setup(bot: AtelierBot) -> None:
+    await bot.add_cog(Imagine(bot))

@@ -1,0 +1,123 @@
+"""Shared pieces of the job cogs: starting a job from an interaction, job cards, result files.
+
+Not an extension: imported by the cogs that run long jobs (/imagine, /song, /video).
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+
+import discord
+
+from bot.app import AtelierBot
+from bot.errors import MediaTooLarge, UpstreamError
+from bot.job_types import Job, NewJob, Submitted
+from bot.targets import NO_MENTIONS
+
+log = logging.getLogger(__name__)
+
+BAR_CELLS = 10
+
+
+def progress_bar(percent: int) -> str:
+    filled = max(0, min(BAR_CELLS, round(percent / 100 * BAR_CELLS)))
+    return f"`{'▓' * filled}{'░' * (BAR_CELLS - filled)}` {percent}%"
+
+
+def error_text(bot: AtelierBot, locale: str, error: str | None) -> str:
+    """A stored job error: a catalog key we wrote, or the upstream's own words."""
+    catalog = bot.services.catalog
+    if error and catalog.get("en-US", error) is not None:
+        return catalog.t(locale, error, detail="", word="?")
+    return catalog.t(locale, "jobs.failed_reason", reason=(error or "?")[:500])
+
+
+def upload_limit(bot: AtelierBot, job: Job) -> int:
+    """The largest file this job's result may be uploaded as."""
+    limit = int(job.request.get("upload_limit") or bot.services.config.jobs.max_upload_bytes)
+    return min(limit, bot.services.config.jobs.max_upload_bytes)
+
+
+async def fetch_file(bot: AtelierBot, job: Job, url: str, filename: str) -> discord.File | None:
+    """The result as an attachment, or None when it is too large and goes as a link."""
+    config = bot.services.config.jobs
+    try:
+        data = await bot.services.upstream.download(
+            url, max_bytes=upload_limit(bot, job), timeout=config.download_timeout
+        )
+    except MediaTooLarge:
+        return None
+    return discord.File(io.BytesIO(data), filename=filename)
+
+
+def job_message(bot: AtelierBot, job: Job) -> discord.PartialMessage | None:
+    if job.message_id is None:
+        return None
+    return bot.get_partial_messageable(job.channel_id).get_partial_message(job.message_id)
+
+
+async def show(
+    bot: AtelierBot,
+    job: Job,
+    content: str,
+    *,
+    files: list[discord.File] | None = None,
+    view: discord.ui.View | None = None,
+    embed: discord.Embed | None = None,
+) -> None:
+    """Edit the job's card, or post one when the job never got one (resumed after a crash).
+
+    Editing is what makes delivery idempotent: doing it twice shows the same one message.
+    """
+    message = job_message(bot, job)
+    if message is not None:
+        try:
+            await message.edit(
+                content=content,
+                attachments=files or [],
+                view=view,
+                embed=embed,
+                allowed_mentions=NO_MENTIONS,
+            )
+            return
+        except discord.NotFound:
+            log.info("the card of job %s was deleted; posting a new one", job.id)
+    channel = bot.get_partial_messageable(job.channel_id)
+    sent = await channel.send(
+        content,
+        files=files or [],
+        view=view or discord.utils.MISSING,
+        embed=embed or discord.utils.MISSING,
+        allowed_mentions=NO_MENTIONS,
+    )
+    await bot.services.jobs.attach_message(job.id, sent.id)
+
+
+async def start_job(
+    interaction: discord.Interaction[AtelierBot], new: NewJob, card: str
+) -> tuple[Job, Submitted]:
+    """Hold credit, post the job's card in the channel, submit upstream, acknowledge privately.
+
+    The card is a channel message (not the interaction reply) because a job may outlive the
+    interaction's 15-minute token. A refused submit deletes the card and raises, so the error
+    handler answers privately and nothing is charged or left behind.
+    """
+    bot = interaction.client
+    jobs = bot.services.jobs
+    job = await jobs.create(new)  # raises InsufficientCredit before anything is shown
+    await interaction.response.defer(ephemeral=True, thinking=True)
+    channel = bot.get_partial_messageable(new.channel_id)
+    message = await channel.send(card, allowed_mentions=NO_MENTIONS)
+    job = await jobs.attach_message(job.id, message.id)
+    try:
+        job, submitted = await jobs.submit(job)
+    except UpstreamError:
+        await message.delete()
+        raise
+    catalog = bot.services.catalog
+    text = catalog.t(interaction.locale, "jobs.started", id=job.id, price=new.price)
+    if submitted.queued:
+        text += "\n" + catalog.t(interaction.locale, "jobs.queued", ahead=submitted.queued)
+    await interaction.edit_original_response(content=text)
+    return job, submitted
