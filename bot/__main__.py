@@ -13,6 +13,7 @@ import discord
 
 from bot.config import Config, load_config
 from bot.errors import ConfigError
+from bot.operator_cli import add_commands
 
 EXIT_CONFIG = 2
 
@@ -77,21 +78,34 @@ def build_parser() -> argparse.ArgumentParser:
         "run": "connect to Discord and serve commands",
         "demo": "play a scripted session against local sandboxes (no token, no network)",
     }
+    config_option = argparse.ArgumentParser(add_help=False)
+    config_option.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="config file (default: ./config.toml)",
+    )
     for name, handler in handlers.items():
-        sub = commands.add_parser(name, help=helps[name], description=helps[name])
-        sub.add_argument(
-            "--config",
-            type=Path,
-            default=None,
-            metavar="PATH",
-            help="config file (default: ./config.toml)",
+        sub = commands.add_parser(
+            name, help=helps[name], description=helps[name], parents=[config_option]
         )
         sub.set_defaults(handler=handler)
+    add_commands(commands, config_option)
     return parser
+
+
+def _run_async_handler(args: argparse.Namespace) -> int:
+    try:
+        return int(asyncio.run(args.async_handler(args)))
+    except ConfigError as error:
+        return _print_config_problems(error)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if getattr(args, "async_handler", None) is not None:
+        return _run_async_handler(args)
     return int(args.handler(args))
 
 

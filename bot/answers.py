@@ -12,6 +12,7 @@ from bot.config import ChatConfig
 from bot.errors import UpstreamError
 from bot.ledger import Hold, Ledger
 from bot.pricing import PricingConfig
+from bot.spending import Spending, SpendRequest
 from bot.streaming import StreamingReply
 from bot.upstream import ChatClient, ChatUsage
 
@@ -26,6 +27,11 @@ Message = dict[str, Any]
 def estimate_tokens(text: str) -> int:
     wide = len(_WIDE.findall(text))
     return wide + math.ceil((len(text) - wide) / 4)
+
+
+def _last_user_text(messages: list[Message]) -> str:
+    users = [m for m in messages if m.get("role") == "user"]
+    return prompt_text(users[-1:])
 
 
 def prompt_text(messages: list[Message]) -> str:
@@ -63,10 +69,11 @@ class Outcome:
 
 class AnswerService:
     def __init__(
-        self, chat: ChatClient, ledger: Ledger, pricing: PricingConfig, config: ChatConfig
+        self, chat: ChatClient, spending: Spending, pricing: PricingConfig, config: ChatConfig
     ) -> None:
         self.chat = chat
-        self.ledger = ledger
+        self.spending = spending
+        self.ledger: Ledger = spending.ledger
         self.pricing = pricing
         self.config = config
 
@@ -85,16 +92,26 @@ class AnswerService:
         return rule.cost(estimate_tokens(prompt_text(messages)), estimate_tokens(text))
 
     async def hold(
-        self, choice: ChatChoice, messages: list[Message], *, guild_id: int, user_id: int, key: str
+        self,
+        choice: ChatChoice,
+        messages: list[Message],
+        *,
+        guild_id: int,
+        user_id: int,
+        channel_id: int,
+        key: str,
+        role_ids: tuple[int, ...] = (),
     ) -> Hold:
-        """Reserve the estimate; raises InsufficientCredit before anything reaches the upstream."""
-        return await self.ledger.hold(
-            guild_id,
-            user_id,
-            self.estimate(choice, messages),
-            key=key,
-            command=f"gpt:{choice.model}",
-        )
+        """Pass the spending gate with the estimate; raises before anything reaches the upstream.
+
+        Only the member's newest message is moderated: the history was checked when it was new.
+        """
+        await self.spending.check_prompt(guild_id, user_id, channel_id, _last_user_text(messages))
+        request = SpendRequest(
+            guild_id=guild_id, user_id=user_id, amount=self.estimate(choice, messages), key=key,
+            command=f"gpt:{choice.model}", cooldown="gpt", role_ids=role_ids,
+        )  # fmt: skip
+        return await self.spending.hold(request)
 
     async def run(
         self, hold: Hold, choice: ChatChoice, messages: list[Message], reply: StreamingReply

@@ -17,7 +17,13 @@ from bot.services import Services
 
 log = logging.getLogger(__name__)
 
-EXTENSIONS: tuple[str, ...] = ("cogs.credit", "cogs.gpt", "cogs.gpts", "cogs.imagine")
+EXTENSIONS: tuple[str, ...] = (
+    "cogs.credit",
+    "cogs.admin",
+    "cogs.gpt",
+    "cogs.gpts",
+    "cogs.imagine",
+)
 
 
 class AtelierTree(app_commands.CommandTree["AtelierBot"]):
@@ -103,3 +109,9 @@ def require_guild(interaction: discord.Interaction[Any]) -> int:
     if interaction.guild_id is None:
         raise NotInGuild("command used outside a guild")
     return interaction.guild_id
+
+
+def role_ids(user: discord.abc.User) -> tuple[int, ...]:
+    """The member's role ids (daily caps can be set per role); none outside a guild."""
+    roles = getattr(user, "roles", None) or []
+    return tuple(role.id for role in roles)

@@ -59,7 +59,10 @@ class HoldRow(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     closed_at: Mapped[datetime | None]
 
-    __table_args__ = (Index("ix_holds_status", "status"),)
+    __table_args__ = (
+        Index("ix_holds_status", "status"),
+        Index("ix_holds_member_time", "guild_id", "user_id", "created_at"),
+    )
 
 
 class LedgerEntry(Base):
@@ -87,6 +90,41 @@ class GuildSettings(Base):
     guild_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     default_gpt: Mapped[str | None] = mapped_column(String(80))
     default_model: Mapped[str | None] = mapped_column(String(120))
+    alert_channel_id: Mapped[int | None] = mapped_column(BigInteger)
+    alert_threshold: Mapped[int | None] = mapped_column(BigInteger)
+    alert_sent: Mapped[bool] = mapped_column(default=False)
+    moderation: Mapped[bool] = mapped_column(default=False)
+    log_channel_id: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class SpendLimit(Base):
+    """A daily cap for a member or for everyone with a role; the lowest that applies wins."""
+
+    __tablename__ = "spend_limits"
+
+    guild_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    target_type: Mapped[str] = mapped_column(String(8), primary_key=True)  # member | role
+    target_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    daily_cap: Mapped[int] = mapped_column(BigInteger)
+
+
+class Cooldown(Base):
+    """Seconds a member must wait between two uses of a paid command."""
+
+    __tablename__ = "cooldowns"
+
+    guild_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    command: Mapped[str] = mapped_column(String(32), primary_key=True)
+    seconds: Mapped[int] = mapped_column(Integer)
+
+
+class CooldownMark(Base):
+    __tablename__ = "cooldown_marks"
+
+    guild_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    user_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    command: Mapped[str] = mapped_column(String(32), primary_key=True)
+    last_at: Mapped[datetime]
 
 
 class SharedGPT(Base):

@@ -142,3 +142,21 @@ class MediaTooLarge(UpstreamFailure):
     """A result file is larger than we may upload; it is posted as a link instead."""
 
     key = "jobs.too_large"
+
+
+class DailyCapReached(AtelierError):
+    key = "credit.cap_reached"
+
+
+class OnCooldown(AtelierError):
+    key = "credit.on_cooldown"
+
+
+class PromptFlagged(AtelierError):
+    """The guild turned moderation on and the upstream flagged the prompt; nothing is charged."""
+
+    key = "credit.flagged"
+
+
+class NotOperator(AtelierError):
+    key = "credit.not_operator"

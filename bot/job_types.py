@@ -116,3 +116,8 @@ class NewJob:
     message_id: int | None = None
     parent_id: int | None = None
     command: str = ""
+    # For the spending gate: the slash command cooldowns apply to, the member's roles (daily
+    # caps by role) and the text moderation checks when the guild turned it on.
+    cooldown: str = ""
+    role_ids: tuple[int, ...] = ()
+    prompt: str = ""

@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.config import JobsConfig
@@ -35,7 +36,7 @@ from bot.job_types import (
     aware,
     shard_of,
 )
-from bot.ledger import Ledger
+from bot.spending import Spending, SpendRequest
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +61,7 @@ class JobEngine:
     def __init__(
         self,
         db: Database,
-        ledger: Ledger,
+        spending: Spending,
         config: JobsConfig,
         *,
         shard_count: int = 1,
@@ -68,7 +69,8 @@ class JobEngine:
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.db = db
-        self.ledger = ledger
+        self.spending = spending
+        self.ledger = spending.ledger
         self.config = config
         self.shard_count = shard_count
         self.shard_ids = list(shard_ids) if shard_ids else list(range(shard_count))
@@ -151,12 +153,28 @@ class JobEngine:
         existing = await self.get_by_key(new.key)
         if existing is not None:
             return existing
+        if new.prompt:
+            await self.spending.check_prompt(new.guild_id, new.user_id, new.channel_id, new.prompt)
         now = self._clock()
+        spend = SpendRequest(
+            guild_id=new.guild_id, user_id=new.user_id, amount=new.price, key=f"job:{new.key}",
+            command=new.command or new.kind, cooldown=new.cooldown or new.kind,
+            role_ids=new.role_ids,
+        )  # fmt: skip
+        try:
+            job = await self._insert(new, spend, now)
+        except IntegrityError:
+            # The same interaction replayed concurrently: the first insert won.
+            replayed = await self.get_by_key(new.key)
+            if replayed is None:
+                raise
+            return replayed
+        await self.spending.balance_changed(new.guild_id)
+        return job
+
+    async def _insert(self, new: NewJob, spend: SpendRequest, now: datetime) -> Job:
         async with self.db.transaction() as conn:
-            hold = await self.ledger.hold_in(
-                conn, new.guild_id, new.user_id, new.price,
-                key=f"job:{new.key}", command=new.command or new.kind,
-            )  # fmt: skip
+            hold = await self.spending.hold_in(conn, spend)
             result = await conn.execute(
                 JOBS.insert()
                 .values(

@@ -61,7 +61,8 @@ class Ledger:
         self.db = db
         self.starting_balance = starting_balance
 
-    async def _ensure(self, conn: AsyncConnection, guild_id: int) -> None:
+    async def ensure_in(self, conn: AsyncConnection, guild_id: int) -> None:
+        """Open the guild's account with the starting balance the first time it is seen."""
         created = await insert_ignore(
             conn,
             GuildAccount,
@@ -108,7 +109,7 @@ class Ledger:
         if value is not None:
             return int(value)
         async with self.db.transaction() as conn:
-            await self._ensure(conn, guild_id)
+            await self.ensure_in(conn, guild_id)
             return int(
                 await conn.scalar(select(ACCOUNTS.c.balance).where(ACCOUNTS.c.guild_id == guild_id))
             )
@@ -128,7 +129,7 @@ class Ledger:
         """
         try:
             async with self.db.transaction() as conn:
-                await self._ensure(conn, guild_id)
+                await self.ensure_in(conn, guild_id)
                 if not await self._key_used(conn, f"grant:{key}"):
                     await self._debit_or_credit(conn, guild_id, amount)
                     await self._append(
@@ -171,7 +172,7 @@ class Ledger:
         """``hold`` inside the caller's transaction, so a job row and its hold commit together."""
         if amount < 0:
             raise ValueError("a hold cannot be negative")
-        await self._ensure(conn, guild_id)
+        await self.ensure_in(conn, guild_id)
         await self._debit_or_credit(conn, guild_id, -amount)
         result = await conn.execute(
             HOLDS.insert()

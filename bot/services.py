@@ -17,11 +17,14 @@ from bot.gpt_catalog import GPTCatalog
 from bot.i18n import Catalog
 from bot.jobs import JobEngine
 from bot.ledger import Ledger
+from bot.policies import Policies
 from bot.providers.midjourney import MidjourneyProvider
+from bot.spending import Spending
 from bot.streaming import Pacing, WriteBudget
 from bot.upstream import BillingClient, ChatClient, UpstreamClient
 from bot.upstream.gpts import GPTsClient
 from bot.upstream.midjourney import MidjourneyClient
+from bot.upstream.moderation import ModerationClient
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +45,8 @@ class Services:
     write_budget: WriteBudget
     pacing: Pacing
     jobs: JobEngine
+    spending: Spending
+    policies: Policies
 
 
 @contextlib.asynccontextmanager
@@ -62,8 +67,9 @@ async def open_services(config: Config) -> AsyncIterator[Services]:
         )
         ledger = Ledger(db, starting_balance=config.credit.starting_balance)
         chat = ChatClient(upstream)
+        spending = Spending(db, ledger, ModerationClient(upstream))
         jobs = JobEngine(
-            db, ledger, config.jobs,
+            db, spending, config.jobs,
             shard_count=config.discord.shard_count, shard_ids=config.discord.shard_ids,
         )  # fmt: skip
         jobs.add_provider(MidjourneyProvider(MidjourneyClient(upstream), upstream))
@@ -77,7 +83,7 @@ async def open_services(config: Config) -> AsyncIterator[Services]:
             chat=chat,
             billing=BillingClient(upstream),
             gpts=GPTsClient(upstream),
-            answers=AnswerService(chat, ledger, config.pricing, config.chat),
+            answers=AnswerService(chat, spending, config.pricing, config.chat),
             conversations=Conversations(db),
             gpt_catalog=GPTCatalog(db),
             traffic=DiscordTraffic(),
@@ -86,6 +92,8 @@ async def open_services(config: Config) -> AsyncIterator[Services]:
                 interval=config.chat.edit_interval, max_interval=config.chat.max_edit_interval
             ),
             jobs=jobs,
+            spending=spending,
+            policies=Policies(db),
         )
     finally:
         await http.close()

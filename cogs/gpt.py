@@ -11,10 +11,10 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.answers import ChatChoice, Message, Outcome
-from bot.app import AtelierBot, require_guild
+from bot.app import AtelierBot, require_guild, role_ids
 from bot.chat_input import check_attachment, user_content
 from bot.conversations import Turn, trim_history
-from bot.errors import InsufficientCredit, UnknownModel, UpstreamError
+from bot.errors import AtelierError, UnknownModel, UpstreamError
 from bot.gpt_catalog import GPTNotFound, InvalidGPTId, parse_gizmo_id
 from bot.i18n import cmd
 from bot.streaming import StreamingReply
@@ -131,6 +131,8 @@ class GPT(commands.Cog):
             messages,
             guild_id=guild_id,
             user_id=interaction.user.id,
+            channel_id=interaction.channel_id or 0,
+            role_ids=role_ids(interaction.user),
             key=f"gpt:{interaction.id}",
         )
         try:
@@ -178,7 +180,11 @@ class GPT(commands.Cog):
     ) -> None:
         if not isinstance(interaction.channel, discord.TextChannel):
             return
+        # Both writes count against the global limit, like streamed thread replies: when many
+        # answers end at once, the budget spreads them instead of earning 429s.
+        budget = self.services.write_budget
         try:
+            await budget.acquire()
             thread = await answer.create_thread(name=thread_name(prompt))
         except discord.HTTPException as exc:
             log.warning("could not open a thread for interaction %s: %s", interaction.id, exc)
@@ -192,6 +198,7 @@ class GPT(commands.Cog):
             turns=[Turn("user", prompt, interaction.user.id), Turn("assistant", text)],
         )
         hint = self.services.catalog.t(interaction.locale, "gpt.thread_hint", label=choice.label)
+        await budget.acquire()
         await thread.send(hint)
 
     @commands.Cog.listener()
@@ -226,9 +233,10 @@ class GPT(commands.Cog):
         ]
         try:
             hold = await services.answers.hold(
-                choice, messages, guild_id=conversation.guild_id, user_id=message.author.id, key=key
-            )
-        except InsufficientCredit as exc:
+                choice, messages, guild_id=conversation.guild_id, user_id=message.author.id,
+                channel_id=message.channel.id, key=key, role_ids=role_ids(message.author),
+            )  # fmt: skip
+        except AtelierError as exc:
             await message.reply(services.catalog.error(locale, exc), mention_author=False)
             return
         target = ChannelTarget(message.channel, services.traffic, reference=message)

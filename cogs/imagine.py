@@ -10,7 +10,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.app import AtelierBot, require_guild
+from bot.app import AtelierBot, require_guild, role_ids
 from bot.errors import AtelierError
 from bot.i18n import cmd
 from bot.job_types import Job, NewJob, TaskState
@@ -183,6 +183,9 @@ def new_job(
         deadline_minutes=bot.services.config.jobs.image_deadline,
         locale=str(interaction.locale),
         command=kind,
+        cooldown="imagine",
+        role_ids=role_ids(interaction.user),
+        prompt=str(request.get("prompt", "")) if kind in ("mj_imagine", "mj_modal") else "",
         **extra,
     )
 

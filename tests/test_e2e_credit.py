@@ -30,11 +30,14 @@ async def test_balance_in_english_and_chinese(world: SandboxWorld) -> None:
     lei = world.add_member("李雷", locale="zh-CN")
 
     [reply] = await ask(world, alice, "credit balance", "en-US")
-    assert reply.content == "This server has **1,234** credits."
+    assert reply.content.splitlines() == [
+        "This server has **1,234** credits.",
+        "You spent **0** credits today and **0** this month.",
+    ]
     assert reply.ephemeral
 
     [reply] = await ask(world, lei, "credit balance", "zh-CN")
-    assert reply.content == "本服务器当前有 **1,234** 积分。"
+    assert reply.content.splitlines()[0] == "本服务器当前有 **1,234** 积分。"
     assert reply.ephemeral
     assert world.discord.unknown_routes() == []
 

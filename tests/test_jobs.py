@@ -14,6 +14,7 @@ from bot.errors import QueueFull
 from bot.job_types import Job, NewJob, Submitted, TaskState
 from bot.jobs import JobEngine
 from bot.ledger import Ledger
+from bot.spending import Spending
 from tests.helpers import wait_until
 
 FAST = JobsConfig(poll_initial=0.05, poll_max=0.2, poll_floor=0.01, progress_interval=0.0)
@@ -67,7 +68,7 @@ class RecordingPresenter:
 def make_engine(
     db: Database, ledger: Ledger, provider: ScriptedProvider, presenter: Any
 ) -> JobEngine:
-    engine = JobEngine(db, ledger, FAST)
+    engine = JobEngine(db, Spending(db, ledger, moderation=None), FAST)  # type: ignore[arg-type]
     engine.add_provider(provider)
     engine.set_presenter("image", presenter)
     return engine

@@ -17,7 +17,7 @@ from typing import Any, Self
 
 from aiohttp import web
 
-from bot.sandbox.upstream import billing, chat, gpts, midjourney
+from bot.sandbox.upstream import billing, chat, gpts, midjourney, moderation
 from bot.sandbox.upstream.faults import preset
 from bot.sandbox.upstream.wire import Body, BodyFactory, json_response, openai_error, tail
 
@@ -93,6 +93,7 @@ class UpstreamSandbox:
     billing: billing.BillingState = field(default_factory=billing.BillingState)
     gpts: gpts.GPTsState = field(default_factory=gpts.GPTsState)
     midjourney: midjourney.MidjourneyState = field(default_factory=midjourney.MidjourneyState)
+    moderation: moderation.ModerationState = field(default_factory=moderation.ModerationState)
     records: list[SandboxRecord] = field(default_factory=list, init=False)
     injections: list[Injection] = field(default_factory=list, init=False)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1), init=False)
@@ -118,6 +119,7 @@ class UpstreamSandbox:
         billing.setup(app, self.billing)
         gpts.setup(app, self.gpts)
         midjourney.setup(app, self.midjourney)
+        moderation.setup(app, self.moderation)
         return app
 
     async def start(self) -> str:

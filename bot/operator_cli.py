@@ -1,0 +1,99 @@
+"""Operator commands that work on the database alone, without Discord: credit and ledger."""
+
+from __future__ import annotations
+
+import argparse
+import uuid
+from pathlib import Path
+
+from bot.config import load_config
+from bot.db import Database
+from bot.ledger import Ledger
+from bot.reports import Reports
+
+
+async def _open(config_path: Path | None) -> tuple[Database, Ledger]:
+    config = load_config(config_path, offline=True)
+    db = Database(config.database.url)
+    await db.create_all()
+    return db, Ledger(db, starting_balance=config.credit.starting_balance)
+
+
+async def credit_grant(args: argparse.Namespace) -> int:
+    db, ledger = await _open(args.config)
+    try:
+        # A fresh key per run: running the command twice means granting twice.
+        key = args.key or f"cli:{uuid.uuid4()}"
+        balance = await ledger.grant(
+            args.guild, args.amount, key=key, note=args.note or "cli grant"
+        )
+        print(f"guild {args.guild}: granted {args.amount:,}; balance {balance:,}")
+        return 0
+    finally:
+        await db.close()
+
+
+async def credit_balance(args: argparse.Namespace) -> int:
+    db, ledger = await _open(args.config)
+    try:
+        if args.guild is not None:
+            print(f"{args.guild}\t{await ledger.balance(args.guild):,}")
+            return 0
+        for guild_id, balance in await Reports(db).guild_balances():
+            print(f"{guild_id}\t{balance:,}")
+        return 0
+    finally:
+        await db.close()
+
+
+async def credit_export(args: argparse.Namespace) -> int:
+    db, _ = await _open(args.config)
+    try:
+        args.csv.write_text(await Reports(db).export_csv(args.guild), encoding="utf-8")
+        print(f"wrote {args.csv}")
+        return 0
+    finally:
+        await db.close()
+
+
+async def ledger_check(args: argparse.Namespace) -> int:
+    db, ledger = await _open(args.config)
+    try:
+        problems = await ledger.check()
+        for problem in problems:
+            print(
+                f"guild {problem.guild_id}: balance {problem.balance:,} but ledger sums to "
+                f"{problem.ledger_sum:,} (difference {problem.balance - problem.ledger_sum:+,})"
+            )
+        if not problems:
+            print("ledger check: every balance equals the sum of its ledger rows")
+        return 1 if problems else 0
+    finally:
+        await db.close()
+
+
+def add_commands(
+    commands: argparse._SubParsersAction, config_option: argparse.ArgumentParser
+) -> None:  # type: ignore[type-arg]
+    credit = commands.add_parser("credit", help="grant, show and export guild credit (no Discord)")
+    credit_sub = credit.add_subparsers(dest="credit_command", required=True, metavar="ACTION")
+    grant = credit_sub.add_parser("grant", parents=[config_option], help="add credit to a guild")
+    grant.add_argument("guild", type=int)
+    grant.add_argument("amount", type=int)
+    grant.add_argument("--note", default=None)
+    grant.add_argument("--key", default=None, help="idempotency key: a repeated key grants once")
+    grant.set_defaults(async_handler=credit_grant)
+    balance = credit_sub.add_parser("balance", parents=[config_option], help="balances")
+    balance.add_argument("guild", type=int, nargs="?")
+    balance.set_defaults(async_handler=credit_balance)
+    export = credit_sub.add_parser("export", parents=[config_option], help="ledger as CSV")
+    export.add_argument("guild", type=int)
+    export.add_argument("--csv", type=Path, required=True, metavar="FILE")
+    export.set_defaults(async_handler=credit_export)
+
+    ledger = commands.add_parser("ledger", help="verify the ledger (no Discord)")
+    ledger_sub = ledger.add_subparsers(dest="ledger_command", required=True, metavar="ACTION")
+    check = ledger_sub.add_parser(
+        "check", parents=[config_option], help="balance == sum of ledger rows, for every guild"
+    )
+    check.set_defaults(async_handler=ledger_check)
