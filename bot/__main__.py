@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -12,7 +12,9 @@ from pathlib import Path
 import discord
 
 from bot.config import Config, load_config
+from bot.doctor import doctor
 from bot.errors import ConfigError
+from bot.log_setup import setup_logging
 from bot.operator_cli import add_commands
 
 EXIT_CONFIG = 2
@@ -25,10 +27,9 @@ def _print_config_problems(error: ConfigError) -> int:
     return EXIT_CONFIG
 
 
-def _setup_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s", force=True
-    )
+def _setup_logging(config: Config) -> None:
+    secrets = (config.discord.token.get_secret_value(), config.upstream.api_key.get_secret_value())
+    setup_logging(config.logging.level, config.logging.format, secrets)
 
 
 async def _run(config: Config) -> None:
@@ -36,6 +37,12 @@ async def _run(config: Config) -> None:
     from bot.services import open_services
 
     async with open_services(config) as services, AtelierBot(services) as bot:
+        loop = asyncio.get_running_loop()
+        for signame in ("SIGTERM", "SIGINT"):
+            # SIGTERM from Docker or systemd, SIGINT from Ctrl-C: both stop gracefully.
+            loop.add_signal_handler(
+                getattr(signal, signame), lambda: asyncio.ensure_future(bot.shutdown())
+            )
         await bot.start(config.discord.token.get_secret_value())
 
 
@@ -44,7 +51,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         config = load_config(args.config)
     except ConfigError as error:
         return _print_config_problems(error)
-    _setup_logging(config.logging.level)
+    _setup_logging(config)
     try:
         asyncio.run(_run(config))
     except discord.LoginFailure:
@@ -92,6 +99,10 @@ def build_parser() -> argparse.ArgumentParser:
         )
         sub.set_defaults(handler=handler)
     add_commands(commands, config_option)
+    check = commands.add_parser(
+        "doctor", parents=[config_option], help="check config, database, Discord and upstream"
+    )
+    check.set_defaults(async_handler=doctor)
     return parser
 
 

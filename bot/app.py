@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import discord
@@ -13,6 +15,7 @@ from discord.ext import commands
 from bot.endpoints import use_discord_endpoints
 from bot.errors import AtelierError, NotInGuild
 from bot.i18n import CatalogTranslator
+from bot.log_setup import bind
 from bot.services import Services
 
 log = logging.getLogger(__name__)
@@ -27,11 +30,59 @@ EXTENSIONS: tuple[str, ...] = (
 
 
 class AtelierTree(app_commands.CommandTree["AtelierBot"]):
+    async def interaction_check(self, interaction: discord.Interaction[AtelierBot]) -> bool:
+        # Runs in the task that handles this interaction: its log lines carry these ids.
+        bind(
+            guild=interaction.guild_id,
+            member=interaction.user.id,
+            command=_command_name(interaction),
+        )
+        bot = interaction.client
+        if bot.draining and interaction.type is not discord.InteractionType.autocomplete:
+            text = bot.services.catalog.t(interaction.locale, "error.restarting")
+            await interaction.response.send_message(text, ephemeral=True)
+            return False
+        return True
+
     async def on_error(
         self, interaction: discord.Interaction[AtelierBot], error: app_commands.AppCommandError
     ) -> None:
         original = getattr(error, "original", error)
         await interaction.client.report_error(interaction, original)
+
+
+def _command_name(interaction: discord.Interaction[Any]) -> str | None:
+    if interaction.command is not None:
+        return interaction.command.qualified_name
+    data = interaction.data or {}
+    return str(data.get("name") or data.get("custom_id") or "") or None
+
+
+class Activity:
+    """Counts work that must finish before a graceful shutdown (streaming answers)."""
+
+    def __init__(self) -> None:
+        self.running = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    @contextlib.asynccontextmanager
+    async def track(self) -> AsyncIterator[None]:
+        self.running += 1
+        self._idle.clear()
+        try:
+            yield
+        finally:
+            self.running -= 1
+            if self.running == 0:
+                self._idle.set()
+
+    async def wait_idle(self, timeout: float) -> bool:  # noqa: ASYNC109
+        try:
+            await asyncio.wait_for(self._idle.wait(), timeout)
+        except TimeoutError:
+            return False
+        return True
 
 
 class AtelierBot(commands.Bot):
@@ -55,6 +106,8 @@ class AtelierBot(commands.Bot):
         )
         self.services = services
         self.extension_names = tuple(extensions)
+        self.work = Activity()
+        self.draining = False
 
     async def login(self, token: str) -> None:
         discord_cfg = self.services.config.discord
@@ -68,9 +121,34 @@ class AtelierBot(commands.Bot):
         await self.sync_commands()
         # After the cogs registered their presenters: resumed jobs are delivered through them.
         await self.services.jobs.start()
+        if self.services.config.metrics.listen:
+            await self.services.metrics.serve(self.services.config.metrics.listen, self.services.db)
+
+    async def on_app_command_completion(
+        self, interaction: discord.Interaction[Any], command: Any
+    ) -> None:
+        self.services.metrics.command_done(
+            command.qualified_name, "ok", interaction.created_at.timestamp()
+        )
+
+    async def shutdown(self) -> None:
+        """Graceful stop: refuse new commands, let answers finish (bounded), keep jobs for later.
+
+        Jobs need nothing: they live in the database and the next start resumes them.
+        """
+        if self.draining:
+            return
+        self.draining = True
+        grace = self.services.config.runtime.shutdown_grace
+        log.info("shutting down: waiting up to %.0fs for %d answers", grace, self.work.running)
+        if not await self.work.wait_idle(grace):
+            log.warning("%d answers still running after %.0fs", self.work.running, grace)
+        await self.close()
 
     async def close(self) -> None:
+        self.draining = True
         await self.services.jobs.stop()
+        await self.services.metrics.close()
         await super().close()
 
     async def sync_commands(self) -> None:
@@ -94,6 +172,11 @@ class AtelierBot(commands.Bot):
                 command,
                 exc_info=error,
             )
+        name = _command_name(interaction) or "?"
+        outcome = (
+            "refused" if isinstance(error, AtelierError | app_commands.CheckFailure) else "failed"
+        )
+        self.services.metrics.command_done(name, outcome, interaction.created_at.timestamp())
         text = self.services.catalog.error(interaction.locale, error)
         try:
             if interaction.response.is_done():

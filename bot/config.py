@@ -154,6 +154,27 @@ class AdminConfig(_Section):
 
 class LoggingConfig(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # "plain" for people, "json" (one object per line) for log collectors.
+    format: Literal["plain", "json"] = "plain"
+
+
+class MetricsConfig(_Section):
+    # host:port for a Prometheus /metrics endpoint, e.g. "127.0.0.1:9108"; empty = off.
+    listen: str = ""
+
+    @field_validator("listen")
+    @classmethod
+    def _listen(cls, value: str) -> str:
+        if value:
+            host, sep, port = value.rpartition(":")
+            if not sep or not host or not port.isdigit() or not 0 <= int(port) < 65536:
+                raise ValueError("must be host:port, e.g. 127.0.0.1:9108")
+        return value
+
+
+class RuntimeConfig(_Section):
+    # On SIGTERM/SIGINT: seconds running answers get to finish before the bot closes.
+    shutdown_grace: float = Field(20.0, ge=0)
 
 
 class Config(_Section):
@@ -165,6 +186,8 @@ class Config(_Section):
     chat: ChatConfig = Field(default_factory=ChatConfig)
     jobs: JobsConfig = Field(default_factory=JobsConfig)
     admin: AdminConfig = Field(default_factory=AdminConfig)
+    metrics: MetricsConfig = Field(default_factory=MetricsConfig)
+    runtime: RuntimeConfig = Field(default_factory=RuntimeConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
 
 

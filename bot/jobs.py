@@ -36,6 +36,7 @@ from bot.job_types import (
     aware,
     shard_of,
 )
+from bot.log_setup import bind
 from bot.spending import Spending, SpendRequest
 
 log = logging.getLogger(__name__)
@@ -78,6 +79,9 @@ class JobEngine:
         self._pollers: dict[str, _Poller] = {}
         self._presenters: dict[str, Presenter] = {}
         self._last_progress: dict[int, float] = {}
+        # Progress edits on their way to Discord, by job, and the channels they are in.
+        self._progress_shown: dict[int, asyncio.Task[None]] = {}
+        self._progress_channels: set[int] = set()
         self._deliveries: set[asyncio.Task[None]] = set()
         self._delivery_slots = asyncio.Semaphore(8)
         self.running = False
@@ -117,10 +121,11 @@ class JobEngine:
                 with contextlib.suppress(asyncio.CancelledError):
                     await poller.task
                 poller.task = None
-        for task in list(self._deliveries):
+        background = [*self._progress_shown.values(), *self._deliveries]
+        for task in background:
             task.cancel()
-        if self._deliveries:
-            await asyncio.gather(*self._deliveries, return_exceptions=True)
+        if background:
+            await asyncio.gather(*background, return_exceptions=True)
 
     async def _resume(self) -> None:
         async with self.db.read() as conn:
@@ -335,17 +340,43 @@ class JobEngine:
             job.id, status=status, progress=state.progress, attempts=JOBS.c.attempts + 1,
             next_poll_at=now + timedelta(seconds=self._interval(job, now)),
         )  # fmt: skip
-        if not changed:
-            return
+        if changed:
+            self._show_progress(job, state)
+
+    def _show_progress(self, job: Job, state: TaskState) -> None:
+        """Show progress in the background, or not at all: it is a courtesy, and Discord's
+        per-channel limit would make a poll round that waited on it late for every other job.
+
+        Skipped while an earlier edit of the same job or channel is still on its way, so
+        progress never queues up in front of a result in a channel's rate limit.
+        """
         loop_now = asyncio.get_running_loop().time()
-        last = self._last_progress.get(job.id, 0.0)
         presenter = self.presenter_for(job)
-        if presenter is not None and loop_now - last >= self.config.progress_interval:
-            self._last_progress[job.id] = loop_now
-            try:
-                await presenter.progress(job, state)
-            except Exception:
-                log.warning("progress display failed for job %s", job.id, exc_info=True)
+        if (
+            presenter is None
+            or loop_now - self._last_progress.get(job.id, 0.0) < self.config.progress_interval
+            or job.id in self._progress_shown
+            or job.channel_id in self._progress_channels
+        ):
+            return
+        self._last_progress[job.id] = loop_now
+        self._progress_channels.add(job.channel_id)
+        task = asyncio.create_task(
+            self._display_progress(presenter, job, state), name=f"progress-job-{job.id}"
+        )
+        self._progress_shown[job.id] = task
+
+        def done(_: asyncio.Task[None]) -> None:
+            self._progress_shown.pop(job.id, None)
+            self._progress_channels.discard(job.channel_id)
+
+        task.add_done_callback(done)
+
+    async def _display_progress(self, presenter: Presenter, job: Job, state: TaskState) -> None:
+        try:
+            await presenter.progress(job, state)
+        except Exception:
+            log.warning("progress display failed for job %s", job.id, exc_info=True)
 
     async def _next_due(self, provider_name: str) -> float:
         async with self.db.read() as conn:
@@ -419,10 +450,14 @@ class JobEngine:
         task.add_done_callback(self._deliveries.discard)
 
     async def _deliver(self, job: Job) -> None:
+        bind(guild=job.guild_id, member=job.user_id, command=job.kind, job=job.id)
         presenter = self.presenter_for(job)
         if presenter is None:
             log.error("no presenter for job %s of kind %s", job.id, job.kind)
             return
+        progress = self._progress_shown.get(job.id)
+        if progress is not None:
+            await asyncio.wait([progress])  # a late progress edit must not land over the result
         async with self._delivery_slots:
             try:
                 await presenter.deliver(job)

@@ -17,6 +17,7 @@ from bot.gpt_catalog import GPTCatalog
 from bot.i18n import Catalog
 from bot.jobs import JobEngine
 from bot.ledger import Ledger
+from bot.metrics import Metrics
 from bot.policies import Policies
 from bot.providers.midjourney import MidjourneyProvider
 from bot.spending import Spending
@@ -42,6 +43,7 @@ class Services:
     conversations: Conversations
     gpt_catalog: GPTCatalog
     traffic: DiscordTraffic
+    metrics: Metrics
     write_budget: WriteBudget
     pacing: Pacing
     jobs: JobEngine
@@ -54,7 +56,9 @@ async def open_services(config: Config) -> AsyncIterator[Services]:
     """Create the database schema, the HTTP session and the clients; close them on exit."""
     db = Database(config.database.url)
     await db.create_all()
-    http = aiohttp.ClientSession()
+    traffic = DiscordTraffic()
+    metrics = Metrics(traffic)
+    http = aiohttp.ClientSession(trace_configs=[metrics.upstream_trace()])
     try:
         up = config.upstream
         upstream = UpstreamClient(
@@ -86,7 +90,8 @@ async def open_services(config: Config) -> AsyncIterator[Services]:
             answers=AnswerService(chat, spending, config.pricing, config.chat),
             conversations=Conversations(db),
             gpt_catalog=GPTCatalog(db),
-            traffic=DiscordTraffic(),
+            traffic=traffic,
+            metrics=metrics,
             write_budget=WriteBudget(config.chat.channel_writes_per_second),
             pacing=Pacing(
                 interval=config.chat.edit_interval, max_interval=config.chat.max_edit_interval

@@ -17,6 +17,7 @@ from bot.conversations import Turn, trim_history
 from bot.errors import AtelierError, UnknownModel, UpstreamError
 from bot.gpt_catalog import GPTNotFound, InvalidGPTId, parse_gizmo_id
 from bot.i18n import cmd
+from bot.log_setup import bind
 from bot.streaming import StreamingReply
 from bot.targets import ChannelTarget, InteractionTarget
 from cogs.autocomplete import CHOICES_LIMIT, shared_gpt_choices
@@ -142,9 +143,10 @@ class GPT(commands.Cog):
             raise
         target = InteractionTarget(interaction, services.traffic, ephemeral=private)
         reply = StreamingReply(target, pacing=services.pacing)
-        reply.start()
-        outcome = await services.answers.run(hold, choice, messages, reply)
-        await reply.finish(self.footer(interaction.locale, choice, outcome))
+        async with self.bot.work.track():
+            reply.start()
+            outcome = await services.answers.run(hold, choice, messages, reply)
+            await reply.finish(self.footer(interaction.locale, choice, outcome))
         if not outcome.delivered:
             return
         if choice.gizmo_id:
@@ -206,11 +208,14 @@ class GPT(commands.Cog):
         """A member's message in a conversation thread continues that conversation."""
         if message.author.bot or message.guild is None or not message.content.strip():
             return
+        if self.bot.draining:
+            return  # shutting down: a replayed event after the restart will not be charged twice
         if not isinstance(message.channel, discord.Thread):
             return
         conversation = await self.services.conversations.by_channel(message.channel.id)
         if conversation is None:
             return
+        bind(guild=message.guild.id, member=message.author.id, command="gpt thread")
         key = f"thread:{message.id}"
         if await self.services.ledger.get_hold(key) is not None:
             return  # a replayed gateway event: this message was answered already
@@ -241,9 +246,10 @@ class GPT(commands.Cog):
             return
         target = ChannelTarget(message.channel, services.traffic, reference=message)
         reply = StreamingReply(target, pacing=services.pacing, budget=services.write_budget)
-        reply.start()
-        outcome = await services.answers.run(hold, choice, messages, reply)
-        await reply.finish(self.footer(locale, choice, outcome))
+        async with self.bot.work.track():
+            reply.start()
+            outcome = await services.answers.run(hold, choice, messages, reply)
+            await reply.finish(self.footer(locale, choice, outcome))
         if outcome.delivered:
             await services.conversations.add_turns(
                 conversation.id, [user_turn, Turn("assistant", outcome.text)]
