@@ -85,7 +85,9 @@ class Activity:
         return True
 
 
-class AtelierBot(commands.Bot):
+class AtelierBot(commands.AutoShardedBot):
+    """Sharded even with one shard, so several processes can split the guilds (shard_ids)."""
+
     def __init__(
         self,
         services: Services,
@@ -97,6 +99,9 @@ class AtelierBot(commands.Bot):
         intents.message_content = True  # thread conversations read members' replies
         options.setdefault("allowed_mentions", discord.AllowedMentions.none())
         options.setdefault("http_trace", services.traffic.trace_config)
+        discord_config = services.config.discord
+        options.setdefault("shard_count", discord_config.shard_count)
+        options.setdefault("shard_ids", list(discord_config.shard_ids) or None)
         super().__init__(
             command_prefix=commands.when_mentioned,
             intents=intents,
@@ -127,6 +132,7 @@ class AtelierBot(commands.Bot):
     async def on_app_command_completion(
         self, interaction: discord.Interaction[Any], command: Any
     ) -> None:
+        log.info("command %s done", command.qualified_name)
         self.services.metrics.command_done(
             command.qualified_name, "ok", interaction.created_at.timestamp()
         )

@@ -466,6 +466,7 @@ class JobEngine:
                 log.exception("delivery of job %s failed; it stays pending", job.id)
                 return
         await self._update(job.id, delivery="delivered")
+        log.info("job %s delivered (%s)", job.id, job.status)
 
     async def _update(self, job_id: int, **values: Any) -> Job:
         values.setdefault("updated_at", self._clock())
