@@ -127,7 +127,9 @@ class AtelierBot(commands.AutoShardedBot):
         # After the cogs registered their presenters: resumed jobs are delivered through them.
         await self.services.jobs.start()
         if self.services.config.metrics.listen:
-            await self.services.metrics.serve(self.services.config.metrics.listen, self.services.db)
+            await self.services.metrics.serve(
+                self.services.config.metrics.listen, self.services.db, self.is_ready
+            )
 
     async def on_app_command_completion(
         self, interaction: discord.Interaction[Any], command: Any

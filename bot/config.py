@@ -25,6 +25,7 @@ ENV_OVERRIDES: dict[str, tuple[str, str]] = {
     "ATELIER_DISCORD_TOKEN": ("discord", "token"),
     "ATELIER_API_KEY": ("upstream", "api_key"),
     "ATELIER_DATABASE_URL": ("database", "url"),
+    "ATELIER_METRICS_LISTEN": ("metrics", "listen"),
 }
 _ENV_FOR_KEY = {f"{section}.{key}": env for env, (section, key) in ENV_OVERRIDES.items()}
 

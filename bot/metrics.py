@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from types import SimpleNamespace
 
 import aiohttp
@@ -133,15 +133,22 @@ class Metrics:
             self.jobs.labels(state).set(states.get(state, 0))
         self.credits_spent.set(int(spent or 0))
 
-    async def serve(self, listen: str, db: Database) -> None:
+    async def serve(self, listen: str, db: Database, ready: Callable[[], bool]) -> None:
+        """``/metrics`` for Prometheus and ``/healthz`` (200 once connected) for health checks."""
         host, _, port = listen.rpartition(":")
 
         async def scrape(_request: web.Request) -> web.Response:
             await self.refresh(db)
             return web.Response(body=generate_latest(self.registry), content_type="text/plain")
 
+        async def health(_request: web.Request) -> web.Response:
+            return web.Response(
+                status=200 if ready() else 503, text="ok" if ready() else "starting"
+            )
+
         app = web.Application()
         app.router.add_get("/metrics", scrape)
+        app.router.add_get("/healthz", health)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, int(port))

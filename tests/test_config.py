@@ -129,3 +129,33 @@ def test_help_lists_commands() -> None:
     )
     assert result.returncode == 0
     assert "run" in result.stdout and "demo" in result.stdout
+
+
+def _keys(model: type, prefix: str = "") -> set[str]:
+    from pydantic import BaseModel
+
+    keys: set[str] = set()
+    for name, field in model.model_fields.items():
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            keys |= _keys(annotation, f"{prefix}{name}.")
+        else:
+            keys.add(f"{prefix}{name}")
+    return keys
+
+
+def test_every_setting_is_documented_in_the_example() -> None:
+    from bot.config import Config
+
+    data = tomllib.loads((ROOT / "config.example.toml").read_text())
+
+    def present(path: str) -> bool:
+        node: object = data
+        for part in path.split("."):
+            if not isinstance(node, dict) or part not in node:
+                return False
+            node = node[part]
+        return True
+
+    missing = sorted(key for key in _keys(Config) if not present(key))
+    assert missing == []

@@ -99,6 +99,9 @@ async def test_metrics_endpoint_counts_commands_and_upstream_calls() -> None:
         )
         assert "atelier_credits_spent 2.0" in body
         assert 'atelier_jobs{state="pending"} 0.0' in body
+        async with aiohttp.ClientSession() as session:
+            async with session.get(f"http://127.0.0.1:{port}/healthz") as resp:
+                assert (resp.status, await resp.text()) == (200, "ok")
 
 
 async def test_graceful_shutdown_lets_the_stream_finish_and_refuses_new_commands() -> None:
