@@ -8,18 +8,24 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import tempfile
+import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from bot.app import EXTENSIONS, AtelierBot
 from bot.config import Config, parse_config
+from bot.db import Database
 from bot.sandbox.discord import DiscordSandbox
 from bot.sandbox.upstream import UpstreamSandbox
 from bot.services import Services, open_services
 
 READY_TIMEOUT = 15.0
+# Set to "postgres" to give every world its own PostgreSQL database instead of a SQLite file.
+POSTGRES_SWITCH = "ATELIER_SANDBOX_DATABASE"
+DEFAULT_POSTGRES = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 
 
 class SandboxWorld:
@@ -41,6 +47,7 @@ class SandboxWorld:
         self._extensions = tuple(extensions)
         self._guild_locale = guild_locale
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        self._postgres_name: str | None = None
         self._stack: contextlib.AsyncExitStack | None = None
         self._task: asyncio.Task[None] | None = None
         self.bot: AtelierBot | None = None
@@ -54,6 +61,8 @@ class SandboxWorld:
         self.guild_id: int = guild.id
         self.channel_id: int = guild.default_channel_id
         self.owner_id: int = guild.owner_id
+        if self._database_url is None and os.environ.get(POSTGRES_SWITCH) == "postgres":
+            self._database_url = await self._create_postgres_database()
         if self._database_url is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="atelier-")
             self._database_url = f"sqlite+aiosqlite:///{Path(self._tmp.name) / 'atelier.db'}"
@@ -67,6 +76,30 @@ class SandboxWorld:
         await self.discord.close()
         if self._tmp is not None:
             self._tmp.cleanup()
+        if self._postgres_name is not None:
+            await self._drop_postgres_database()
+
+    async def _admin(self, statement: str) -> None:
+        admin = Database(self._postgres_base())
+        try:
+            async with admin.engine.connect() as conn:
+                await conn.execution_options(isolation_level="AUTOCOMMIT")
+                await conn.exec_driver_sql(statement)
+        finally:
+            await admin.close()
+
+    @staticmethod
+    def _postgres_base() -> str:
+        return os.environ.get("ATELIER_TEST_POSTGRES_URL", DEFAULT_POSTGRES)
+
+    async def _create_postgres_database(self) -> str:
+        """A fresh PostgreSQL database per world, for running the end-to-end suite on it."""
+        self._postgres_name = f"atelier_world_{uuid.uuid4().hex[:12]}"
+        await self._admin(f"CREATE DATABASE {self._postgres_name}")
+        return f"{self._postgres_base().rsplit('/', 1)[0]}/{self._postgres_name}"
+
+    async def _drop_postgres_database(self) -> None:
+        await self._admin(f"DROP DATABASE IF EXISTS {self._postgres_name} WITH (FORCE)")
 
     def _build_config(self) -> Config:
         overrides: dict[str, dict[str, Any]] = {
