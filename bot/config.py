@@ -153,6 +153,34 @@ class AdminConfig(_Section):
     upstream_check_minutes: float = Field(30.0, gt=0)
 
 
+class ImageModel(_Section):
+    name: str = Field(min_length=1)
+    # midjourney: /mj with buttons; images: POST /v1/images/generations; chat: a chat-format
+    # media model whose answer ends with links to the images.
+    adapter: Literal["midjourney", "images", "chat"]
+    # Credits per image; empty = pricing.actions.image (mj_imagine for Midjourney).
+    price: int | None = Field(None, ge=0)
+
+
+def _default_image_models() -> list[ImageModel]:
+    return [
+        ImageModel(name="midjourney", adapter="midjourney"),
+        ImageModel(name="dall-e-3", adapter="images"),
+        ImageModel(name="gpt-image-1", adapter="images"),
+        ImageModel(name="flux-schnell", adapter="chat"),
+    ]
+
+
+class ImageConfig(_Section):
+    # /imagine model: choices; the first is the default.
+    models: list[ImageModel] = Field(default_factory=_default_image_models, min_length=1)
+
+    def model(self, name: str | None) -> ImageModel | None:
+        if not name:
+            return self.models[0]
+        return next((m for m in self.models if m.name == name), None)
+
+
 class LoggingConfig(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     # "plain" for people, "json" (one object per line) for log collectors.
@@ -186,6 +214,7 @@ class Config(_Section):
     pricing: PricingConfig = Field(default_factory=PricingConfig)
     chat: ChatConfig = Field(default_factory=ChatConfig)
     jobs: JobsConfig = Field(default_factory=JobsConfig)
+    image: ImageConfig = Field(default_factory=ImageConfig)
     admin: AdminConfig = Field(default_factory=AdminConfig)
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
     runtime: RuntimeConfig = Field(default_factory=RuntimeConfig)

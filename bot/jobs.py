@@ -15,11 +15,11 @@ import contextlib
 import json
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import Integer, and_, bindparam, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -47,6 +47,10 @@ TERMINAL = ("succeeded", "failed", "timed_out")
 # How many due jobs one poll round reads from the database at most, per provider.
 ROUND_LIMIT = 1000
 MAX_SLEEP = 30.0
+# Progress edits started per second at most, over all jobs. Discord allows a bot 50 requests a
+# second in all, and results, commands and answers need most of them: with a thousand jobs
+# running, showing every job's progress would crowd out the results.
+PROGRESS_PER_SECOND = 10.0
 
 
 @dataclass(slots=True)
@@ -79,9 +83,13 @@ class JobEngine:
         self._pollers: dict[str, _Poller] = {}
         self._presenters: dict[str, Presenter] = {}
         self._last_progress: dict[int, float] = {}
-        # Progress edits on their way to Discord, by job, and the channels they are in.
+        # Progress edits on their way to Discord by job, the channels they are in, when each
+        # channel last had one, and the engine-wide allowance (a token bucket).
         self._progress_shown: dict[int, asyncio.Task[None]] = {}
         self._progress_channels: set[int] = set()
+        self._channel_progress: dict[int, float] = {}
+        self._progress_tokens = PROGRESS_PER_SECOND
+        self._progress_refilled = 0.0
         self._deliveries: set[asyncio.Task[None]] = set()
         self._delivery_slots = asyncio.Semaphore(8)
         self.running = False
@@ -109,6 +117,8 @@ class JobEngine:
         self.running = True
         await self._resume()
         for poller in self._pollers.values():
+            if _runs_synchronously(poller.provider):
+                continue  # its jobs run in one call each; nothing to poll
             poller.task = asyncio.create_task(
                 self._poll_loop(poller), name=f"poller-{poller.provider.name}"
             )
@@ -140,13 +150,32 @@ class JobEngine:
                     )
                 )
             ).all()
-        for row in rows:
+        interrupted = await self._interrupted_runs()
+        for row in [*rows, *interrupted]:
             job = Job.from_row(row)
-            if job.status == "submitting":
+            if job.status in ("submitting", "pending", "running"):
                 # We cannot know whether the upstream took it: the member is not charged.
-                await self._finish(job, "failed", error="interrupted")
+                await self._finish(job, "failed", error="jobs.interrupted")
             else:
                 self._schedule_delivery(job)
+
+    async def _interrupted_runs(self) -> list[Any]:
+        """Jobs of one-call providers that were running when the process stopped."""
+        sync = [name for name, p in self._pollers.items() if _runs_synchronously(p.provider)]
+        if not sync:
+            return []
+        async with self.db.read() as conn:
+            return list(
+                (
+                    await conn.execute(
+                        select(JOBS).where(
+                            JOBS.c.shard.in_(self.shard_ids),
+                            JOBS.c.provider.in_(sync),
+                            JOBS.c.status.in_(ACTIVE),
+                        )
+                    )
+                ).all()
+            )
 
     # ---- submit ------------------------------------------------------------------------------
 
@@ -212,6 +241,10 @@ class JobEngine:
     async def submit(self, job: Job) -> tuple[Job, Submitted]:
         """Start the job upstream; on refusal refund it, record why, and re-raise."""
         poller = self._pollers[job.provider]
+        if _runs_synchronously(poller.provider):
+            job = await self._update(job.id, status="running", upstream_id=f"run-{job.id}")
+            self._spawn(self._run(poller.provider, job), f"run-job-{job.id}")
+            return job, Submitted(job.upstream_id or "")
         try:
             submitted = await poller.provider.submit(job)
         except UpstreamError as exc:
@@ -227,6 +260,36 @@ class JobEngine:
         )  # fmt: skip
         poller.wake.set()
         return job, submitted
+
+    async def _run(self, provider: Provider, job: Job) -> None:
+        """A provider that answers in one long call (chat-format media, the images route)."""
+        bind(guild=job.guild_id, member=job.user_id, command=job.kind, job=job.id)
+
+        async def report(state: TaskState) -> None:
+            # The text itself is the progress here, so every report is worth showing.
+            self._show_progress(job, state)
+
+        budget = (job.deadline - self._clock()).total_seconds()
+        try:
+            async with asyncio.timeout(max(0.0, budget)):
+                state = await provider.run(job, report)  # type: ignore[attr-defined]
+        except TimeoutError:
+            await self._finish(job, "timed_out", error="jobs.timed_out")
+        except UpstreamError as exc:
+            await self._finish(job, "failed", error=exc.detail or exc.key)
+        except Exception:
+            log.exception("job %s failed unexpectedly", job.id)
+            await self._finish(job, "failed", error="jobs.failed")
+        else:
+            if state.status == "succeeded":
+                await self._succeed(job, state)
+            else:
+                await self._finish(job, "failed", error=state.error or "jobs.failed")
+
+    def _spawn(self, coro: Any, name: str) -> None:
+        task = asyncio.create_task(coro, name=name)
+        self._deliveries.add(task)
+        task.add_done_callback(self._deliveries.discard)
 
     async def attach_message(self, job_id: int, message_id: int) -> Job:
         return await self._update(job_id, message_id=message_id)
@@ -258,7 +321,9 @@ class JobEngine:
         return min(self.config.poll_max, grown)
 
     async def _poll_loop(self, poller: _Poller) -> None:
+        loop = asyncio.get_running_loop()
         while self.running:
+            started = loop.time()
             try:
                 delay = await self.poll_round(poller.provider.name)
             except Exception:
@@ -267,11 +332,19 @@ class JobEngine:
             poller.wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(poller.wake.wait(), timeout=delay)
+            # A submit wakes the loop to plan its sleep again; during a burst of submits that
+            # must not turn into a round per submit, each asking about a handful of tasks.
+            await asyncio.sleep(max(0.0, started + self.config.poll_floor - loop.time()))
 
     async def poll_round(self, provider_name: str) -> float:
-        """Poll every due job of one provider; returns seconds until the next one is due."""
+        """Poll every due job of one provider; returns seconds until the next one is due.
+
+        The last request of a round is filled up with jobs due before the next round could
+        start (``poll_floor`` away): they ride along for free instead of waiting, late.
+        """
         poller = self._pollers[provider_name]
         now = self._clock()
+        soon = now + timedelta(seconds=self.config.poll_floor)
         async with self.db.read() as conn:
             rows = (
                 await conn.execute(
@@ -280,22 +353,28 @@ class JobEngine:
                         JOBS.c.provider == provider_name,
                         JOBS.c.status.in_(ACTIVE),
                         JOBS.c.shard.in_(self.shard_ids),
-                        or_(JOBS.c.next_poll_at <= now, JOBS.c.deadline <= now),
+                        or_(JOBS.c.next_poll_at <= soon, JOBS.c.deadline <= now),
                     )
                     .order_by(JOBS.c.next_poll_at)
                     .limit(ROUND_LIMIT)
                 )
             ).all()
-        jobs = [Job.from_row(r) for r in rows]
-        if jobs:
+        expired = [Job.from_row(r) for r in rows if aware(r.deadline) <= now]
+        due = [Job.from_row(r) for r in rows if aware(r.next_poll_at) <= now < aware(r.deadline)]
+        if expired or due:
             poller.rounds += 1
-        live = [j for j in jobs if j.deadline > now]
-        for job in jobs:
-            if job.deadline <= now:
-                await self._finish(job, "timed_out", error="jobs.timed_out")
+        for job in expired:
+            await self._finish(job, "timed_out", error="jobs.timed_out")
         size = max(1, poller.provider.batch_size)
-        for start in range(0, len(live), size):
-            await self._poll_batch(poller, live[start : start + size])
+        if due:
+            early = [
+                Job.from_row(r)
+                for r in rows
+                if now < aware(r.next_poll_at) and now < aware(r.deadline)
+            ]
+            due += early[: -len(due) % size]
+        for start in range(0, len(due), size):
+            await self._poll_batch(poller, due[start : start + size])
         return await self._next_due(provider_name)
 
     async def _poll_batch(self, poller: _Poller, jobs: list[Job]) -> None:
@@ -310,18 +389,57 @@ class JobEngine:
             for job in jobs:
                 await self._backoff(job, now)
             return
+        running: list[tuple[Job, TaskState | None]] = []
         for job in jobs:
             state = states.get(job.upstream_id or "")
-            if state is None:
-                # Not listed yet (gateways store tasks lazily): ask again later.
-                due = now + timedelta(seconds=self._interval(job, now))
-                await self._update(job.id, next_poll_at=due)
-            elif state.status == "succeeded":
+            if state is not None and state.status == "succeeded":
                 await self._succeed(job, state)
-            elif state.status == "failed":
+            elif state is not None and state.status == "failed":
                 await self._finish(job, "failed", error=state.error or "jobs.failed")
             else:
-                await self._progress(job, state, now)
+                running.append((job, state))  # None: not listed yet (gateways store lazily)
+        await self._reschedule(running, now)
+
+    async def _reschedule(self, polled: list[tuple[Job, TaskState | None]], now: datetime) -> None:
+        """Record the state of jobs still running and when to ask again, in one statement for
+        a whole request (a transaction per job made a round of 1,000 jobs take seconds); then
+        show the progress of those that moved."""
+        if not polled:
+            return
+        params: list[dict[str, Any]] = []
+        moved: list[tuple[Job, TaskState]] = []
+        for job, state in polled:
+            status, progress = job.status, job.progress
+            if state is not None:
+                status = "running" if state.status == "running" else "pending"
+                progress = state.progress
+                if (status, progress) != (job.status, job.progress):
+                    moved.append((replace(job, status=status, progress=progress), state))
+            params.append(
+                {
+                    "b_id": job.id,
+                    "b_status": status,
+                    "b_progress": progress,
+                    "b_asked": 0 if state is None else 1,
+                    "b_due": now + timedelta(seconds=self._interval(job, now)),
+                }
+            )
+        statement = (
+            update(JOBS)
+            # Not IN (…): an expanding parameter cannot be used with executemany.
+            .where(JOBS.c.id == bindparam("b_id"), or_(*(JOBS.c.status == s for s in ACTIVE)))
+            .values(
+                status=bindparam("b_status"),
+                progress=bindparam("b_progress"),
+                attempts=JOBS.c.attempts + bindparam("b_asked", type_=Integer),
+                next_poll_at=bindparam("b_due"),
+                updated_at=now,
+            )
+        )
+        async with self.db.transaction() as conn:
+            await conn.execute(statement, params)
+        for job, state in moved:
+            self._show_progress(job, state)
 
     async def _backoff(self, job: Job, now: datetime) -> None:
         async with self.db.transaction() as conn:
@@ -345,21 +463,12 @@ class JobEngine:
 
     def _show_progress(self, job: Job, state: TaskState) -> None:
         """Show progress in the background, or not at all: it is a courtesy, and Discord's
-        per-channel limit would make a poll round that waited on it late for every other job.
-
-        Skipped while an earlier edit of the same job or channel is still on its way, so
-        progress never queues up in front of a result in a channel's rate limit.
-        """
+        rate limits would make a poll round that waited on it late for every other job."""
         loop_now = asyncio.get_running_loop().time()
         presenter = self.presenter_for(job)
-        if (
-            presenter is None
-            or loop_now - self._last_progress.get(job.id, 0.0) < self.config.progress_interval
-            or job.id in self._progress_shown
-            or job.channel_id in self._progress_channels
-        ):
+        if presenter is None or not self._progress_allowed(job, loop_now):
             return
-        self._last_progress[job.id] = loop_now
+        self._last_progress[job.id] = self._channel_progress[job.channel_id] = loop_now
         self._progress_channels.add(job.channel_id)
         task = asyncio.create_task(
             self._display_progress(presenter, job, state), name=f"progress-job-{job.id}"
@@ -371,6 +480,26 @@ class JobEngine:
             self._progress_channels.discard(job.channel_id)
 
         task.add_done_callback(done)
+
+    def _progress_allowed(self, job: Job, now: float) -> bool:
+        """At most one progress edit per job and per channel every ``progress_interval`` and
+        never two on their way at once, so that progress leaves most of a channel's 5 requests
+        per 5 s to results; and ``PROGRESS_PER_SECOND`` over all jobs."""
+        interval = self.config.progress_interval
+        if (
+            job.id in self._progress_shown
+            or job.channel_id in self._progress_channels
+            or now - self._last_progress.get(job.id, 0.0) < interval
+            or now - self._channel_progress.get(job.channel_id, 0.0) < interval
+        ):
+            return False
+        refill = (now - self._progress_refilled) * PROGRESS_PER_SECOND
+        self._progress_tokens = min(PROGRESS_PER_SECOND, self._progress_tokens + refill)
+        self._progress_refilled = now
+        if self._progress_tokens < 1:
+            return False
+        self._progress_tokens -= 1
+        return True
 
     async def _display_progress(self, presenter: Presenter, job: Job, state: TaskState) -> None:
         try:
@@ -445,9 +574,7 @@ class JobEngine:
         return claimed.rowcount == 1  # type: ignore[attr-defined]
 
     def _schedule_delivery(self, job: Job) -> None:
-        task = asyncio.create_task(self._deliver(job), name=f"deliver-job-{job.id}")
-        self._deliveries.add(task)
-        task.add_done_callback(self._deliveries.discard)
+        self._spawn(self._deliver(job), f"deliver-job-{job.id}")
 
     async def _deliver(self, job: Job) -> None:
         bind(guild=job.guild_id, member=job.user_id, command=job.kind, job=job.id)
@@ -480,3 +607,7 @@ class JobEngine:
         """Wait for scheduled deliveries (tests and graceful shutdown)."""
         if self._deliveries:
             await asyncio.wait(list(self._deliveries), timeout=timeout)
+
+
+def _runs_synchronously(provider: Provider) -> bool:
+    return callable(getattr(provider, "run", None))

@@ -20,10 +20,12 @@ from bot.ledger import Ledger
 from bot.metrics import Metrics
 from bot.policies import Policies
 from bot.providers.midjourney import MidjourneyProvider
+from bot.providers.one_call import ChatMediaProvider, ImagesRouteProvider
 from bot.spending import Spending
 from bot.streaming import Pacing, WriteBudget
 from bot.upstream import BillingClient, ChatClient, UpstreamClient
 from bot.upstream.gpts import GPTsClient
+from bot.upstream.images import ImagesClient
 from bot.upstream.midjourney import MidjourneyClient
 from bot.upstream.moderation import ModerationClient
 
@@ -77,6 +79,8 @@ async def open_services(config: Config) -> AsyncIterator[Services]:
             shard_count=config.discord.shard_count, shard_ids=config.discord.shard_ids,
         )  # fmt: skip
         jobs.add_provider(MidjourneyProvider(MidjourneyClient(upstream), upstream))
+        jobs.add_provider(ChatMediaProvider(chat))
+        jobs.add_provider(ImagesRouteProvider(ImagesClient(upstream)))
         yield Services(
             config=config,
             db=db,

@@ -11,10 +11,11 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.app import AtelierBot, require_guild, role_ids
-from bot.errors import AtelierError
+from bot.errors import AtelierError, UnknownModel
 from bot.i18n import cmd
 from bot.job_types import Job, NewJob, TaskState
 from bot.providers.midjourney import action_kind
+from cogs.media import MediaPresenter, start_media_job
 from cogs.views import error_text, fetch_file, progress_bar, show, start_job
 
 log = logging.getLogger(__name__)
@@ -29,6 +30,10 @@ class JobNotFound(AtelierError):
 
 class UnsupportedImage(AtelierError):
     key = "mj.not_an_image"
+
+
+class ReferenceNotSupported(AtelierError):
+    key = "mj.reference_not_supported"
 
 
 def button_label(bot: AtelierBot, locale: str, button: dict[str, Any]) -> str:
@@ -320,6 +325,7 @@ class Imagine(commands.Cog):
     async def cog_load(self) -> None:
         self.bot.add_dynamic_items(MJButton, DescribeButton)
         self.bot.services.jobs.set_presenter("mj_", MidjourneyPresenter(self.bot))
+        self.bot.services.jobs.set_presenter("media_", MediaPresenter(self.bot))
 
     async def cog_unload(self) -> None:
         self.bot.remove_dynamic_items(MJButton, DescribeButton)
@@ -338,6 +344,7 @@ class Imagine(commands.Cog):
         prompt=cmd("What to draw (Midjourney parameters like --ar 16:9 work)", "mj.imagine.prompt"),
         image=cmd("A reference image", "mj.imagine.image"),
         niji=cmd("Use the Niji (anime) model", "mj.imagine.niji"),
+        model=cmd("Image model (Midjourney by default)", "mj.imagine.model"),
     )
     @app_commands.guild_only()
     async def imagine(
@@ -346,9 +353,38 @@ class Imagine(commands.Cog):
         prompt: app_commands.Range[str, 1, 4000],
         image: discord.Attachment | None = None,
         niji: bool = False,
+        model: str | None = None,
     ) -> None:
+        config = self.bot.services.config
+        chosen = config.image.model(model)
+        if chosen is None:
+            raise UnknownModel(model or "", model=(model or "")[:100])
         urls = [self._image_url(image)] if image else []
-        await imagine_job(interaction, prompt, image_urls=urls, niji=niji)
+        if chosen.adapter == "midjourney":
+            await imagine_job(interaction, prompt, image_urls=urls, niji=niji)
+            return
+        if urls:
+            raise ReferenceNotSupported(chosen.name, model=chosen.name)
+        await start_media_job(
+            interaction,
+            media="image",
+            provider="images" if chosen.adapter == "images" else "chat_media",
+            model=chosen.name,
+            prompt=prompt,
+            price=chosen.price
+            if chosen.price is not None
+            else config.pricing.action_price("image"),
+            deadline_minutes=config.jobs.image_deadline,
+            cooldown="imagine",
+        )
+
+    @imagine.autocomplete("model")
+    async def _model_autocomplete(
+        self, _interaction: discord.Interaction[AtelierBot], current: str
+    ) -> list[app_commands.Choice[str]]:
+        needle = current.casefold()
+        names = [m.name for m in self.bot.services.config.image.models]
+        return [app_commands.Choice(name=n, value=n) for n in names if needle in n.casefold()][:25]
 
     @app_commands.command(
         name=cmd("describe", "mj.describe.name"),

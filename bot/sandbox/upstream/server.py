@@ -17,7 +17,7 @@ from typing import Any, Self
 
 from aiohttp import web
 
-from bot.sandbox.upstream import billing, chat, gpts, midjourney, moderation
+from bot.sandbox.upstream import billing, chat, gpts, media, midjourney, moderation
 from bot.sandbox.upstream.faults import preset
 from bot.sandbox.upstream.wire import Body, BodyFactory, json_response, openai_error, tail
 
@@ -94,6 +94,7 @@ class UpstreamSandbox:
     gpts: gpts.GPTsState = field(default_factory=gpts.GPTsState)
     midjourney: midjourney.MidjourneyState = field(default_factory=midjourney.MidjourneyState)
     moderation: moderation.ModerationState = field(default_factory=moderation.ModerationState)
+    media: media.MediaState = field(default_factory=media.MediaState)
     records: list[SandboxRecord] = field(default_factory=list, init=False)
     injections: list[Injection] = field(default_factory=list, init=False)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1), init=False)
@@ -120,6 +121,7 @@ class UpstreamSandbox:
         gpts.setup(app, self.gpts)
         midjourney.setup(app, self.midjourney)
         moderation.setup(app, self.moderation)
+        media.setup(app, self.media)
         return app
 
     async def start(self) -> str:

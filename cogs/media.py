@@ -1,0 +1,103 @@
+"""Media from one-call providers (chat-format models, the images route): start, show, deliver.
+
+Not an extension: /imagine (and /video for chat-format video models) start these jobs; the
+presenter is registered by whichever cog loads first.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+from typing import Any
+
+import discord
+
+from bot.app import AtelierBot, require_guild, role_ids
+from bot.job_types import Job, NewJob, TaskState
+from bot.media_links import media_kind
+from cogs.views import error_text, fetch_file, show, start_job
+
+MAX_FILES = 4
+SUFFIX = {"image": "png", "video": "mp4", "audio": "mp3"}
+
+
+def card(job_text: str, user_id: int, status: str, icon: str = "🎨") -> str:
+    return f"{icon} **{job_text[:300]}** — <@{user_id}>\n{status}"
+
+
+async def start_media_job(
+    interaction: discord.Interaction[AtelierBot],
+    *,
+    media: str,
+    provider: str,
+    model: str,
+    prompt: str,
+    price: int,
+    deadline_minutes: float,
+    cooldown: str,
+    extra: dict[str, Any] | None = None,
+) -> None:
+    """``media`` is image or video; ``provider`` is chat_media or images."""
+    bot = interaction.client
+    request = {"model": model, "prompt": prompt, "kinds": [media], "price": price,
+               "upload_limit": interaction.filesize_limit, **(extra or {})}  # fmt: skip
+    new = NewJob(
+        key=f"{interaction.id}", kind=f"media_{media}", provider=provider,
+        guild_id=require_guild(interaction), channel_id=interaction.channel_id or 0,
+        user_id=interaction.user.id, request=request, price=price,
+        deadline_minutes=deadline_minutes, locale=str(interaction.locale),
+        command=f"{media}:{model}", cooldown=cooldown, role_ids=role_ids(interaction.user),
+        prompt=prompt,
+    )  # fmt: skip
+    waiting = bot.services.catalog.t(interaction.locale, "jobs.waiting")
+    await start_job(interaction, new, card(f"{model} · {prompt}", interaction.user.id, waiting))
+
+
+class MediaPresenter:
+    def __init__(self, bot: AtelierBot) -> None:
+        self.bot = bot
+
+    def title(self, job: Job) -> str:
+        return f"{job.request.get('model', '?')} · {job.request.get('prompt', '')}"
+
+    def icon(self, job: Job) -> str:
+        return "🎬" if job.kind == "media_video" else "🎨"
+
+    async def progress(self, job: Job, state: TaskState) -> None:
+        tail = str((state.result or {}).get("text") or "").strip()
+        status = f"```\n{tail[-300:].replace('`', 'ˋ')}\n```" if tail else "⏳"
+        await show(self.bot, job, card(self.title(job), job.user_id, status, self.icon(job)))
+
+    async def deliver(self, job: Job) -> None:
+        catalog = self.bot.services.catalog
+        price = job.request.get("price", 0)
+        if job.status != "succeeded":
+            reason = error_text(self.bot, job.locale, job.error)
+            note = catalog.t(job.locale, "jobs.refunded", price=price)
+            text = card(self.title(job), job.user_id, f"❌ {reason}\n-# {note}", self.icon(job))
+            await show(self.bot, job, text)
+            return
+        result = job.result or {}
+        files: list[discord.File] = []
+        links: list[str] = []
+        if result.get("b64"):
+            try:
+                data = base64.b64decode(result["b64"], validate=True)
+                files.append(discord.File(io.BytesIO(data), filename=f"atelier-{job.id}.png"))
+            except (binascii.Error, ValueError):
+                links.append("(unreadable image data)")
+        for index, url in enumerate((result.get("urls") or [])[:MAX_FILES]):
+            suffix = SUFFIX.get(media_kind(url) or "image", "bin")
+            file = await fetch_file(self.bot, job, url, f"atelier-{job.id}-{index + 1}.{suffix}")
+            if file is None:
+                links.append(url)
+            else:
+                files.append(file)
+        footer = catalog.t(
+            job.locale, "media.footer", model=job.request.get("model", "?"), price=price
+        )
+        text = card(self.title(job), job.user_id, f"-# {footer}", self.icon(job))
+        for url in links:
+            text += "\n" + catalog.t(job.locale, "jobs.link", url=url)
+        await show(self.bot, job, text, files=files or None)

@@ -1,0 +1,104 @@
+"""/imagine model: the images route and chat-format media models, configured, not coded."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.sandbox.upstream.media import MediaState
+from bot.sandbox.world import SandboxWorld
+from tests.helpers import FAST_CHAT, private_reply, run_slash, wait_until
+from tests.test_e2e_imagine import FAST_JOBS, balance, cards, finished_card
+
+# A model no code knows about: configuration alone makes it an /imagine choice.
+IMAGE_MODELS = [
+    {"name": "midjourney", "adapter": "midjourney"},
+    {"name": "dall-e-3", "adapter": "images", "price": 30},
+    {"name": "painter-x", "adapter": "chat", "price": 15},
+]
+CONFIG: dict[str, Any] = {"chat": FAST_CHAT, "jobs": FAST_JOBS, "image": {"models": IMAGE_MODELS}}
+
+
+async def test_images_route_delivers_the_image_as_a_file() -> None:
+    async with SandboxWorld(config=CONFIG) as world:
+        member = world.add_member("alice")
+        handle = await run_slash(
+            world, member, "imagine", {"prompt": "a kite", "model": "dall-e-3"}
+        )
+        assert "30 credits held" in (await private_reply(world, handle)).content
+        card = await finished_card(world)
+        assert card.content.endswith("-# dall-e-3 · 30 credits")
+        assert card.attachments[0].data.startswith(b"\x89PNG")
+        [call] = world.upstream.requests_to("/v1/images/generations")
+        assert call.json["model"] == "dall-e-3" and call.json["prompt"] == "a kite"
+        assert await balance(world) == 970
+
+        world.upstream.media.b64 = True  # gpt-image style answers carry the bytes themselves
+        await run_slash(world, member, "imagine", {"prompt": "a boat", "model": "dall-e-3"})
+        second = await finished_card(world, 1)
+        assert second.attachments[0].data.startswith(b"\x89PNG")
+        assert await world.services.ledger.check() == []
+
+
+async def test_chat_format_model_streams_progress_then_delivers_its_links() -> None:
+    async with SandboxWorld(config=CONFIG) as world:
+        base = world.upstream.base_url
+        one, two = MediaState.url(base, "one.png"), MediaState.url(base, "two.png")
+        world.upstream.chat.reply = (
+            f"Queued… progress 30%… progress 80%… done!\n![result]({one}) ![alt]({two})"
+        )
+        world.upstream.chat.pace = 0.08  # about 1.5 s: long enough for a progress edit
+        member = world.add_member("alice")
+        await run_slash(world, member, "imagine", {"prompt": "a fox", "model": "painter-x"})
+        card = await finished_card(world)
+        assert [a.filename for a in card.attachments] == ["atelier-1-1.png", "atelier-1-2.png"]
+        assert any("progress" in content for _, content, _ in card.history)
+        [call] = world.upstream.requests_to("/v1/chat/completions")
+        assert call.json["model"] == "painter-x" and call.json["stream"] is True
+        assert await balance(world) == 985
+
+
+async def test_no_media_fails_with_refund_and_oversize_becomes_a_link() -> None:
+    config = {**CONFIG, "jobs": {**FAST_JOBS, "max_upload_bytes": 2048}}
+    async with SandboxWorld(config=config) as world:
+        member = world.add_member("alice")
+        world.upstream.chat.reply = "Sorry, your prompt was rejected by the safety system."
+        await run_slash(world, member, "imagine", {"prompt": "nope", "model": "painter-x"})
+        failed = await finished_card(world)
+        assert "rejected by the safety system" in failed.content
+        assert "15 credits refunded" in failed.content
+
+        world.upstream.media.file_bytes = 4096
+        await run_slash(world, member, "imagine", {"prompt": "big", "model": "dall-e-3"})
+        big = await finished_card(world, 1)
+        assert big.attachments == [] and "/files/gen-1.png" in big.content
+        assert await balance(world) == 970
+
+
+async def test_unknown_model_and_reference_image_are_refused_free() -> None:
+    async with SandboxWorld(config=CONFIG) as world:
+        member = world.add_member("alice")
+        handle = await run_slash(world, member, "imagine", {"prompt": "x", "model": "nope"})
+        assert "nope" in (await private_reply(world, handle)).content
+        handle = await run_slash(
+            world,
+            member,
+            "imagine",
+            {"prompt": "x", "model": "dall-e-3"},
+            attachments=[("ref.png", b"\x89PNG....", "image/png")],
+        )
+        assert "reference image" in (await private_reply(world, handle)).content
+        assert cards(world) == [] and await balance(world) == 1000
+
+
+async def test_restart_during_a_one_call_job_refunds_it() -> None:
+    async with SandboxWorld(config=CONFIG) as world:
+        world.upstream.chat.reply = "working " * 200 + "![r](http://x/never.png)"
+        world.upstream.chat.pace = 0.02
+        member = world.add_member("alice")
+        await run_slash(world, member, "imagine", {"prompt": "slow", "model": "painter-x"})
+        await wait_until(lambda: bool(world.upstream.requests_to("/v1/chat/completions")))
+        await world.restart_bot()
+        card = await finished_card(world)
+        assert "restarted" in card.content and "15 credits refunded" in card.content
+        assert await balance(world) == 1000
+        assert await world.services.ledger.open_holds() == []
