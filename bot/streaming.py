@@ -10,9 +10,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from bot.splitting import DISCORD_LIMIT, split_text
 
@@ -24,9 +24,12 @@ FOOTER_RESERVE = 120
 
 @dataclass(frozen=True, slots=True)
 class Pacing:
-    """Edit intervals in seconds, per message. Widened after a 429, narrowed after successes."""
+    """Edit intervals in seconds, per message and per rate-limit bucket its target names.
 
-    interval: float = 1.0
+    Widened after a 429, narrowed after successes.
+    """
+
+    interval: float = 1.25  # see ChatConfig.edit_interval
     max_interval: float = 8.0
     widen: float = 2.0
     narrow: float = 0.85
@@ -45,6 +48,17 @@ class MessageTarget(Protocol):
     def rate_limited(self, index: int) -> int:
         """How many 429s the route of message ``index`` has received so far."""
         ...
+
+
+@runtime_checkable
+class SharedBuckets(Protocol):
+    """Optional for a target: which rate-limit bucket a write of message ``index`` spends.
+
+    Discord limits edits per route and channel (or interaction), not per message: when two
+    messages of an answer share a bucket, pacing each message alone would spend it twice as fast.
+    """
+
+    def bucket(self, index: int, *, adding: bool) -> Hashable: ...
 
 
 class WriteBudget:
@@ -100,6 +114,8 @@ class StreamingReply:
         # (time, characters of the answer visible) after each write, for staleness figures.
         self.visible_log: list[tuple[float, int]] = []
         self._last_write: list[float] = []
+        self._shared = target if isinstance(target, SharedBuckets) else None
+        self._bucket_write: dict[Hashable, float] = {}
         self._shown_end: list[int] = []
         self._first_at: float | None = None
         self._wake = asyncio.Event()
@@ -162,7 +178,13 @@ class StreamingReply:
         interval = self.interval
         if self.budget is not None:
             interval = max(interval, self.budget.share_interval())
-        return self._last_write[index] + interval
+        bucket = self._bucket_write.get(self._bucket(index), float("-inf"))
+        return max(self._last_write[index], bucket) + interval
+
+    def _bucket(self, index: int, *, adding: bool = False) -> Hashable:
+        if self._shared is None:
+            return ("message", index)
+        return self._shared.bucket(index, adding=adding)
 
     async def _run(self) -> None:
         try:
@@ -210,18 +232,22 @@ class StreamingReply:
             await self.budget.acquire()
         adding = index >= len(self.shown)
         before = 0 if adding else self.target.rate_limited(index)
+        sent = self._clock()
         if adding:
             await self.target.add(content)
             self.shown.append(content)
             self._shown_end.append(end)
-            self._last_write.append(self._clock())
+            self._last_write.append(sent)
         else:
             await self.target.edit(index, content)
             self.shown[index] = content
             self._shown_end[index] = end
-            self._last_write[index] = self._clock()
         self.writes += 1
         hit = self.target.rate_limited(index) - before
+        # Pace from when the request left: discord.py may sleep inside the call after it, and
+        # that sleep must not push the next edit back. After a 429 the edit landed at the end.
+        self._last_write[index] = self._clock() if hit > 0 else sent
+        self._bucket_write[self._bucket(index, adding=adding)] = self._last_write[index]
         if hit > 0:
             self.rate_limits += hit
             self.interval = min(self.pacing.max_interval, self.interval * self.pacing.widen**hit)

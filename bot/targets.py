@@ -52,6 +52,13 @@ class InteractionTarget:
             return self.traffic.count_429(f"/{token}/messages/@original")
         return self.traffic.count_429(f"/{token}/messages/{self.followups[index - 1].id}")
 
+    def bucket(self, index: int, *, adding: bool) -> str:
+        # The reply is created and edited on one route; follow-ups are sent on another and all
+        # share a third for their edits.
+        if index == 0:
+            return "original"
+        return "followup-send" if adding else "followup-edit"
+
 
 class ChannelTarget:
     """Plain channel messages; the first one replies to ``reference`` when given."""
@@ -86,3 +93,7 @@ class ChannelTarget:
     def rate_limited(self, index: int) -> int:
         message = self.messages[index]
         return self.traffic.count_429(f"/channels/{message.channel.id}/messages/{message.id}")
+
+    def bucket(self, index: int, *, adding: bool) -> str:
+        # Every edit in a channel shares one bucket, whichever message it changes.
+        return "send" if adding else "edit"

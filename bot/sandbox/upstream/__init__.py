@@ -1,7 +1,7 @@
 """A local new-api-style gateway for tests and the demo; see ``server.UpstreamSandbox``."""
 
 from bot.sandbox.upstream.billing import BillingState
-from bot.sandbox.upstream.chat import ChatState
+from bot.sandbox.upstream.chat import ChatState, StreamLog
 from bot.sandbox.upstream.faults import PRESETS
 from bot.sandbox.upstream.server import Injection, SandboxRecord, UpstreamSandbox
 
@@ -11,5 +11,6 @@ __all__ = [
     "ChatState",
     "Injection",
     "SandboxRecord",
+    "StreamLog",
     "UpstreamSandbox",
 ]

@@ -35,6 +35,19 @@ Reply = str | Callable[[dict[str, Any]], str]
 
 
 @dataclass(slots=True)
+class StreamLog:
+    """When each content chunk of one streamed answer was written, for latency benchmarks.
+
+    Times are ``time.monotonic()`` right after the chunk was handed to the socket.
+    """
+
+    body: dict[str, Any]
+    reply: str
+    sent: list[tuple[float, int]] = field(default_factory=list)  # (time, reply chars sent)
+    ended: float | None = None  # after the last byte of the response ([DONE]) was written
+
+
+@dataclass(slots=True)
 class ChatState:
     """Script for the chat route. Change fields between (or during) requests."""
 
@@ -51,6 +64,8 @@ class ChatState:
     crlf: bool = False
     usage: bool = True  # False: never send the usage chunk
     models: list[str] = field(default_factory=lambda: list(DEFAULT_MODELS))
+    # A list turns on per-chunk send times: one StreamLog per streamed request, in arrival order.
+    stream_logs: list[StreamLog] | None = None
     _ids: itertools.count[int] = field(
         default_factory=lambda: itertools.count(1), init=False, repr=False
     )
@@ -154,6 +169,10 @@ async def _stream(
         return {**meta, "object": "chat.completion.chunk", "system_fingerprint": None,
                 "choices": [choice], "usage": None}  # fmt: skip
 
+    timing: StreamLog | None = None
+    if state.stream_logs is not None:
+        timing = StreamLog(body, reply)
+        state.stream_logs.append(timing)
     await send(chunk({"role": "assistant", "content": ""}))
     if state.reasoning:
         await send(chunk({"reasoning_content": state.reasoning}))
@@ -166,6 +185,8 @@ async def _stream(
         if start == drop:
             return _drop(request, resp)
         await send(chunk({"content": reply[start:end]}))
+        if timing is not None:
+            timing.sent.append((time.monotonic(), end))
         if state.pace:
             await asyncio.sleep(state.pace)
     # Both switches also work past the end of the reply: after all content, before finishing.
@@ -181,6 +202,8 @@ async def _stream(
     if not state.omit_done:
         await resp.write(f"data: [DONE]{eol}{eol}".encode())
     await resp.write_eof()
+    if timing is not None:
+        timing.ended = time.monotonic()
     return resp
 
 
