@@ -18,6 +18,7 @@ from pathlib import Path
 
 from bot.db import Database
 from bot.ledger import Ledger
+from bot.migrations import upgrade
 from bot.spending import Spending, SpendRequest
 
 GUILD = 1_300_000_000_000_000_000
@@ -25,7 +26,7 @@ DEFAULT_POSTGRES = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 
 
 async def run(db: Database, workers: int, seconds: float) -> tuple[float, int, bool]:
-    await db.create_all()
+    await upgrade(db)
     ledger = Ledger(db, starting_balance=10**12)
     spending = Spending(db, ledger, moderation=None)  # type: ignore[arg-type]
     counter = itertools.count()

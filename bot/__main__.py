@@ -13,11 +13,12 @@ import discord
 
 from bot.config import Config, load_config
 from bot.doctor import doctor
-from bot.errors import ConfigError
+from bot.errors import ConfigError, SchemaError
 from bot.log_setup import setup_logging
 from bot.operator_cli import add_commands
 
 EXIT_CONFIG = 2
+EXIT_SCHEMA = 3
 
 
 def _print_config_problems(error: ConfigError) -> int:
@@ -25,6 +26,11 @@ def _print_config_problems(error: ConfigError) -> int:
     for path, reason in error.problems:
         print(f"  {path}: {reason}", file=sys.stderr)
     return EXIT_CONFIG
+
+
+def _print_schema_problem(error: SchemaError) -> int:
+    print(f"atelier: {error}", file=sys.stderr)
+    return EXIT_SCHEMA
 
 
 def _setup_logging(config: Config) -> None:
@@ -56,6 +62,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         asyncio.run(_run(config))
     except discord.LoginFailure:
         return _print_config_problems(ConfigError([("discord.token", "rejected by Discord")]))
+    except SchemaError as error:
+        return _print_schema_problem(error)
     except KeyboardInterrupt:
         pass
     return 0
@@ -111,6 +119,8 @@ def _run_async_handler(args: argparse.Namespace) -> int:
         return int(asyncio.run(args.async_handler(args)))
     except ConfigError as error:
         return _print_config_problems(error)
+    except SchemaError as error:
+        return _print_schema_problem(error)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

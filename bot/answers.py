@@ -5,11 +5,12 @@ from __future__ import annotations
 import logging
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from bot.config import ChatConfig
-from bot.errors import UpstreamError
+from bot.errors import UpstreamError, UpstreamFailure
 from bot.ledger import Hold, Ledger
 from bot.pricing import PricingConfig
 from bot.spending import Spending, SpendRequest
@@ -61,10 +62,11 @@ class Outcome:
     cost: int
     usage: ChatUsage | None
     error: UpstreamError | None
+    shown: bool = True  # False when Discord kept refusing the reply
 
     @property
     def delivered(self) -> bool:
-        return bool(self.text)
+        return bool(self.text) and self.shown
 
 
 class AnswerService:
@@ -114,11 +116,18 @@ class AnswerService:
         return await self.spending.hold(request)
 
     async def run(
-        self, hold: Hold, choice: ChatChoice, messages: list[Message], reply: StreamingReply
+        self,
+        hold: Hold,
+        choice: ChatChoice,
+        messages: list[Message],
+        reply: StreamingReply,
+        footer: Callable[[Outcome], str],
     ) -> Outcome:
-        """Stream the answer into ``reply`` and settle the hold; never raises UpstreamError.
+        """Stream the answer into ``reply``, finish it with ``footer(outcome)``, then settle.
 
-        The caller finishes ``reply`` (it knows the member's language for the footer).
+        Upstream failures end up in ``outcome.error``, never raised. The hold is settled once
+        the reply is final, for what the member can read: if Discord keeps refusing the reply,
+        only the part that was shown is charged (nothing if none was), and the error is raised.
         """
         text = ""
         usage: ChatUsage | None = None
@@ -142,9 +151,28 @@ class AnswerService:
         except UpstreamError as exc:
             error = exc
             log.warning("chat answer failed model=%s hold=%s: %s", choice.model, hold.id, exc)
+        if not text and error is None:
+            # A clean end with no text (a bare [DONE]): say so rather than show an empty answer.
+            error = UpstreamFailure("the upstream returned an empty answer", status=200)
+        # A cut stream's usage (if any came) is not trusted: charge by our estimate instead.
+        cost = self.cost(choice, messages, text, usage if error is None else None) if text else 0
+        outcome = Outcome(text, min(cost, hold.amount), usage, error)
+        try:
+            await reply.finish(footer(outcome))
+        except Exception:
+            shown = text[: reply.visible_chars]
+            log.warning("answer for hold %s could not be shown in full (%d of %d chars)",
+                        hold.id, len(shown), len(text))  # fmt: skip
+            outcome.shown = False
+            outcome.cost = await self._close(hold, self.cost(choice, messages, shown, None), shown)
+            raise
+        outcome.cost = await self._close(hold, outcome.cost, text)
+        return outcome
+
+    async def _close(self, hold: Hold, cost: int, text: str) -> int:
+        """Settle for ``cost`` when some text reached the member, else refund; the charge."""
         if not text:
             await self.ledger.refund(hold)
-            return Outcome(text, 0, usage, error)
-        cost = self.cost(choice, messages, text, usage if error is None else None)
+            return 0
         settled = await self.ledger.settle(hold, cost)
-        return Outcome(text, settled.actual or 0, usage, error)
+        return settled.actual or 0

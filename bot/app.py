@@ -26,6 +26,8 @@ EXTENSIONS: tuple[str, ...] = (
     "cogs.gpt",
     "cogs.gpts",
     "cogs.imagine",
+    "cogs.song",
+    "cogs.video",
 )
 
 

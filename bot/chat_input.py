@@ -3,16 +3,29 @@
 from __future__ import annotations
 
 import base64
+import unicodedata
 from pathlib import PurePosixPath
 from typing import Any
 
-from bot.errors import AttachmentTooLarge, UnsupportedAttachment
+from bot.errors import AttachmentTooLarge, EmptyPrompt, UnsupportedAttachment
 
 IMAGE_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})
 TEXT_SUFFIXES = frozenset(
     ".txt .md .markdown .csv .tsv .json .yaml .yml .toml .xml .html .css .js .ts .py .java .c .h"
     " .cpp .go .rs .rb .php .sh .sql .log .ini .cfg".split()
 )
+
+
+def has_visible_text(text: str) -> bool:
+    """Whether ``text`` shows anything: not only spaces, control, zero-width or direction marks."""
+    return any(not ch.isspace() and unicodedata.category(ch) not in ("Cc", "Cf") for ch in text)
+
+
+def require_prompt(prompt: str) -> str:
+    """The prompt, unchanged; raises EmptyPrompt when it shows nothing (Discord allows that)."""
+    if not has_visible_text(prompt):
+        raise EmptyPrompt("empty prompt")
+    return prompt
 
 
 def is_image(content_type: str | None) -> bool:

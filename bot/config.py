@@ -12,7 +12,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from bot.errors import ConfigError
 from bot.pricing import PricingConfig
@@ -77,6 +85,8 @@ class UpstreamConfig(_Section):
 
 class DatabaseConfig(_Section):
     url: str = "sqlite+aiosqlite:///atelier.db"
+    # Migrate the schema on start; when false, start refuses a schema that is behind.
+    auto_upgrade: bool = True
 
     @field_validator("url")
     @classmethod
@@ -181,6 +191,95 @@ class ImageConfig(_Section):
         return next((m for m in self.models if m.name == name), None)
 
 
+class VideoModel(_Section):
+    name: str = Field(min_length=1)
+    # Which gateway API serves the model: kling (/kling/v1/videos), luma (/luma/generations),
+    # runway (/runwayml/v1), sora (/v1/videos) or unified (/v1/video/generations).
+    adapter: Literal["kling", "luma", "runway", "sora", "unified"]
+    # What the model accepts; the first duration and aspect are the defaults.
+    durations: list[int] = Field(default_factory=lambda: [5], min_length=1)
+    aspects: list[str] = Field(default_factory=lambda: ["16:9"], min_length=1)
+    image: Literal["none", "optional", "required"] = "optional"
+    # Credits per video; empty = pricing.actions.video. price_per_second adds that many
+    # credits per second of video on top (then an empty price counts as 0).
+    price: int | None = Field(None, ge=0)
+    price_per_second: int | None = Field(None, ge=0)
+
+    @field_validator("durations")
+    @classmethod
+    def _durations(cls, value: list[int]) -> list[int]:
+        if any(seconds <= 0 for seconds in value):
+            raise ValueError("durations are seconds and must be > 0")
+        return value
+
+    @model_validator(mode="after")
+    def _runway_needs_an_image(self) -> VideoModel:
+        if self.adapter == "runway" and self.image != "required":
+            raise ValueError('runway makes videos from an image only: set image = "required"')
+        return self
+
+    def cost(self, duration: int, action_price: int) -> int:
+        """Credits for one video of ``duration`` seconds (``action_price``: the default)."""
+        if self.price_per_second is not None:
+            return (self.price or 0) + self.price_per_second * duration
+        return self.price if self.price is not None else action_price
+
+
+def _default_video_models() -> list[VideoModel]:
+    return [
+        VideoModel(name="kling-v1", adapter="kling", durations=[5, 10],
+                   aspects=["16:9", "9:16", "1:1"]),
+        VideoModel(name="luma", adapter="luma", durations=[5],
+                   aspects=["16:9", "9:16", "1:1", "4:3", "3:4", "21:9"]),
+        VideoModel(name="gen3a_turbo", adapter="runway", durations=[5, 10],
+                   aspects=["16:9", "9:16"], image="required"),
+        VideoModel(name="sora-2", adapter="sora", durations=[4, 8, 12], aspects=["16:9", "9:16"]),
+        VideoModel(name="veo-3.0-generate-001", adapter="unified", durations=[8],
+                   aspects=["16:9", "9:16"]),
+    ]  # fmt: skip
+
+
+class VideoConfig(_Section):
+    # /video model: when none is chosen; must be one of the models.
+    default_model: str = "kling-v1"
+    models: list[VideoModel] = Field(default_factory=_default_video_models, min_length=1)
+
+    @model_validator(mode="after")
+    def _known_default(self) -> VideoConfig:
+        names = [m.name for m in self.models]
+        if len(set(names)) != len(names):
+            raise ValueError("models: each name may appear once")
+        if self.default_model not in names:
+            raise ValueError(f"default_model {self.default_model!r} is not one of the models")
+        return self
+
+    def model(self, name: str | None) -> VideoModel | None:
+        wanted = name or self.default_model
+        return next((m for m in self.models if m.name == wanted), None)
+
+
+class SunoConfig(_Section):
+    # /song model: Suno's "mv" values the gateway offers; default_model is used when none is
+    # chosen and must be one of them.
+    default_model: str = "chirp-v3-5"
+    models: list[str] = Field(
+        default_factory=lambda: ["chirp-v3-5", "chirp-v4", "chirp-v3-0"], min_length=1
+    )
+
+    @model_validator(mode="after")
+    def _known_default(self) -> SunoConfig:
+        if any(not m.strip() for m in self.models) or len(set(self.models)) != len(self.models):
+            raise ValueError("models: each must be a non-empty name, listed once")
+        if self.default_model not in self.models:
+            raise ValueError(f"default_model {self.default_model!r} is not one of the models")
+        return self
+
+    def model(self, name: str | None) -> str | None:
+        """The chosen model, the default when none is named, or None when it is unknown."""
+        wanted = name or self.default_model
+        return wanted if wanted in self.models else None
+
+
 class LoggingConfig(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     # "plain" for people, "json" (one object per line) for log collectors.
@@ -215,6 +314,8 @@ class Config(_Section):
     chat: ChatConfig = Field(default_factory=ChatConfig)
     jobs: JobsConfig = Field(default_factory=JobsConfig)
     image: ImageConfig = Field(default_factory=ImageConfig)
+    video: VideoConfig = Field(default_factory=VideoConfig)
+    suno: SunoConfig = Field(default_factory=SunoConfig)
     admin: AdminConfig = Field(default_factory=AdminConfig)
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
     runtime: RuntimeConfig = Field(default_factory=RuntimeConfig)

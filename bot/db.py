@@ -206,6 +206,7 @@ class JobRow(Base):
     delivery: Mapped[str] = mapped_column(String(16), default="none")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None]  # when it reached a terminal status
 
     __table_args__ = (
         Index("ix_jobs_poll", "provider", "status", "shard", "next_poll_at"),
@@ -218,7 +219,11 @@ def table(model: type[Base]) -> Table:
 
 
 class Database:
-    """Owns the engine. ``transaction()`` is the only way writes happen."""
+    """Owns the engine. ``transaction()`` is the only way writes happen.
+
+    The schema is made and changed by migrations (``bot.migrations.upgrade``), never from the
+    models directly: a table created from them would carry no revision to upgrade from.
+    """
 
     def __init__(
         self, url: str, *, echo: bool = False, connect_args: Mapping[str, Any] | None = None
@@ -235,10 +240,6 @@ class Database:
         self._sqlite_writer = asyncio.Lock() if self.is_sqlite else None
         if self.is_sqlite:
             _configure_sqlite(self.engine)
-
-    async def create_all(self) -> None:
-        async with self.engine.begin() as conn:
-            await conn.run_sync(Base.metadata.create_all)
 
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:

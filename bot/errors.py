@@ -27,6 +27,10 @@ class ConfigError(Exception):
         super().__init__("; ".join(f"{path}: {reason}" for path, reason in problems))
 
 
+class SchemaError(Exception):
+    """The database schema is not the one this build runs on; the message says what to do."""
+
+
 class InsufficientCredit(AtelierError):
     key = "error.insufficient_credit"
 
@@ -107,6 +111,12 @@ class UpstreamTimeout(UpstreamFailure):
 
 class UnknownModel(AtelierError):
     key = "gpt.unknown_model"
+
+
+class EmptyPrompt(AtelierError):
+    """Only spaces or invisible characters: nothing to ask, nothing to charge for."""
+
+    key = "error.empty_prompt"
 
 
 class UnsupportedAttachment(AtelierError):

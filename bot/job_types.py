@@ -57,6 +57,11 @@ def aware(value: datetime) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=utcnow().tzinfo)
 
 
+class Undeliverable(Exception):
+    """Raised by a presenter when the job's channel is gone or closed to the bot for good:
+    retrying the delivery (now or after a restart) cannot help."""
+
+
 @dataclass(frozen=True, slots=True)
 class TaskState:
     """What the upstream says about one task, in the engine's words."""

@@ -24,7 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.config import JobsConfig
-from bot.db import Database, JobRow, table, utcnow
+from bot.db import Database, HoldRow, JobRow, table, utcnow
 from bot.errors import UpstreamError
 from bot.job_types import (
     Job,
@@ -33,20 +33,30 @@ from bot.job_types import (
     Provider,
     Submitted,
     TaskState,
+    Undeliverable,
     aware,
     shard_of,
 )
+from bot.ledger import Hold
 from bot.log_setup import bind
 from bot.spending import Spending, SpendRequest
 
 log = logging.getLogger(__name__)
 
 JOBS = table(JobRow)
+HOLDS = table(HoldRow)
 ACTIVE = ("pending", "running")
 TERMINAL = ("succeeded", "failed", "timed_out")
 # How many due jobs one poll round reads from the database at most, per provider.
 ROUND_LIMIT = 1000
 MAX_SLEEP = 30.0
+# An open hold no job owns is refunded once it is this much older than the longest a paid answer
+# can run (see ``refund_orphaned_holds``); checked at start and then this often.
+ORPHAN_MARGIN = 60.0
+ORPHAN_SWEEP_EVERY = 60.0
+# Pauses before delivering a job again after a failure (a 503 or a rate-limit storm from
+# Discord); after the last one the job stays pending until the next start.
+DELIVERY_RETRY_DELAYS = (1.0, 5.0, 30.0)
 # Progress edits started per second at most, over all jobs. Discord allows a bot 50 requests a
 # second in all, and results, commands and answers need most of them: with a thousand jobs
 # running, showing every job's progress would crowd out the results.
@@ -71,6 +81,7 @@ class JobEngine:
         *,
         shard_count: int = 1,
         shard_ids: list[int] | None = None,
+        answer_timeout: float | None = None,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.db = db
@@ -92,6 +103,9 @@ class JobEngine:
         self._progress_refilled = 0.0
         self._deliveries: set[asyncio.Task[None]] = set()
         self._delivery_slots = asyncio.Semaphore(8)
+        # The longest a paid answer may hold credit (None: never sweep orphaned holds).
+        self.orphan_after = None if answer_timeout is None else answer_timeout + ORPHAN_MARGIN
+        self._sweeper: asyncio.Task[None] | None = None
         self.running = False
 
     def add_provider(self, provider: Provider) -> None:
@@ -116,6 +130,9 @@ class JobEngine:
         """Resume every unfinished job of our shards, then start one poller per provider."""
         self.running = True
         await self._resume()
+        if self.orphan_after is not None:
+            await self.refund_orphaned_holds()
+            self._sweeper = asyncio.create_task(self._sweep_loop(), name="orphaned-holds")
         for poller in self._pollers.values():
             if _runs_synchronously(poller.provider):
                 continue  # its jobs run in one call each; nothing to poll
@@ -125,6 +142,11 @@ class JobEngine:
 
     async def stop(self) -> None:
         self.running = False
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
+            self._sweeper = None
         for poller in self._pollers.values():
             if poller.task is not None:
                 poller.task.cancel()
@@ -158,6 +180,47 @@ class JobEngine:
                 await self._finish(job, "failed", error="jobs.interrupted")
             else:
                 self._schedule_delivery(job)
+
+    async def refund_orphaned_holds(self) -> list[Hold]:
+        """Refund open holds of our shards that no job owns and that are older than any paid
+        answer can run; returns them.
+
+        A /gpt answer or a thread reply holds, streams and settles inside one process, bounded
+        by the upstream's total timeout. If that process dies (SIGKILL, OOM, a lost machine)
+        the hold would stay open for good; past ``orphan_after`` nothing alive can own it, and
+        with nothing known to be delivered the member gets the credit back. Jobs own their
+        holds and settle them when resumed, so holds named by a job are left alone.
+        """
+        if self.orphan_after is None:
+            return []
+        cutoff = self._clock() - timedelta(seconds=self.orphan_after)
+        owned = select(JOBS.c.id).where(JOBS.c.hold_id == HOLDS.c.id).exists()
+        async with self.db.read() as conn:
+            rows = (
+                await conn.execute(
+                    select(HOLDS.c.id, HOLDS.c.guild_id, HOLDS.c.key).where(
+                        HOLDS.c.status == "open", HOLDS.c.created_at < cutoff, ~owned
+                    )
+                )
+            ).all()
+        refunded = []
+        for row in rows:
+            if shard_of(row.guild_id, self.shard_count) not in self.shard_ids:
+                continue  # another process's guild: it sweeps its own
+            hold = await self.ledger.refund(row.id)  # a no-op if it was closed meanwhile
+            if hold.status == "refunded":
+                log.warning("refunded orphaned hold %s (%s): its answer never finished",
+                            hold.id, hold.key)  # fmt: skip
+                refunded.append(hold)
+        return refunded
+
+    async def _sweep_loop(self) -> None:
+        while self.running:
+            await asyncio.sleep(ORPHAN_SWEEP_EVERY)
+            try:
+                await self.refund_orphaned_holds()
+            except Exception:
+                log.exception("sweeping orphaned holds failed")
 
     async def _interrupted_runs(self) -> list[Any]:
         """Jobs of one-call providers that were running when the process stopped."""
@@ -261,6 +324,11 @@ class JobEngine:
         poller.wake.set()
         return job, submitted
 
+    async def abandon(self, job: Job, error: str) -> None:
+        """Refund a job that never reached the upstream (Discord refused its card, say); it is
+        not shown anywhere."""
+        await self._finish(job, "failed", error=error, deliver=False)
+
     async def _run(self, provider: Provider, job: Job) -> None:
         """A provider that answers in one long call (chat-format media, the images route)."""
         bind(guild=job.guild_id, member=job.user_id, command=job.kind, job=job.id)
@@ -339,12 +407,39 @@ class JobEngine:
     async def poll_round(self, provider_name: str) -> float:
         """Poll every due job of one provider; returns seconds until the next one is due.
 
-        The last request of a round is filled up with jobs due before the next round could
-        start (``poll_floor`` away): they ride along for free instead of waiting, late.
+        "Due" includes jobs due before the next round could start (``poll_floor`` away): asked
+        a little early rather than late, no job waits longer than its interval. The last
+        request's spare room goes to the jobs due next: they cost no extra request, and asked
+        together now they stay together, so later rounds send full requests too.
         """
         poller = self._pollers[provider_name]
         now = self._clock()
         soon = now + timedelta(seconds=self.config.poll_floor)
+        jobs = await self._active_jobs(
+            provider_name, or_(JOBS.c.next_poll_at <= soon, JOBS.c.deadline <= now), ROUND_LIMIT
+        )
+        if jobs:
+            poller.rounds += 1
+        due = [j for j in jobs if j.deadline > now]
+        for job in jobs:
+            if job.deadline <= now:
+                await self._finish(job, "timed_out", error="jobs.timed_out")
+        size = max(1, poller.provider.batch_size)
+        if due and len(due) % size:
+            later = now + timedelta(seconds=self.config.poll_initial)
+            due += await self._active_jobs(
+                provider_name,
+                and_(
+                    JOBS.c.next_poll_at > soon, JOBS.c.next_poll_at <= later, JOBS.c.deadline > now
+                ),
+                -len(due) % size,
+            )
+        for start in range(0, len(due), size):
+            await self._poll_batch(poller, due[start : start + size])
+        return await self._next_due(provider_name)
+
+    async def _active_jobs(self, provider_name: str, condition: Any, limit: int) -> list[Job]:
+        """Our shards' unfinished jobs of one provider meeting ``condition``, soonest due first."""
         async with self.db.read() as conn:
             rows = (
                 await conn.execute(
@@ -353,29 +448,13 @@ class JobEngine:
                         JOBS.c.provider == provider_name,
                         JOBS.c.status.in_(ACTIVE),
                         JOBS.c.shard.in_(self.shard_ids),
-                        or_(JOBS.c.next_poll_at <= soon, JOBS.c.deadline <= now),
+                        condition,
                     )
                     .order_by(JOBS.c.next_poll_at)
-                    .limit(ROUND_LIMIT)
+                    .limit(limit)
                 )
             ).all()
-        expired = [Job.from_row(r) for r in rows if aware(r.deadline) <= now]
-        due = [Job.from_row(r) for r in rows if aware(r.next_poll_at) <= now < aware(r.deadline)]
-        if expired or due:
-            poller.rounds += 1
-        for job in expired:
-            await self._finish(job, "timed_out", error="jobs.timed_out")
-        size = max(1, poller.provider.batch_size)
-        if due:
-            early = [
-                Job.from_row(r)
-                for r in rows
-                if now < aware(r.next_poll_at) and now < aware(r.deadline)
-            ]
-            due += early[: -len(due) % size]
-        for start in range(0, len(due), size):
-            await self._poll_batch(poller, due[start : start + size])
-        return await self._next_due(provider_name)
+        return [Job.from_row(r) for r in rows]
 
     async def _poll_batch(self, poller: _Poller, jobs: list[Job]) -> None:
         ids = [j.upstream_id for j in jobs if j.upstream_id]
@@ -484,10 +563,12 @@ class JobEngine:
     def _progress_allowed(self, job: Job, now: float) -> bool:
         """At most one progress edit per job and per channel every ``progress_interval`` and
         never two on their way at once, so that progress leaves most of a channel's 5 requests
-        per 5 s to results; and ``PROGRESS_PER_SECOND`` over all jobs."""
+        per 5 s to results; ``PROGRESS_PER_SECOND`` over all jobs; and none while results wait
+        for a delivery slot (Discord, not the engine, is then what holds them up)."""
         interval = self.config.progress_interval
         if (
-            job.id in self._progress_shown
+            self._delivery_slots.locked()
+            or job.id in self._progress_shown
             or job.channel_id in self._progress_channels
             or now - self._last_progress.get(job.id, 0.0) < interval
             or now - self._channel_progress.get(job.channel_id, 0.0) < interval
@@ -565,6 +646,7 @@ class JobEngine:
         values: dict[str, Any] = {
             "status": status, "delivery": delivery, "error": error, "updated_at": self._clock(),
         }  # fmt: skip
+        values["finished_at"] = values["updated_at"]
         if result is not None:
             values["result"] = json.dumps(result, ensure_ascii=False)
             values["progress"] = 100
@@ -585,13 +667,23 @@ class JobEngine:
         progress = self._progress_shown.get(job.id)
         if progress is not None:
             await asyncio.wait([progress])  # a late progress edit must not land over the result
-        async with self._delivery_slots:
+        for pause in (*DELIVERY_RETRY_DELAYS, None):
             try:
-                await presenter.deliver(job)
-            except Exception:
-                # Left pending: the next start delivers it again (delivery is idempotent).
-                log.exception("delivery of job %s failed; it stays pending", job.id)
+                async with self._delivery_slots:
+                    await presenter.deliver(job)
+                break
+            except Undeliverable as exc:
+                log.warning("job %s cannot be delivered (%s); giving up", job.id, exc)
+                await self._update(job.id, delivery="undeliverable")
                 return
+            except Exception:
+                if pause is None:
+                    # Left pending: the next start delivers it again (delivery is idempotent).
+                    log.exception("delivery of job %s failed; it stays pending", job.id)
+                    return
+                log.warning("delivery of job %s failed; again in %.0fs", job.id, pause,
+                            exc_info=True)  # fmt: skip
+                await asyncio.sleep(pause)
         await self._update(job.id, delivery="delivered")
         log.info("job %s delivered (%s)", job.id, job.status)
 

@@ -1,4 +1,4 @@
-"""Operator commands that work on the database alone, without Discord: credit and ledger."""
+"""Operator commands that work on the database alone, without Discord: schema, credit, ledger."""
 
 from __future__ import annotations
 
@@ -9,14 +9,50 @@ from pathlib import Path
 from bot.config import load_config
 from bot.db import Database
 from bot.ledger import Ledger
+from bot.migrations import current, head, prepare, upgrade
 from bot.reports import Reports
 
 
 async def _open(config_path: Path | None) -> tuple[Database, Ledger]:
     config = load_config(config_path, offline=True)
     db = Database(config.database.url)
-    await db.create_all()
+    try:
+        await prepare(db, auto_upgrade=config.database.auto_upgrade)
+    except BaseException:
+        await db.close()
+        raise
     return db, Ledger(db, starting_balance=config.credit.starting_balance)
+
+
+async def db_upgrade(args: argparse.Namespace) -> int:
+    db = Database(load_config(args.config, offline=True).database.url)
+    try:
+        before = await current(db)
+        await upgrade(db, args.revision)
+        after = await current(db)
+        if before == after:
+            print(f"database schema: already at {after}")
+        else:
+            print(f"database schema: upgraded from {before or 'nothing'} to {after}")
+        return 0
+    finally:
+        await db.close()
+
+
+async def db_current(args: argparse.Namespace) -> int:
+    db = Database(load_config(args.config, offline=True).database.url)
+    try:
+        revision, wanted = await current(db), head()
+        if revision == wanted:
+            print(f"database schema: {revision} (current)")
+            return 0
+        print(
+            f"database schema: {revision or 'none'}; this build needs {wanted}: "
+            "run `atelier db upgrade`"
+        )
+        return 1
+    finally:
+        await db.close()
 
 
 async def credit_grant(args: argparse.Namespace) -> int:
@@ -75,6 +111,16 @@ async def ledger_check(args: argparse.Namespace) -> int:
 def add_commands(
     commands: argparse._SubParsersAction, config_option: argparse.ArgumentParser
 ) -> None:  # type: ignore[type-arg]
+    db = commands.add_parser("db", help="upgrade or show the database schema (no Discord)")
+    db_sub = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
+    up = db_sub.add_parser("upgrade", parents=[config_option], help="migrate the schema")
+    up.add_argument("revision", nargs="?", default="head", help="target revision (default: head)")
+    up.set_defaults(async_handler=db_upgrade)
+    show = db_sub.add_parser(
+        "current", parents=[config_option], help="the schema's revision; exit 1 when behind"
+    )
+    show.set_defaults(async_handler=db_current)
+
     credit = commands.add_parser("credit", help="grant, show and export guild credit (no Discord)")
     credit_sub = credit.add_subparsers(dest="credit_command", required=True, metavar="ACTION")
     grant = credit_sub.add_parser("grant", parents=[config_option], help="add credit to a guild")

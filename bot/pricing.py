@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from fnmatch import fnmatchcase
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -19,8 +18,12 @@ class ChatPrice(BaseModel):
     per_1k_output: int = Field(0, ge=0)
 
     def cost(self, input_tokens: int, output_tokens: int) -> int:
-        tokens = self.per_1k_input * input_tokens + self.per_1k_output * output_tokens
-        return self.per_call + math.ceil(tokens / 1000)
+        # Token counts come from the upstream: a negative one must not lower the price, and
+        # integer arithmetic keeps large counts exact (a float division rounds them).
+        tokens = self.per_1k_input * max(0, input_tokens) + self.per_1k_output * max(
+            0, output_tokens
+        )
+        return self.per_call + -(-tokens // 1000)
 
 
 # The catch-all keeps any model the gateway adds paid for even when the operator lists none.

@@ -18,9 +18,12 @@ from bot.i18n import Catalog
 from bot.jobs import JobEngine
 from bot.ledger import Ledger
 from bot.metrics import Metrics
+from bot.migrations import prepare
 from bot.policies import Policies
 from bot.providers.midjourney import MidjourneyProvider
 from bot.providers.one_call import ChatMediaProvider, ImagesRouteProvider
+from bot.providers.suno import SunoProvider
+from bot.providers.video import video_providers
 from bot.spending import Spending
 from bot.streaming import Pacing, WriteBudget
 from bot.upstream import BillingClient, ChatClient, UpstreamClient
@@ -28,6 +31,7 @@ from bot.upstream.gpts import GPTsClient
 from bot.upstream.images import ImagesClient
 from bot.upstream.midjourney import MidjourneyClient
 from bot.upstream.moderation import ModerationClient
+from bot.upstream.suno import SunoClient
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,9 +59,13 @@ class Services:
 
 @contextlib.asynccontextmanager
 async def open_services(config: Config) -> AsyncIterator[Services]:
-    """Create the database schema, the HTTP session and the clients; close them on exit."""
+    """Upgrade (or check) the database schema, open the HTTP session and the clients."""
     db = Database(config.database.url)
-    await db.create_all()
+    try:
+        await prepare(db, auto_upgrade=config.database.auto_upgrade)
+    except BaseException:
+        await db.close()
+        raise
     traffic = DiscordTraffic()
     metrics = Metrics(traffic)
     http = aiohttp.ClientSession(trace_configs=[metrics.upstream_trace()])
@@ -77,10 +85,16 @@ async def open_services(config: Config) -> AsyncIterator[Services]:
         jobs = JobEngine(
             db, spending, config.jobs,
             shard_count=config.discord.shard_count, shard_ids=config.discord.shard_ids,
+            # A paid answer's upstream call ends within the total timeout, and a draining
+            # process gets the shutdown grace: no live answer holds credit longer than that.
+            answer_timeout=up.total_timeout + config.runtime.shutdown_grace,
         )  # fmt: skip
         jobs.add_provider(MidjourneyProvider(MidjourneyClient(upstream), upstream))
+        jobs.add_provider(SunoProvider(SunoClient(upstream)))
         jobs.add_provider(ChatMediaProvider(chat))
         jobs.add_provider(ImagesRouteProvider(ImagesClient(upstream)))
+        for provider in video_providers(upstream):
+            jobs.add_provider(provider)
         yield Services(
             config=config,
             db=db,

@@ -20,6 +20,8 @@ log = logging.getLogger(__name__)
 
 # Room kept free in every message for the in-progress marker and the closing footer.
 FOOTER_RESERVE = 120
+# Writes that may fail in a row (after discord.py's own retries) before the reply gives up.
+MAX_WRITE_FAILURES = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +113,7 @@ class StreamingReply:
         self.interval = self.pacing.interval
         self.writes = 0
         self.rate_limits = 0
+        self.failures = 0  # writes that failed in a row
         # (time, characters of the answer visible) after each write, for staleness figures.
         self.visible_log: list[tuple[float, int]] = []
         self._last_write: list[float] = []
@@ -125,6 +128,11 @@ class StreamingReply:
     @property
     def finished(self) -> bool:
         return self._finished.is_set()
+
+    @property
+    def visible_chars(self) -> int:
+        """How much of the answer members can read right now (a prefix of ``text``)."""
+        return self._visible_chars() if self.shown else 0
 
     def start(self) -> None:
         if self.budget is not None:
@@ -233,13 +241,28 @@ class StreamingReply:
         adding = index >= len(self.shown)
         before = 0 if adding else self.target.rate_limited(index)
         sent = self._clock()
+        try:
+            if adding:
+                await self.target.add(content)
+            else:
+                await self.target.edit(index, content)
+        except Exception:
+            # A storm longer than the client's own retries, or a 5xx: the next attempt carries
+            # the newest text, so wait and try again; give up only when it keeps failing.
+            self.failures += 1
+            if self.failures >= MAX_WRITE_FAILURES:
+                raise
+            self.interval = min(self.pacing.max_interval, self.interval * self.pacing.widen)
+            log.warning("a write of message %d failed; retrying in %.2fs", index, self.interval,
+                        exc_info=True)  # fmt: skip
+            await asyncio.sleep(self.interval)
+            return
+        self.failures = 0
         if adding:
-            await self.target.add(content)
             self.shown.append(content)
             self._shown_end.append(end)
             self._last_write.append(sent)
         else:
-            await self.target.edit(index, content)
             self.shown[index] = content
             self._shown_end[index] = end
         self.writes += 1

@@ -22,6 +22,11 @@ log = logging.getLogger(__name__)
 PAGE = 10
 COMMANDS = ("gpt", "imagine", "song", "video")
 LEDGER_KINDS = ("opening", "grant", "hold", "release", "refund")
+# custom_id parts. ASCII digits only (\d also takes "١" or "３"), and few enough that every value
+# fits a 64-bit database integer: a forged id then matches nothing instead of failing a query.
+# Snowflakes stay below 9e18 until about 2083.
+SNOWFLAKE = "[1-8]?[0-9]{1,18}"
+KIND = "|".join((*LEDGER_KINDS, ""))  # "" = every kind
 
 
 class MissingManageGuild(AtelierError):
@@ -60,7 +65,7 @@ def history_page(
 
 class HistoryButton(
     discord.ui.DynamicItem[discord.ui.Button[Any]],
-    template=r"atelier:hist:(?P<offset>\d+):(?P<member>\d+):(?P<kind>[a-z]*)",
+    template=rf"atelier:hist:(?P<offset>[0-9]{{1,9}}):(?P<member>{SNOWFLAKE}):(?P<kind>{KIND})",
 ):
     """Persistent pagination; the page, member and kind filter live in the custom_id."""
 

@@ -12,7 +12,7 @@ from discord.ext import commands
 
 from bot.answers import ChatChoice, Message, Outcome
 from bot.app import AtelierBot, require_guild, role_ids
-from bot.chat_input import check_attachment, user_content
+from bot.chat_input import check_attachment, has_visible_text, require_prompt, user_content
 from bot.conversations import Turn, trim_history
 from bot.errors import AtelierError, UnknownModel, UpstreamError
 from bot.gpt_catalog import GPTNotFound, InvalidGPTId, parse_gizmo_id
@@ -28,8 +28,9 @@ THREAD_NAME_LIMIT = 90
 
 
 def thread_name(prompt: str) -> str:
-    first_line = prompt.strip().splitlines()[0] if prompt.strip() else "GPT"
-    return first_line[:THREAD_NAME_LIMIT]
+    """The first line that shows something (not a zero-width or direction mark), cut to size."""
+    lines = [line.strip() for line in prompt.splitlines() if has_visible_text(line)]
+    return (lines[0] if lines else "GPT")[:THREAD_NAME_LIMIT]
 
 
 class GPT(commands.Cog):
@@ -123,6 +124,7 @@ class GPT(commands.Cog):
     ) -> None:
         services = self.services
         guild_id = require_guild(interaction)
+        require_prompt(prompt)
         choice = await self.choose(guild_id, gpt, model)
         content = await self._content(prompt, file, choice)
         messages = [*self.system_messages(), {"role": "user", "content": content}]
@@ -145,8 +147,9 @@ class GPT(commands.Cog):
         reply = StreamingReply(target, pacing=services.pacing)
         async with self.bot.work.track():
             reply.start()
-            outcome = await services.answers.run(hold, choice, messages, reply)
-            await reply.finish(self.footer(interaction.locale, choice, outcome))
+            outcome = await services.answers.run(
+                hold, choice, messages, reply, lambda o: self.footer(interaction.locale, choice, o)
+            )
         if not outcome.delivered:
             return
         if choice.gizmo_id:
@@ -201,12 +204,16 @@ class GPT(commands.Cog):
         )
         hint = self.services.catalog.t(interaction.locale, "gpt.thread_hint", label=choice.label)
         await budget.acquire()
-        await thread.send(hint)
+        try:
+            await thread.send(hint)
+        except discord.HTTPException as exc:
+            # The answer and the thread stand; replies in the thread still continue it.
+            log.warning("could not post the hint in thread %s: %s", thread.id, exc)
 
     @commands.Cog.listener()
     async def on_message(self, message: discord.Message) -> None:
         """A member's message in a conversation thread continues that conversation."""
-        if message.author.bot or message.guild is None or not message.content.strip():
+        if message.author.bot or message.guild is None or not has_visible_text(message.content):
             return
         if self.bot.draining:
             return  # shutting down: a replayed event after the restart will not be charged twice
@@ -248,8 +255,14 @@ class GPT(commands.Cog):
         reply = StreamingReply(target, pacing=services.pacing, budget=services.write_budget)
         async with self.bot.work.track():
             reply.start()
-            outcome = await services.answers.run(hold, choice, messages, reply)
-            await reply.finish(self.footer(locale, choice, outcome))
+            try:
+                outcome = await services.answers.run(
+                    hold, choice, messages, reply, lambda o: self.footer(locale, choice, o)
+                )
+            except discord.HTTPException as exc:
+                # The thread is gone or closed to us: nowhere to say so; only what showed is paid.
+                log.warning("could not reply in thread %s: %s", message.channel.id, exc)
+                return
         if outcome.delivered:
             await services.conversations.add_turns(
                 conversation.id, [user_turn, Turn("assistant", outcome.text)]

@@ -53,7 +53,8 @@ def list_page(bot: AtelierBot, locale: Any, entries: list[GPTEntry], page: int) 
 
 
 class PageButton(
-    discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"atelier:gpts:page:(?P<page>-?\d+)"
+    discord.ui.DynamicItem[discord.ui.Button[Any]],
+    template=r"atelier:gpts:page:(?P<page>-?[0-9]{1,6})",
 ):
     """Persistent: the page lives in the custom_id, the entries are read anew on every press."""
 
@@ -87,7 +88,7 @@ class PageButton(
 
 class AddButton(
     discord.ui.DynamicItem[discord.ui.Button[Any]],
-    template=r"atelier:gpts:add:(?P<gizmo>g-[A-Za-z0-9]+)",
+    template=r"atelier:gpts:add:(?P<gizmo>g-[A-Za-z0-9]{5,40})",
 ):
     """ "Add to this server" under a search result; works after a restart."""
 
@@ -119,15 +120,20 @@ class AddButton(
 class NameModal(discord.ui.Modal):
     """Asked when the GPT lookup fails: the GPT is still added, under the member's name for it."""
 
-    def __init__(self, cog: GPTs, gizmo_id: str, locale: Any) -> None:
+    def __init__(self, cog: GPTs, gizmo_id: str, locale: Any, opener: int) -> None:
         catalog = cog.bot.services.catalog
         super().__init__(title=catalog.t(locale, "gpts.modal_title")[:45], timeout=600)
+        self.opener = opener
         self.cog = cog
         self.gizmo_id = gizmo_id
         self.name: discord.ui.TextInput[Any] = discord.ui.TextInput(
             label=catalog.t(locale, "gpts.modal_label")[:45], max_length=100, custom_id="name"
         )
         self.add_item(self.name)
+
+    async def interaction_check(self, interaction: discord.Interaction[Any]) -> bool:
+        # Discord only lets the member it was shown to submit it; a forged submit is ignored.
+        return interaction.user.id == self.opener
 
     async def on_submit(self, interaction: discord.Interaction[AtelierBot]) -> None:
         # Whitespace passes Discord's "required"; a GPT listed as "" could not be found by name.
@@ -168,7 +174,9 @@ class GPTs(
             info = await asyncio.wait_for(services.gpts.info(gizmo_id), LOOKUP_TIMEOUT)
         except (UpstreamError, TimeoutError) as exc:
             log.warning("GPT lookup failed for %s, asking for a name: %s", gizmo_id, exc)
-            await interaction.response.send_modal(NameModal(self, gizmo_id, interaction.locale))
+            await interaction.response.send_modal(
+                NameModal(self, gizmo_id, interaction.locale, interaction.user.id)
+            )
             return
         entry = GPTEntry(
             gizmo_id=gizmo_id,

@@ -11,12 +11,13 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.app import AtelierBot, require_guild, role_ids
+from bot.chat_input import require_prompt
 from bot.errors import AtelierError, UnknownModel
 from bot.i18n import cmd
 from bot.job_types import Job, NewJob, TaskState
 from bot.providers.midjourney import action_kind
 from cogs.media import MediaPresenter, start_media_job
-from cogs.views import error_text, fetch_file, progress_bar, show, start_job
+from cogs.views import error_text, file_or_link, progress_bar, show, start_job
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +58,7 @@ def button_label(bot: AtelierBot, locale: str, button: dict[str, Any]) -> str:
 
 class MJButton(
     discord.ui.DynamicItem[discord.ui.Button[Any]],
-    template=r"atelier:mj:(?P<job>\d+):(?P<index>\d+)",
+    template=r"atelier:mj:(?P<job>[0-9]{1,18}):(?P<index>[0-9]{1,2})",
 ):
     """A Midjourney action under a result; the job and the button's index are in the custom_id."""
 
@@ -88,7 +89,7 @@ class MJButton(
 
 class DescribeButton(
     discord.ui.DynamicItem[discord.ui.Button[Any]],
-    template=r"atelier:mjd:(?P<job>\d+):(?P<index>\d)",
+    template=r"atelier:mjd:(?P<job>[0-9]{1,18}):(?P<index>[0-3])",
 ):
     """Imagine one of the four prompts a /describe found."""
 
@@ -123,9 +124,12 @@ class DescribeButton(
 class ModalPrompt(discord.ui.Modal):
     """Vary Region and Custom Zoom need a prompt before Midjourney runs them."""
 
-    def __init__(self, bot: AtelierBot, locale: Any, parent: Job, custom_id: str) -> None:
+    def __init__(
+        self, bot: AtelierBot, locale: Any, parent: Job, custom_id: str, opener: int
+    ) -> None:
         catalog = bot.services.catalog
         super().__init__(title=catalog.t(locale, "mj.modal_title")[:45], timeout=600)
+        self.opener = opener
         self.parent = parent
         self.mj_custom_id = custom_id
         previous = (parent.result or {}).get("final_prompt") or parent.request.get("prompt", "")
@@ -138,8 +142,13 @@ class ModalPrompt(discord.ui.Modal):
         )
         self.add_item(self.prompt)
 
+    async def interaction_check(self, interaction: discord.Interaction[Any]) -> bool:
+        # Discord only lets the member it was shown to submit it; a forged submit is ignored.
+        return interaction.user.id == self.opener
+
     async def on_submit(self, interaction: discord.Interaction[AtelierBot]) -> None:
-        await action_job(interaction, self.parent, self.mj_custom_id, "mj_modal", self.prompt.value)
+        prompt = require_prompt(self.prompt.value)
+        await action_job(interaction, self.parent, self.mj_custom_id, "mj_modal", prompt)
 
     async def on_error(self, interaction: discord.Interaction[Any], error: Exception) -> None:
         await interaction.client.report_error(interaction, error)
@@ -164,7 +173,9 @@ async def press_button(
     kind = action_kind(custom_id)
     if kind == "mj_modal":
         await interaction.response.send_modal(
-            ModalPrompt(interaction.client, interaction.locale, parent, custom_id)
+            ModalPrompt(
+                interaction.client, interaction.locale, parent, custom_id, interaction.user.id
+            )
         )
         return
     await action_job(interaction, parent, custom_id, kind)
@@ -305,16 +316,20 @@ class MidjourneyPresenter:
             item.item.row = index // ROW_SIZE  # U1–U4 and 🔄, then V1–V4, as in Midjourney
             view.add_item(item)
         url = result.get("image_url") or ""
-        file = await fetch_file(self.bot, job, url, f"atelier-{job.id}.png") if url else None
+        file, link = (
+            await file_or_link(self.bot, job, url, f"atelier-{job.id}.png") if url else (None, "")
+        )
         text = card(self.bot, job.locale, self.title(job), job.user_id, f"-# {footer}")
-        if file is None and url:
-            text += "\n" + catalog.t(job.locale, "jobs.link", url=url)
+        if link:
+            text += "\n" + link
+        unattached = text + "\n" + catalog.t(job.locale, "jobs.link_unavailable", url=url)
         await show(
             self.bot,
             job,
             text,
             files=[file] if file else None,
             view=view if view.children else None,
+            without_files=unattached,
         )
 
 
@@ -356,6 +371,7 @@ class Imagine(commands.Cog):
         model: str | None = None,
     ) -> None:
         config = self.bot.services.config
+        require_prompt(prompt)
         chosen = config.image.model(model)
         if chosen is None:
             raise UnknownModel(model or "", model=(model or "")[:100])

@@ -16,7 +16,7 @@ import discord
 from bot.app import AtelierBot, require_guild, role_ids
 from bot.job_types import Job, NewJob, TaskState
 from bot.media_links import media_kind
-from cogs.views import error_text, fetch_file, show, start_job
+from cogs.views import error_text, file_or_link, show, start_job
 
 MAX_FILES = 4
 SUFFIX = {"image": "png", "video": "mp4", "audio": "mp3"}
@@ -87,17 +87,21 @@ class MediaPresenter:
                 files.append(discord.File(io.BytesIO(data), filename=f"atelier-{job.id}.png"))
             except (binascii.Error, ValueError):
                 links.append("(unreadable image data)")
+        attached: list[str] = []  # links to what is attached, for when it may not be
         for index, url in enumerate((result.get("urls") or [])[:MAX_FILES]):
             suffix = SUFFIX.get(media_kind(url) or "image", "bin")
-            file = await fetch_file(self.bot, job, url, f"atelier-{job.id}-{index + 1}.{suffix}")
+            name = f"atelier-{job.id}-{index + 1}.{suffix}"
+            file, link = await file_or_link(self.bot, job, url, name)
             if file is None:
-                links.append(url)
+                links.append(link)
             else:
                 files.append(file)
+                attached.append(catalog.t(job.locale, "jobs.link_unavailable", url=url))
         footer = catalog.t(
             job.locale, "media.footer", model=job.request.get("model", "?"), price=price
         )
         text = card(self.title(job), job.user_id, f"-# {footer}", self.icon(job))
-        for url in links:
-            text += "\n" + catalog.t(job.locale, "jobs.link", url=url)
-        await show(self.bot, job, text, files=files or None)
+        for link in links:
+            text += "\n" + link
+        unattached = "\n".join([text, *attached])
+        await show(self.bot, job, text, files=files or None, without_files=unattached)

@@ -11,13 +11,19 @@ import logging
 import discord
 
 from bot.app import AtelierBot
-from bot.errors import MediaTooLarge, UpstreamError
-from bot.job_types import Job, NewJob, Submitted
+from bot.errors import AtelierError, MediaTooLarge, UpstreamError
+from bot.job_types import Job, NewJob, Submitted, Undeliverable
 from bot.targets import NO_MENTIONS
 
 log = logging.getLogger(__name__)
 
 BAR_CELLS = 10
+
+
+class CannotPostHere(AtelierError):
+    """The job's card could not be posted: the channel is gone or closed to the bot."""
+
+    key = "jobs.cannot_post"
 
 
 def progress_bar(percent: int) -> str:
@@ -51,6 +57,23 @@ async def fetch_file(bot: AtelierBot, job: Job, url: str, filename: str) -> disc
     return discord.File(io.BytesIO(data), filename=filename)
 
 
+async def file_or_link(
+    bot: AtelierBot, job: Job, url: str, filename: str
+) -> tuple[discord.File | None, str]:
+    """The result as an attachment, or else the line that links to it: too large to upload, or
+    not fetchable now (a 404, a refused redirect, a timeout). A failed download must not hold
+    the delivery up: the task ran, and its link may still open for the member."""
+    catalog = bot.services.catalog
+    try:
+        file = await fetch_file(bot, job, url, filename)
+    except UpstreamError as exc:
+        log.warning("job %s: could not fetch its result (%s); posting the link", job.id, exc)
+        return None, catalog.t(job.locale, "jobs.link_unavailable", url=url)
+    if file is None:
+        return None, catalog.t(job.locale, "jobs.link", url=url)
+    return file, ""
+
+
 def job_message(bot: AtelierBot, job: Job) -> discord.PartialMessage | None:
     if job.message_id is None:
         return None
@@ -65,11 +88,38 @@ async def show(
     files: list[discord.File] | None = None,
     view: discord.ui.View | None = None,
     embed: discord.Embed | None = None,
+    without_files: str | None = None,
 ) -> None:
     """Edit the job's card, or post one when the job never got one (resumed after a crash).
 
-    Editing is what makes delivery idempotent: doing it twice shows the same one message.
+    Editing is what makes delivery idempotent: doing it twice shows the same one message. When
+    the bot may not attach files there, ``without_files`` (the text with links instead) is
+    shown; when it may not post there at all, or the channel is gone, raises Undeliverable.
     """
+    try:
+        await _show(bot, job, content, files, view, embed)
+    except discord.Forbidden as exc:
+        if not files or without_files is None:
+            raise Undeliverable(f"channel {job.channel_id}: {exc}") from exc
+        log.info("job %s: may not attach files in %s; posting links", job.id, job.channel_id)
+        try:
+            await _show(bot, job, without_files, None, view, embed)
+        except (discord.Forbidden, discord.NotFound) as again:
+            raise Undeliverable(f"channel {job.channel_id}: {again}") from again
+    except discord.NotFound as exc:
+        raise Undeliverable(f"channel {job.channel_id}: {exc}") from exc
+
+
+async def _show(
+    bot: AtelierBot,
+    job: Job,
+    content: str,
+    files: list[discord.File] | None,
+    view: discord.ui.View | None,
+    embed: discord.Embed | None,
+) -> None:
+    for file in files or []:
+        file.reset()  # a second attempt must upload the bytes again
     message = job_message(bot, job)
     if message is not None:
         try:
@@ -106,9 +156,16 @@ async def start_job(
     bot = interaction.client
     jobs = bot.services.jobs
     job = await jobs.create(new)  # raises InsufficientCredit before anything is shown
-    await interaction.response.defer(ephemeral=True, thinking=True)
-    channel = bot.get_partial_messageable(new.channel_id)
-    message = await channel.send(card, allowed_mentions=NO_MENTIONS)
+    try:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        channel = bot.get_partial_messageable(new.channel_id)
+        message = await channel.send(card, allowed_mentions=NO_MENTIONS)
+    except discord.HTTPException as exc:
+        # Nothing reached the upstream yet: the member must not pay for a job nobody can see.
+        await jobs.abandon(job, "jobs.cannot_post")
+        if isinstance(exc, discord.NotFound | discord.Forbidden) and interaction.response.is_done():
+            raise CannotPostHere(f"card refused in channel {new.channel_id}: {exc}") from exc
+        raise
     job = await jobs.attach_message(job.id, message.id)
     try:
         job, submitted = await jobs.submit(job)

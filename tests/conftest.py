@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from bot.db import Database
+from bot.migrations import upgrade
 
 POSTGRES_URL = os.environ.get(
     "ATELIER_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
@@ -46,16 +47,22 @@ async def _drop_schema(schema: str) -> None:
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
-async def database(request: pytest.FixtureRequest, tmp_path) -> AsyncIterator[Database]:
-    """An empty database with the schema created, on each supported backend."""
+async def empty_database(request: pytest.FixtureRequest, tmp_path) -> AsyncIterator[Database]:
+    """A database with no tables at all, on each supported backend."""
     if request.param == "sqlite":
         db = Database(f"sqlite+aiosqlite:///{tmp_path / 'atelier.db'}")
     else:
         db = await _postgres_database()
-    await db.create_all()
     try:
         yield db
     finally:
         await db.close()
         if request.param == "postgres":
             await _drop_schema(db.test_schema)  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+async def database(empty_database: Database) -> Database:
+    """An empty database with the schema made by the migrations, on each supported backend."""
+    await upgrade(empty_database)
+    return empty_database

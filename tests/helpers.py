@@ -76,6 +76,8 @@ async def final_answer(
         return bool(messages) and (is_final(messages[-1]) or messages[-1].content.startswith("⚠️"))
 
     await wait_until(done, timeout)
+    # The hold is settled once the final text is shown: wait for that too.
+    await wait_until(lambda: world.bot is None or world.bot.work.running == 0, timeout)
     return world.discord.interaction_messages(handle)
 
 

@@ -12,6 +12,7 @@ from bot.__main__ import main
 from bot.db import Database
 from bot.errors import AtelierError
 from bot.ledger import Ledger
+from bot.migrations import upgrade
 from bot.policies import Policies
 from bot.spending import Spending, SpendRequest
 
@@ -70,7 +71,7 @@ async def test_cli_ledger_check_after_chaos(
 ) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'chaos.db'}"
     db = Database(url)
-    await db.create_all()
+    await upgrade(db)
     await chaos(db)
     await db.close()
     config = tmp_path / "config.toml"

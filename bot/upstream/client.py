@@ -7,6 +7,8 @@ logs and exceptions), timeouts, and turning any failure, HTTP or network, into a
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json as jsonlib
 import logging
 import re
@@ -14,7 +16,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from types import TracebackType
 from typing import Any, Self
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urljoin, urlsplit
 
 import aiohttp
 
@@ -26,6 +28,10 @@ log = logging.getLogger(__name__)
 
 # new-api echoes its request id in this header too; used when the message has no tail.
 REQUEST_ID_HEADER = "X-Oneapi-Request-Id"
+# Downloads: what may be fetched, and how many same-host redirects are followed.
+FETCHABLE_SCHEMES = ("http", "https")
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+MAX_REDIRECTS = 3
 # An error body is read only this far: it is for a short message, not a download.
 MAX_ERROR_BODY = 64 * 1024
 _LOG_BODY_CHARS = 2000
@@ -169,32 +175,59 @@ class UpstreamClient:
 
         The key is sent only to the gateway's own origin (its proxy URLs need it), never to a
         CDN. Errors from other hosts are plain failures: their 403 is an expired link, not us.
+        Only http(s) is fetched, and redirects are followed by hand, at most ``MAX_REDIRECTS``,
+        and only on the same host: a result link must not bounce the bot to another machine (a
+        private address, a cloud metadata service) or to another scheme. A float ``timeout``
+        bounds the whole download, redirects included.
         """
-        own = "://" not in url or _origin(url) == self._origin
-        target = self.url_for(url) if own else url
-        headers = self._headers(None) if own else {}
+        given = urlsplit(url)
+        if not given.scheme and given.netloc:  # "//host/…" names another host too
+            raise UpstreamFailure("download refused: only http(s) links are fetched")
+        current = url if given.scheme else self.url_for(url)  # a bare path is on the gateway
+        first = urlsplit(current)
+        if first.scheme.lower() not in FETCHABLE_SCHEMES or not first.hostname:
+            raise UpstreamFailure("download refused: only http(s) links are fetched")
         try:
-            async with self._session.get(
-                target, headers=headers, timeout=self._timeout_for(timeout)
-            ) as resp:
-                if resp.status >= 400:
-                    if own:
-                        raise await self._error_from("GET", url, resp)
-                    raise UpstreamFailure(
-                        f"download failed: HTTP {resp.status}", status=resp.status
-                    )
-                if (resp.content_length or 0) > max_bytes:
-                    raise MediaTooLarge("the file is too large", status=resp.status)
-                body = bytearray()
-                async for chunk in resp.content.iter_chunked(64 * 1024):
-                    body += chunk
-                    if len(body) > max_bytes:
-                        raise MediaTooLarge("the file is too large", status=resp.status)
-                return bytes(body)
+            async with contextlib.AsyncExitStack() as stack:
+                if isinstance(timeout, int | float):
+                    await stack.enter_async_context(asyncio.timeout(timeout))
+                for _ in range(MAX_REDIRECTS + 1):
+                    body, location = await self._fetch(current, max_bytes, timeout)
+                    if location is None:
+                        return body
+                    current = _checked_redirect(current, location, first)
+                raise UpstreamFailure("download refused: too many redirects")
         except UpstreamError:
             raise
         except (TimeoutError, aiohttp.ClientError) as exc:
-            raise self.transport_error("GET", urlsplit(url).path, exc) from None
+            raise self.transport_error("GET", urlsplit(current).path, exc) from None
+
+    async def _fetch(
+        self, url: str, max_bytes: int, client_timeout: Timeout
+    ) -> tuple[bytes, str | None]:
+        """One GET without following redirects: ``(body, None)`` or ``(b"", Location)``."""
+        own = _origin(url) == self._origin
+        headers = self._headers(None) if own else {}
+        async with self._session.get(
+            url, headers=headers, timeout=self._timeout_for(client_timeout), allow_redirects=False
+        ) as resp:
+            if resp.status in REDIRECT_STATUSES:
+                location = resp.headers.get("Location", "")
+                if not location:
+                    raise UpstreamFailure("download refused: a redirect without a location")
+                return b"", location
+            if resp.status >= 400:
+                if own:
+                    raise await self._error_from("GET", urlsplit(url).path, resp)
+                raise UpstreamFailure(f"download failed: HTTP {resp.status}", status=resp.status)
+            if (resp.content_length or 0) > max_bytes:
+                raise MediaTooLarge("the file is too large", status=resp.status)
+            body = bytearray()
+            async for chunk in resp.content.iter_chunked(64 * 1024):
+                body += chunk
+                if len(body) > max_bytes:
+                    raise MediaTooLarge("the file is too large", status=resp.status)
+            return bytes(body), None
 
     def raise_for_error_body(self, obj: Any, status: int = 200) -> None:
         """Raise the typed error if a decoded body reports a failure (even under HTTP 200)."""
@@ -379,6 +412,25 @@ def _describe(error: UpstreamError) -> str:
         f"{type(error).__name__} status={error.status} code={error.code} "
         f"request_id={error.request_id}: {error.detail}"
     )
+
+
+def _checked_redirect(current: str, location: str, first: SplitResult) -> str:
+    """The redirect's target if it may be followed: http(s), and the first URL's host and port
+    (or an upgrade to https on the default port); raises UpstreamFailure otherwise."""
+    target = urljoin(current, location)
+    parts = urlsplit(target)
+    scheme = parts.scheme.lower()
+    if scheme not in FETCHABLE_SCHEMES:
+        raise UpstreamFailure(f"download refused: a redirect to a {scheme or 'relative'} URL")
+    same_host = (parts.hostname or "").lower() == (first.hostname or "").lower()
+    upgrade = scheme == "https" and parts.port in (None, 443)
+    if not same_host or (_port(parts) != _port(first) and not upgrade):
+        raise UpstreamFailure("download refused: a redirect to another host")
+    return target
+
+
+def _port(parts: SplitResult) -> int:
+    return parts.port or (443 if parts.scheme.lower() == "https" else 80)
 
 
 def _origin(url: str) -> tuple[str, str]:

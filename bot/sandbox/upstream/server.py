@@ -17,7 +17,7 @@ from typing import Any, Self
 
 from aiohttp import web
 
-from bot.sandbox.upstream import billing, chat, gpts, media, midjourney, moderation
+from bot.sandbox.upstream import billing, chat, gpts, media, midjourney, moderation, suno, video
 from bot.sandbox.upstream.faults import preset
 from bot.sandbox.upstream.wire import Body, BodyFactory, json_response, openai_error, tail
 
@@ -95,6 +95,8 @@ class UpstreamSandbox:
     midjourney: midjourney.MidjourneyState = field(default_factory=midjourney.MidjourneyState)
     moderation: moderation.ModerationState = field(default_factory=moderation.ModerationState)
     media: media.MediaState = field(default_factory=media.MediaState)
+    suno: suno.SunoState = field(default_factory=suno.SunoState)
+    video: video.VideoState = field(default_factory=video.VideoState)
     records: list[SandboxRecord] = field(default_factory=list, init=False)
     injections: list[Injection] = field(default_factory=list, init=False)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1), init=False)
@@ -122,6 +124,8 @@ class UpstreamSandbox:
         midjourney.setup(app, self.midjourney)
         moderation.setup(app, self.moderation)
         media.setup(app, self.media)
+        suno.setup(app, self.suno)
+        video.setup(app, self.video)
         return app
 
     async def start(self) -> str:

@@ -1,0 +1,93 @@
+"""The unified video route (upstream-api.md §4e): ``POST /v1/video/generations`` and its task.
+
+Any model the gateway routes (Veo, Kling, Vidu, Hailuo…) is served here. Polling answers with
+new-api's generic task envelope ``{"code":"success","data":{status, progress, result_url,
+fail_reason, data:{raw upstream body}}}``; the video URL is ``result_url``, else a URL-like
+``fail_reason`` (older builds put it there on SUCCESS), else whatever URL the raw body holds.
+Gemini/Veo channels answer with ``data`` as ``{task_id, status, url, format}`` instead.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+from bot.upstream.client import UpstreamClient
+from bot.upstream.video.common import (
+    VideoRequest,
+    VideoTask,
+    find_url,
+    get_json,
+    is_url,
+    obj_at,
+    progress_of,
+    status_of,
+    submit_json,
+    task_id_of,
+    text,
+    unexpected,
+)
+from bot.upstream.video.sora import SIZES, parse_video_object
+
+PATH = "/v1/video/generations"
+
+
+def parse_envelope(obj: Any, task_id: str) -> VideoTask:
+    """A generic task envelope (or the bare task inside it, or a video object)."""
+    if isinstance(obj, dict) and obj.get("object") == "video":
+        return parse_video_object(obj, task_id, content_url=None)
+    data = obj.get("data") if isinstance(obj, dict) else None
+    task = data if isinstance(data, dict) and "status" in data else obj
+    if not isinstance(task, dict):
+        raise unexpected("task", obj)
+    status = status_of(task.get("status"))
+    fail_reason = text(task.get("fail_reason")).strip()
+    url = next(
+        (
+            text(candidate).strip()
+            for candidate in (task.get("result_url"), fail_reason, task.get("url"))
+            if is_url(candidate)
+        ),
+        None,
+    )
+    if url is None and status == "succeeded":
+        url = find_url(task.get("data")) or find_url(obj_at(task, "metadata"))
+    error = "" if is_url(fail_reason) else fail_reason
+    if status == "failed" and not error:
+        error = text(obj_at(task, "error", "message")) or text(task.get("error"))
+    return VideoTask(
+        id=task_id,
+        status=status,
+        progress=progress_of(task.get("progress"), status),
+        url=url if status == "succeeded" else None,
+        error=error.strip(),
+    )
+
+
+class UnifiedVideoClient:
+    name = "video"
+
+    def __init__(self, client: UpstreamClient) -> None:
+        self._client = client
+
+    async def submit(self, request: VideoRequest) -> str:
+        body: dict[str, Any] = {
+            "model": request.model,
+            "prompt": request.prompt,
+            "duration": request.duration,
+            "seconds": str(request.duration),
+            "metadata": {"aspect_ratio": request.aspect},
+        }
+        if size := SIZES.get(request.aspect):
+            body["size"] = size
+        if image := request.image_data_uri():
+            body["image"] = image
+        obj = await submit_json(self._client, PATH, json=body)
+        task_id = task_id_of(obj)
+        if not task_id:
+            raise unexpected("unified submit", obj)
+        return task_id
+
+    async def fetch(self, task_id: str) -> VideoTask | None:
+        obj = await get_json(self._client, f"{PATH}/{quote(task_id, safe='')}")
+        return None if obj is None else parse_envelope(obj, task_id)

@@ -1,0 +1,225 @@
+"""/video: text or image to video with any configured model, delivered as an mp4 in the channel.
+
+Which models exist, which API serves each and what each accepts is configuration (``[video]``).
+The options are checked against the chosen model before anything is held, so a wrong duration
+or a missing image costs nothing; the job engine then holds, polls, settles or refunds.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+from urllib.parse import urlsplit
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.app import AtelierBot, require_guild, role_ids
+from bot.config import VideoModel
+from bot.errors import AtelierError, UnknownModel
+from bot.i18n import cmd
+from bot.job_types import Job, NewJob, TaskState
+from bot.providers.video import provider_for
+from cogs.views import (
+    error_text,
+    fetch_file,
+    file_or_link,
+    progress_bar,
+    show,
+    start_job,
+    upload_limit,
+)
+
+log = logging.getLogger(__name__)
+
+KIND = "video"
+IMAGE_TYPES = ("image/png", "image/jpeg", "image/webp")
+
+
+class BadDuration(AtelierError):
+    key = "video.bad_duration"
+
+
+class BadAspect(AtelierError):
+    key = "video.bad_aspect"
+
+
+class ImageRequired(AtelierError):
+    key = "video.image_required"
+
+
+class ImageNotAllowed(AtelierError):
+    key = "video.image_not_allowed"
+
+
+class NotAnImage(AtelierError):
+    key = "video.not_an_image"
+
+
+def check_options(
+    model: VideoModel, duration: int | None, aspect: str | None, image: discord.Attachment | None
+) -> tuple[int, str]:
+    """The duration and aspect to use, or the reason the model cannot take these options."""
+    if image is not None:
+        if (image.content_type or "").split(";")[0] not in IMAGE_TYPES:
+            raise NotAnImage(image.filename, name=image.filename)
+        if model.image == "none":
+            raise ImageNotAllowed(model.name, model=model.name)
+    elif model.image == "required":
+        raise ImageRequired(model.name, model=model.name)
+    duration = model.durations[0] if duration is None else duration
+    if duration not in model.durations:
+        allowed = ", ".join(str(d) for d in model.durations)
+        raise BadDuration(model.name, model=model.name, duration=duration, allowed=allowed)
+    aspect = model.aspects[0] if not aspect else aspect.strip()
+    if aspect not in model.aspects:
+        raise BadAspect(
+            model.name, model=model.name, aspect=aspect[:20], allowed=", ".join(model.aspects)
+        )
+    return duration, aspect
+
+
+def card(title: str, user_id: int, status: str) -> str:
+    return f"🎬 **{title[:300]}** — <@{user_id}>\n{status}"
+
+
+def size_text(size: int) -> str:
+    """``26214400`` → ``25 MB``; small limits (tests, tiny servers) in KB."""
+    return f"{size // (1024 * 1024)} MB" if size >= 1024 * 1024 else f"{size // 1024} KB"
+
+
+def needs_key(bot: AtelierBot, url: str) -> bool:
+    """A gateway URL (Sora's content route, a proxied result) opens only with the API key."""
+    own = urlsplit(bot.services.upstream.base_url)
+    parts = urlsplit(url)
+    return not parts.netloc or (parts.scheme, parts.netloc) == (own.scheme, own.netloc)
+
+
+class VideoPresenter:
+    """A progress bar while the video is made, then the mp4 (or a link) with what it is."""
+
+    def __init__(self, bot: AtelierBot) -> None:
+        self.bot = bot
+
+    @staticmethod
+    def title(job: Job) -> str:
+        return f"{job.request.get('model', '?')} · {job.request.get('prompt', '')}"
+
+    async def progress(self, job: Job, state: TaskState) -> None:
+        await show(self.bot, job, card(self.title(job), job.user_id, progress_bar(state.progress)))
+
+    async def deliver(self, job: Job) -> None:
+        catalog = self.bot.services.catalog
+        request = job.request
+        price = request.get("price", 0)
+        if job.status != "succeeded":
+            reason = error_text(self.bot, job.locale, job.error)
+            note = catalog.t(job.locale, "jobs.refunded", price=price)
+            await show(self.bot, job, card(self.title(job), job.user_id, f"❌ {reason}\n-# {note}"))
+            return
+        url = str((job.result or {}).get("video_url") or "")
+        footer = catalog.t(
+            job.locale, "video.footer", model=request.get("model", "?"),
+            duration=request.get("duration", "?"), aspect=request.get("aspect", "?"), price=price,
+        )  # fmt: skip
+        text = card(self.title(job), job.user_id, f"-# {footer}")
+        name = f"atelier-{job.id}.mp4"
+        if needs_key(self.bot, url):
+            # Its link opens only with the bot's key: never posted. A failed download raises
+            # and the engine delivers again later.
+            file = await fetch_file(self.bot, job, url, name)
+            limit = size_text(upload_limit(self.bot, job))
+            link = "" if file else catalog.t(job.locale, "video.too_large_private", limit=limit)
+            instead = catalog.t(job.locale, "video.cannot_attach_private")
+        else:
+            file, link = await file_or_link(self.bot, job, url, name)
+            instead = catalog.t(job.locale, "jobs.link_unavailable", url=url)
+        if link:
+            text += "\n" + link
+        files = [file] if file else None
+        await show(self.bot, job, text, files=files, without_files=f"{text}\n{instead}")
+
+
+class Video(commands.Cog):
+    def __init__(self, bot: AtelierBot) -> None:
+        self.bot = bot
+
+    async def cog_load(self) -> None:
+        self.bot.services.jobs.set_presenter(KIND, VideoPresenter(self.bot))
+
+    @app_commands.command(
+        name=cmd("video", "video.name"),
+        description=cmd("Make a short video from a prompt or an image", "video.description"),
+    )
+    @app_commands.describe(
+        prompt=cmd("What happens in the video", "video.prompt"),
+        model=cmd("Video model", "video.model"),
+        image=cmd("A first frame: makes the video from this image", "video.image"),
+        duration=cmd("Length in seconds (the model's choices)", "video.duration"),
+        aspect=cmd("Aspect ratio, e.g. 16:9", "video.aspect"),
+    )
+    @app_commands.guild_only()
+    async def video(
+        self,
+        interaction: discord.Interaction[AtelierBot],
+        prompt: app_commands.Range[str, 1, 2000],
+        model: str | None = None,
+        image: discord.Attachment | None = None,
+        duration: app_commands.Range[int, 1, 120] | None = None,
+        aspect: app_commands.Range[str, 1, 20] | None = None,
+    ) -> None:
+        config = self.bot.services.config
+        chosen = config.video.model(model)
+        if chosen is None:
+            raise UnknownModel(model or "", model=(model or "")[:100])
+        seconds, ratio = check_options(chosen, duration, aspect, image)
+        price = chosen.cost(seconds, config.pricing.action_price(KIND))
+        request: dict[str, Any] = {
+            "model": chosen.name, "adapter": chosen.adapter, "prompt": prompt,
+            "duration": seconds, "aspect": ratio, "image_url": image.url if image else None,
+            "price": price, "upload_limit": interaction.filesize_limit,
+        }  # fmt: skip
+        new = NewJob(
+            key=f"{interaction.id}", kind=KIND, provider=provider_for(chosen.adapter),
+            guild_id=require_guild(interaction), channel_id=interaction.channel_id or 0,
+            user_id=interaction.user.id, request=request, price=price,
+            deadline_minutes=config.jobs.video_deadline, locale=str(interaction.locale),
+            command=f"video:{chosen.name}", cooldown="video",
+            role_ids=role_ids(interaction.user), prompt=prompt,
+        )  # fmt: skip
+        waiting = self.bot.services.catalog.t(interaction.locale, "jobs.waiting")
+        title = f"{chosen.name} · {prompt}"
+        await start_job(interaction, new, card(title, interaction.user.id, waiting))
+
+    def _chosen(self, interaction: discord.Interaction[AtelierBot]) -> VideoModel | None:
+        return self.bot.services.config.video.model(getattr(interaction.namespace, "model", None))
+
+    @video.autocomplete("model")
+    async def _model_autocomplete(
+        self, _interaction: discord.Interaction[AtelierBot], current: str
+    ) -> list[app_commands.Choice[str]]:
+        needle = current.casefold()
+        names = [m.name for m in self.bot.services.config.video.models]
+        return [app_commands.Choice(name=n, value=n) for n in names if needle in n.casefold()][:25]
+
+    @video.autocomplete("duration")
+    async def _duration_autocomplete(
+        self, interaction: discord.Interaction[AtelierBot], current: str
+    ) -> list[app_commands.Choice[int]]:
+        chosen = self._chosen(interaction)
+        typed = str(current or "")
+        durations = [d for d in (chosen.durations if chosen else []) if str(d).startswith(typed)]
+        return [app_commands.Choice(name=f"{d} s", value=d) for d in durations][:25]
+
+    @video.autocomplete("aspect")
+    async def _aspect_autocomplete(
+        self, interaction: discord.Interaction[AtelierBot], current: str
+    ) -> list[app_commands.Choice[str]]:
+        chosen = self._chosen(interaction)
+        aspects = chosen.aspects if chosen else []
+        return [app_commands.Choice(name=a, value=a) for a in aspects if current in a][:25]
+
+
+async def setup(bot: AtelierBot) -> None:
+    await bot.add_cog(Video(bot))

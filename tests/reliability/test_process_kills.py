@@ -1,0 +1,394 @@
+"""The process dies at the worst moments. On restart every hold is settled or refunded, and every
+job is delivered or refunded exactly once.
+
+In-process kills (``crash``) cancel every task of the bot at once and then drop its sockets and
+database, which is as close to SIGKILL as one process gets; ``test_real_sigkill`` does the real
+thing to ``python -m bot run`` against sandboxes this test starts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.db import Database
+from bot.job_types import shard_of
+from bot.jobs import JobEngine
+from bot.ledger import Ledger
+from bot.sandbox.discord import DiscordSandbox
+from bot.sandbox.upstream import UpstreamSandbox
+from bot.upstream.client import UpstreamClient
+from bot.upstream.midjourney import MidjourneyClient
+from tests.helpers import FAST_CHAT, run_slash, wait_until
+from tests.reliability.conftest import Note, scenario
+from tests.reliability.support import (
+    FAST_JOBS,
+    STARTING_BALANCE,
+    backdate_holds,
+    channel_cards,
+    crash,
+    finished_card,
+    settled,
+    world,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class Gate:
+    """Patch target: the first call signals ``reached`` and then never returns."""
+
+    def __init__(self) -> None:
+        self.reached = asyncio.Event()
+
+    async def block(self, *args: Any, **kwargs: Any) -> Any:
+        self.reached.set()
+        await asyncio.Event().wait()
+
+
+def orphan_age(w: Any) -> float:
+    assert w.services is not None
+    return w.services.jobs.orphan_after + 1
+
+
+@scenario(
+    "process",
+    "killed while a /gpt answer streams",
+    sees="the text so far with the ▌ marker; nothing more",
+    lost="nothing: the orphaned hold is refunded after a restart",
+)
+async def test_kill_during_stream(note: Note) -> None:
+    async with world() as w:
+        w.upstream.chat.reply = "A long answer that will never finish. " * 10
+        w.upstream.chat.stall_after_chars = 60
+        w.upstream.chat.stall_seconds = 30
+        member = w.add_member("alice")
+        handle = await run_slash(w, member, "gpt", {"prompt": "go"})
+        await wait_until(
+            lambda: any(
+                m.content.startswith("A long answer")
+                for m in w.discord.interaction_messages(handle)
+            )
+        )
+        age = orphan_age(w)
+        await crash(w)
+        [message] = w.discord.interaction_messages(handle)
+        assert message.content.endswith("▌")  # the member saw it stop mid-way
+        await w.start_bot()
+        assert len(await w.services.ledger.open_holds()) == 1  # too young to be an orphan
+        await w.stop_bot()
+        assert await backdate_holds(w.config.database.url, age) == 1
+        await w.start_bot()  # the sweep at start refunds it
+        hold = await w.services.ledger.get_hold(f"gpt:{handle.id}")
+        assert hold is not None and hold.status == "refunded"
+        assert await settled(w, note) == STARTING_BALANCE
+
+
+@scenario(
+    "process",
+    "killed between the hold and the upstream submit (/imagine)",
+    sees="card: ❌ The bot restarted before this job reached the service. -# 20 credits refunded.",
+)
+async def test_kill_between_hold_and_submit(note: Note, monkeypatch: pytest.MonkeyPatch) -> None:
+    gate = Gate()
+    async with world() as w:
+        monkeypatch.setattr(MidjourneyClient, "imagine", gate.block)
+        member = w.add_member("alice")
+        await run_slash(w, member, "imagine", {"prompt": "a fox"})
+        await asyncio.wait_for(gate.reached.wait(), 5)
+        await crash(w)
+        monkeypatch.undo()
+        await w.start_bot()
+        card = await finished_card(w)
+        assert "restarted before this job reached the service" in card.content
+        assert "20 credits refunded" in card.content
+        assert len(channel_cards(w)) == 1
+        assert w.upstream.midjourney.submits["IMAGINE"] == 0
+        assert await settled(w, note) == STARTING_BALANCE
+
+
+@scenario(
+    "process",
+    "killed while the task runs upstream (polling)",
+    sees="the finished card, once, after the restart",
+    lost="nothing: charged once",
+)
+async def test_kill_while_polling(note: Note) -> None:
+    async with world() as w:
+        w.upstream.midjourney.durations = (0.05, 0.05, 0.8)
+        member = w.add_member("alice")
+        await run_slash(w, member, "imagine", {"prompt": "a boat"})
+        await wait_until(lambda: bool(w.upstream.requests_to("/mj/task/list-by-condition")))
+        await crash(w)
+        await w.start_bot()
+        card = await finished_card(w)
+        assert len(card.attachments) == 1 and len(channel_cards(w)) == 1
+        assert await settled(w, note) == STARTING_BALANCE - 20
+
+
+@scenario(
+    "process",
+    "killed while downloading the result",
+    sees="the finished card with the image, once, after the restart",
+    lost="nothing: charged once",
+)
+async def test_kill_during_download(note: Note, monkeypatch: pytest.MonkeyPatch) -> None:
+    gate = Gate()
+    async with world() as w:
+        w.upstream.midjourney.durations = (0.0, 0.0, 0.2)
+        monkeypatch.setattr(UpstreamClient, "download", gate.block)
+        member = w.add_member("alice")
+        await run_slash(w, member, "imagine", {"prompt": "a castle"})
+        await asyncio.wait_for(gate.reached.wait(), 10)
+        await crash(w)
+        monkeypatch.undo()
+        await w.start_bot()
+        card = await finished_card(w)
+        assert len(card.attachments) == 1 and len(channel_cards(w)) == 1
+        assert await settled(w, note) == STARTING_BALANCE - 20
+
+
+@scenario(
+    "process",
+    "killed after Discord applied the result but before the bot recorded it",
+    sees="one card with the image (delivered again by editing the same message)",
+    lost="nothing: charged once, shown once",
+)
+async def test_kill_during_delivery(note: Note) -> None:
+    async with world() as w:
+        w.upstream.midjourney.durations = (0.0, 0.0, 0.0)  # done at the first poll: no progress
+        member = w.add_member("alice")
+        await run_slash(w, member, "imagine", {"prompt": "a lake"})
+        await wait_until(lambda: w.upstream.midjourney.submits["IMAGINE"] == 1)
+        [card] = channel_cards(w)
+        w.discord.latency = 5.0  # every answer from Discord now arrives 5 s late
+        await wait_until(lambda: bool(card.attachments), timeout=10)  # the edit landed
+        await crash(w)  # … and the bot never heard back
+        shown = len(card.history)
+        assert shown == 2  # posted, then the result: the bot was killed waiting for the answer
+        w.discord.latency = 0.0
+        await w.start_bot()
+        await wait_until(lambda: len(card.history) == shown + 1, timeout=10)  # shown again
+        assert len(channel_cards(w)) == 1 and len(card.attachments) == 1
+        job = await w.services.jobs.get(1)
+        assert job is not None and job.delivery == "delivered"
+        assert await settled(w, note) == STARTING_BALANCE - 20
+
+
+@scenario(
+    "process",
+    "killed while a thread reply streams",
+    sees="the reply so far with the ▌ marker",
+    lost="nothing: the orphaned hold is refunded after a restart",
+)
+async def test_kill_during_thread_reply(note: Note) -> None:
+    async with world() as w:
+        member = w.add_member("alice")
+        handle = await run_slash(w, member, "gpt", {"prompt": "Plan a trip"})
+        answer = await w.discord.wait_for_message(lambda m: m.channel_id == w.channel_id)
+        await w.discord.wait_for_message(lambda m: m.channel_id == answer.id)  # the hint
+        w.upstream.chat.reply = "Day one: the old town, then the river. " * 5
+        w.upstream.chat.stall_after_chars = 50
+        w.upstream.chat.stall_seconds = 30
+        await w.discord.post_user_message(answer.id, member, "and then?")
+        reply = await w.discord.wait_for_message(
+            lambda m: m.channel_id == answer.id and m.content.startswith("Day one")
+        )
+        age = orphan_age(w)
+        await crash(w)
+        assert reply.content.endswith("▌")
+        await backdate_holds(w.config.database.url, age)
+        await w.start_bot()
+        spent = await w.services.ledger.get_hold(f"gpt:{handle.id}")
+        assert spent is not None and spent.status == "settled"
+        assert await settled(w, note) == STARTING_BALANCE - (spent.actual or 0)
+
+
+@scenario(
+    "process",
+    "the orphaned-hold sweep itself: old and young answer holds, a job's hold, another "
+    "process's shard",
+    sees="nothing; only the old answer hold of this process's shards is refunded",
+)
+async def test_orphan_sweep_is_precise(note: Note) -> None:
+    async with world() as w:
+        w.upstream.midjourney.never_finish = True
+        ledger, jobs = w.services.ledger, w.services.jobs
+        member = w.add_member("alice")
+        await run_slash(w, member, "imagine", {"prompt": "slow"})  # a job: it owns its hold
+        await wait_until(lambda: w.upstream.midjourney.submits["IMAGINE"] == 1)
+        elsewhere = w.guild_id + (1 << 22)  # the other shard when there are two
+        await ledger.hold(w.guild_id, member, 5, key="gpt:old", command="gpt:x")
+        await ledger.hold(elsewhere, member, 5, key="gpt:elsewhere", command="gpt:x")
+        assert await backdate_holds(w.config.database.url, orphan_age(w)) == 3
+        await ledger.hold(w.guild_id, member, 5, key="gpt:young", command="gpt:x")
+        sweeper = JobEngine(
+            w.services.db, w.services.spending, w.config.jobs, shard_count=2,
+            shard_ids=[shard_of(w.guild_id, 2)], answer_timeout=w.config.upstream.total_timeout,
+        )  # fmt: skip
+        assert shard_of(elsewhere, 2) != shard_of(w.guild_id, 2)
+        assert [h.key for h in await sweeper.refund_orphaned_holds()] == ["gpt:old"]
+        still_open = sorted(h.key for h in await ledger.open_holds())
+        assert still_open == ["gpt:elsewhere", "gpt:young", f"job:{(await jobs.get(1)).key}"]
+        for key in ("gpt:elsewhere", "gpt:young"):
+            await ledger.refund(await ledger.get_hold(key))  # type: ignore[arg-type]
+        await jobs.abandon(await jobs.get(1), "test over")  # type: ignore[arg-type]
+        assert await settled(w, note) == STARTING_BALANCE
+
+
+# --- a real process and a real SIGKILL ---------------------------------------------------------
+
+
+class BotProcess:
+    """``python -m bot run --config …`` with its output collected."""
+
+    def __init__(self, config: Path, discord: DiscordSandbox) -> None:
+        self.config = config
+        self.discord = discord
+        self.output = bytearray()
+        self.proc: asyncio.subprocess.Process | None = None
+        self._reader: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        readies = self._readies()
+        env = {k: v for k, v in os.environ.items() if not k.startswith("ATELIER_")}
+        self.proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bot", "run", "--config", str(self.config),
+            cwd=ROOT, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        )  # fmt: skip
+        self._reader = asyncio.create_task(self._read())
+        await wait_until(lambda: self._readies() > readies or self.proc.returncode is not None, 30)
+        assert self.proc.returncode is None, self.output.decode(errors="replace")
+
+    def _readies(self) -> int:
+        return sum(1 for f in self.discord.gateway_log if f["event"] == "READY")
+
+    async def _read(self) -> None:
+        assert self.proc is not None and self.proc.stdout is not None
+        while chunk := await self.proc.stdout.read(65536):
+            self.output += chunk
+
+    async def stop(self, sig: int) -> int:
+        assert self.proc is not None
+        self.proc.send_signal(sig)
+        code = await asyncio.wait_for(self.proc.wait(), 30)
+        if self._reader is not None:
+            await self._reader
+        return code
+
+
+@contextlib.asynccontextmanager
+async def sandboxes(tmp_path: Path) -> AsyncIterator[tuple[DiscordSandbox, UpstreamSandbox, Path]]:
+    async with DiscordSandbox(token="real-process-discord-token") as discord:
+        upstream = UpstreamSandbox(api_key="sk-real-process-api-key-0123456789")
+        async with upstream:
+            yield discord, upstream, tmp_path / "atelier.db"
+
+
+def write_config(
+    path: Path, discord: DiscordSandbox, upstream: UpstreamSandbox, guild: Any
+) -> None:
+    jobs = "\n".join(f"{k} = {v}" for k, v in FAST_JOBS.items())
+    chat = "\n".join(
+        f"{k} = {str(v).lower() if isinstance(v, bool) else v}" for k, v in FAST_CHAT.items()
+    )
+    path.write_text(
+        f"""
+[discord]
+token = "{discord.token}"
+api_base = "{discord.api_base}"
+gateway_url = "{discord.gateway_url}"
+owner_ids = [{guild.owner_id}]
+sync_guild_ids = [{guild.id}]
+
+[upstream]
+base_url = "{upstream.base_url}"
+api_key = "{upstream.api_key}"
+
+[database]
+url = "sqlite+aiosqlite:///{path.parent / "atelier.db"}"
+
+[credit]
+starting_balance = {STARTING_BALANCE}
+
+[chat]
+{chat}
+
+[jobs]
+{jobs}
+
+[runtime]
+shutdown_grace = 2
+
+[logging]
+level = "DEBUG"
+""",
+        encoding="utf-8",
+    )
+
+
+@scenario(
+    "process",
+    "real SIGKILL of `python -m bot run` with a job and a stream in flight, then a restart",
+    sees="the job's card delivered once after the restart; the stream stops mid-way",
+    lost="nothing: job charged once, the stream's hold refunded",
+)
+async def test_real_sigkill(note: Note, tmp_path: Path) -> None:
+    async with sandboxes(tmp_path) as (discord, upstream, db_path):
+        guild = discord.add_guild("Killed", locale="en-US")
+        member = discord.add_member(guild.id, "alice")
+        config = tmp_path / "config.toml"
+        write_config(config, discord, upstream, guild)
+        upstream.midjourney.durations = (0.05, 0.05, 1.5)
+        upstream.chat.reply = "This answer stalls half way. " * 6
+        upstream.chat.stall_after_chars = 40
+        upstream.chat.stall_seconds = 60
+        bot = BotProcess(config, discord)
+        await bot.start()
+
+        job = await discord.slash(guild.id, guild.default_channel_id, member, "imagine",
+                                  {"prompt": "a fox"})  # fmt: skip
+        answer = await discord.slash(guild.id, guild.default_channel_id, member, "gpt",
+                                     {"prompt": "go"})  # fmt: skip
+        await wait_until(lambda: bool(upstream.requests_to("/mj/task/list-by-condition")), 10)
+        await wait_until(
+            lambda: any("stalls" in m.content for m in discord.interaction_messages(answer)), 10
+        )
+        assert await bot.stop(signal.SIGKILL) == -signal.SIGKILL
+
+        url = f"sqlite+aiosqlite:///{db_path}"
+        assert await backdate_holds(url, 600 + 2 + 60 + 1) == 2  # both holds; only one orphan
+        await bot.start()
+
+        def delivered() -> bool:
+            cards = [
+                m for m in discord.messages(guild.default_channel_id) if m.content.startswith("🎨")
+            ]
+            return len(cards) == 1 and bool(cards[0].attachments)
+
+        await wait_until(delivered, 20)
+        assert await bot.stop(signal.SIGTERM) == 0  # graceful this time
+        assert job.responded
+
+        db = Database(url)
+        try:
+            ledger = Ledger(db, starting_balance=STARTING_BALANCE)
+            assert await ledger.check() == []
+            assert await ledger.open_holds() == []
+            stream_hold = await ledger.get_hold(f"gpt:{answer.id}")
+            assert stream_hold is not None and stream_hold.status == "refunded"
+            balance = await ledger.balance(guild.id)
+            assert balance == STARTING_BALANCE - 20
+        finally:
+            await db.close()
+        note(ledger=f"balance {balance}/{STARTING_BALANCE}, 0 open hold(s), 0 discrepancy(ies)")
+        output = bot.output.decode(errors="replace")
+        assert discord.token not in output and upstream.api_key not in output
