@@ -77,15 +77,20 @@ async def _slash(
     shown = " ".join(f"{k}:{v}" for k, v in options.items())
     out.line(f"{member['name']}:", f"/{command} {shown}".rstrip())
     handle = await world.discord.slash(
-        world.guild_id, world.channel_id, member["id"], command,
-        options=options or None, locale=member["locale"],
-    )  # fmt: skip
+        world.guild_id,
+        world.channel_id,
+        member["id"],
+        command,
+        options=options or None,
+        locale=member["locale"],
+    )
     await handle.wait_response(timeout=STEP_TIMEOUT)
     return handle
 
 
 def _cards(world: SandboxWorld) -> list[Message]:
-    return [m for m in world.discord.messages(world.channel_id) if m.content.startswith("🎨")]
+    messages = world.discord.messages(world.channel_id)
+    return [m for m in messages if m.content.startswith("🎨") and not m.ephemeral]
 
 
 def _describe_card(message: Message) -> str:
@@ -97,10 +102,13 @@ def _describe_card(message: Message) -> str:
     files = ", ".join(f"{a.filename} ({a.size:,} bytes)" for a in message.attachments)
     return "\n".join(
         part
-        for part in (message.content, f"[attached: {files}]" if files else "",
-                     f"[buttons: {' '.join(buttons)}]" if buttons else "")
+        for part in (
+            message.content,
+            f"[attached: {files}]" if files else "",
+            f"[buttons: {' '.join(buttons)}]" if buttons else "",
+        )
         if part
-    )  # fmt: skip
+    )
 
 
 async def _imagine(world: SandboxWorld, out: Transcript, member: dict[str, Any]) -> None:
@@ -119,6 +127,29 @@ async def _imagine(world: SandboxWorld, out: Transcript, member: dict[str, Any])
     await press.wait_response(timeout=STEP_TIMEOUT)
     await _until(lambda: len(_cards(world)) > 1 and "-# " in _cards(world)[1].content)
     out.line("Atelier:", _describe_card(_cards(world)[1]))
+
+
+async def _media(
+    world: SandboxWorld,
+    out: Transcript,
+    member: dict[str, Any],
+    command: str,
+    icon: str,
+    **options: Any,
+) -> None:
+    """A long job: the private acknowledgement, progress on the card, then the result."""
+    discord = world.discord
+
+    def result_cards() -> list[Message]:
+        messages = discord.messages(world.channel_id)
+        return [m for m in messages if m.content.startswith(icon) and not m.ephemeral]
+
+    before = len(result_cards())
+    handle = await _slash(world, out, member, command, **options)
+    await _until(lambda: bool(discord.interaction_messages(handle)[0].content))
+    _show(out, member["name"], discord.interaction_messages(handle))
+    await _until(lambda: len(result_cards()) > before and "-# " in result_cards()[-1].content)
+    out.line("Atelier:", _describe_card(result_cards()[-1]))
 
 
 async def run_demo(config_path: Path | None) -> int:
@@ -164,6 +195,10 @@ async def run_demo(config_path: Path | None) -> int:
         _show(out, "李雷", bot_replies())
 
         await _imagine(world, out, lei)
+        await _media(
+            world, out, alice, "song", "🎵", prompt="a cheerful song about Kyoto in spring"
+        )
+        await _media(world, out, lei, "video", "🎬", prompt="a red fox running through snow")
 
         handle = await _slash(world, out, alice, "credit balance")
         _show(out, "alice", discord.interaction_messages(handle))

@@ -17,4 +17,7 @@ async def test_demo_transcript(capsys: pytest.CaptureFixture[str], tmp_path, mon
     assert "/gpt prompt:Plan three days in Kyoto" in out
     assert "streamed in" in out and "-# gpt-4o-mini" in out
     assert "nishin soba" in out
+    assert "/imagine prompt:a red fox" in out and "presses [U2]" in out
+    assert "/song prompt:" in out and ".mp3" in out
+    assert "/video prompt:" in out and "atelier-4.mp4" in out
     assert "Demo finished" in out
