@@ -194,8 +194,9 @@ class ImageConfig(_Section):
 class VideoModel(_Section):
     name: str = Field(min_length=1)
     # Which gateway API serves the model: kling (/kling/v1/videos), luma (/luma/generations),
-    # runway (/runwayml/v1), sora (/v1/videos) or unified (/v1/video/generations).
-    adapter: Literal["kling", "luma", "runway", "sora", "unified"]
+    # runway (/runwayml/v1), sora (/v1/videos), unified (/v1/video/generations) or chat (a
+    # chat-format model whose answer ends with links to the video: configuration alone).
+    adapter: Literal["kling", "luma", "runway", "sora", "unified", "chat"]
     # What the model accepts; the first duration and aspect are the defaults.
     durations: list[int] = Field(default_factory=lambda: [5], min_length=1)
     aspects: list[str] = Field(default_factory=lambda: ["16:9"], min_length=1)

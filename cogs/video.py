@@ -21,6 +21,7 @@ from bot.errors import AtelierError, UnknownModel
 from bot.i18n import cmd
 from bot.job_types import Job, NewJob, TaskState
 from bot.providers.video import provider_for
+from cogs.media import MediaPresenter, start_media_job
 from cogs.views import (
     error_text,
     fetch_file,
@@ -120,9 +121,13 @@ class VideoPresenter:
             return
         url = str((job.result or {}).get("video_url") or "")
         footer = catalog.t(
-            job.locale, "video.footer", model=request.get("model", "?"),
-            duration=request.get("duration", "?"), aspect=request.get("aspect", "?"), price=price,
-        )  # fmt: skip
+            job.locale,
+            "video.footer",
+            model=request.get("model", "?"),
+            duration=request.get("duration", "?"),
+            aspect=request.get("aspect", "?"),
+            price=price,
+        )
         text = card(self.title(job), job.user_id, f"-# {footer}")
         name = f"atelier-{job.id}.mp4"
         if needs_key(self.bot, url):
@@ -147,6 +152,7 @@ class Video(commands.Cog):
 
     async def cog_load(self) -> None:
         self.bot.services.jobs.set_presenter(KIND, VideoPresenter(self.bot))
+        self.bot.services.jobs.set_presenter("media_", MediaPresenter(self.bot))
 
     @app_commands.command(
         name=cmd("video", "video.name"),
@@ -175,19 +181,46 @@ class Video(commands.Cog):
             raise UnknownModel(model or "", model=(model or "")[:100])
         seconds, ratio = check_options(chosen, duration, aspect, image)
         price = chosen.cost(seconds, config.pricing.action_price(KIND))
+        if chosen.adapter == "chat":
+            if image is not None:
+                raise ImageNotAllowed(chosen.name, model=chosen.name)
+            await start_media_job(
+                interaction,
+                media="video",
+                provider="chat_media",
+                model=chosen.name,
+                prompt=prompt,
+                price=price,
+                deadline_minutes=config.jobs.video_deadline,
+                cooldown="video",
+            )
+            return
         request: dict[str, Any] = {
-            "model": chosen.name, "adapter": chosen.adapter, "prompt": prompt,
-            "duration": seconds, "aspect": ratio, "image_url": image.url if image else None,
-            "price": price, "upload_limit": interaction.filesize_limit,
-        }  # fmt: skip
+            "model": chosen.name,
+            "adapter": chosen.adapter,
+            "prompt": prompt,
+            "duration": seconds,
+            "aspect": ratio,
+            "image_url": image.url if image else None,
+            "price": price,
+            "upload_limit": interaction.filesize_limit,
+        }
         new = NewJob(
-            key=f"{interaction.id}", kind=KIND, provider=provider_for(chosen.adapter),
-            guild_id=require_guild(interaction), channel_id=interaction.channel_id or 0,
-            user_id=interaction.user.id, request=request, price=price,
-            deadline_minutes=config.jobs.video_deadline, locale=str(interaction.locale),
-            command=f"video:{chosen.name}", cooldown="video",
-            role_ids=role_ids(interaction.user), prompt=prompt,
-        )  # fmt: skip
+            key=f"{interaction.id}",
+            kind=KIND,
+            provider=provider_for(chosen.adapter),
+            guild_id=require_guild(interaction),
+            channel_id=interaction.channel_id or 0,
+            user_id=interaction.user.id,
+            request=request,
+            price=price,
+            deadline_minutes=config.jobs.video_deadline,
+            locale=str(interaction.locale),
+            command=f"video:{chosen.name}",
+            cooldown="video",
+            role_ids=role_ids(interaction.user),
+            prompt=prompt,
+        )
         waiting = self.bot.services.catalog.t(interaction.locale, "jobs.waiting")
         title = f"{chosen.name} · {prompt}"
         await start_job(interaction, new, card(title, interaction.user.id, waiting))

@@ -102,3 +102,32 @@ async def test_restart_during_a_one_call_job_refunds_it() -> None:
         assert "restarted" in card.content and "15 credits refunded" in card.content
         assert await balance(world) == 1000
         assert await world.services.ledger.open_holds() == []
+
+
+async def test_chat_format_video_model_from_configuration_alone() -> None:
+    videos = [
+        {"name": "kling-v1", "adapter": "kling", "durations": [5]},
+        {"name": "hailuo-chat", "adapter": "chat", "image": "none", "price": 40},
+    ]
+    config = {**CONFIG, "video": {"default_model": "kling-v1", "models": videos}}
+    async with SandboxWorld(config=config) as world:
+        clip = MediaState.url(world.upstream.base_url, "clip.mp4")
+        world.upstream.chat.reply = f"Rendering… 100%\n[Download video]({clip})"
+        member = world.add_member("alice")
+        handle = await run_slash(
+            world, member, "video", {"prompt": "waves", "model": "hailuo-chat"}
+        )
+        assert "40 credits held" in (await private_reply(world, handle)).content
+
+        def done() -> list[Any]:
+            return [
+                m
+                for m in world.discord.messages(world.channel_id)
+                if m.content.startswith("🎬") and "-# " in m.content
+            ]
+
+        await wait_until(lambda: bool(done()))
+        [card] = done()
+        assert [a.filename for a in card.attachments] == ["atelier-1-1.mp4"]
+        assert card.content.endswith("-# hailuo-chat · 40 credits")
+        assert await balance(world) == 960
