@@ -276,6 +276,16 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 
+    @event.listens_for(engine.sync_engine, "close")
+    def _on_close(dbapi_conn: Any, _record: Any) -> None:
+        # A task cancelled while its statement ran leaves that statement unfinalised, and
+        # SQLite then keeps the closed connection alive, write lock and all, until the
+        # statement is garbage-collected: every other writer would wait out its busy timeout.
+        # Rolling back first releases the lock now. (Outside a greenlet this cannot run; that
+        # is the garbage-collection path, where the statement is already gone.)
+        with contextlib.suppress(Exception):
+            dbapi_conn.rollback()
+
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
         write = conn.get_execution_options().get("atelier_write", False)

@@ -145,17 +145,19 @@ class GPT(commands.Cog):
             raise
         target = InteractionTarget(interaction, services.traffic, ephemeral=private)
         reply = StreamingReply(target, pacing=services.pacing)
+        # The answer's bookkeeping and its thread are part of the work a graceful shutdown
+        # waits for: a finished answer whose conversation was never recorded cannot continue.
         async with self.bot.work.track():
             reply.start()
             outcome = await services.answers.run(
                 hold, choice, messages, reply, lambda o: self.footer(interaction.locale, choice, o)
             )
-        if not outcome.delivered:
-            return
-        if choice.gizmo_id:
-            await services.gpt_catalog.record_use(guild_id, choice.gizmo_id)
-        if not private and self.config.reply_mode == "thread" and target.first is not None:
-            await self._open_thread(interaction, target.first, choice, prompt, outcome.text)
+            if not outcome.delivered:
+                return
+            if choice.gizmo_id:
+                await services.gpt_catalog.record_use(guild_id, choice.gizmo_id)
+            if not private and self.config.reply_mode == "thread" and target.first is not None:
+                await self._open_thread(interaction, target.first, choice, prompt, outcome.text)
 
     async def _content(
         self, prompt: str, file: discord.Attachment | None, choice: ChatChoice
