@@ -197,6 +197,8 @@ def config_for(n: int) -> dict[str, dict[str, Any]]:
         "chat": {"refresh_models": False},
         "credit": {"starting_balance": 100 * n + 10_000},
         "logging": {"level": "WARNING"},
+        # A few members start every job here: the built-in per-member limit would refuse most.
+        "limits": {"requests_per_minute": 0, "concurrent": 0},
     }
 
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.config import ChatConfig
-from bot.errors import UpstreamError, UpstreamFailure
+from bot.errors import AnswerFiltered, UpstreamError, UpstreamFailure
 from bot.ledger import Hold, Ledger
 from bot.pricing import PricingConfig
 from bot.spending import Spending, SpendRequest
@@ -108,7 +108,7 @@ class AnswerService:
 
         Only the member's newest message is moderated: the history was checked when it was new.
         """
-        await self.spending.check_prompt(guild_id, user_id, channel_id, _last_user_text(messages))
+        await self.spending.admit(guild_id, user_id, channel_id, _last_user_text(messages))
         request = SpendRequest(
             guild_id=guild_id, user_id=user_id, amount=self.estimate(choice, messages), key=key,
             command=f"gpt:{choice.model}", cooldown="gpt", role_ids=role_ids,
@@ -132,6 +132,7 @@ class AnswerService:
         text = ""
         usage: ChatUsage | None = None
         error: UpstreamError | None = None
+        finish: str | None = None
         try:
             if choice.stream:
                 async for delta in self.chat.stream_chat(
@@ -142,20 +143,26 @@ class AnswerService:
                         reply.feed(delta.text)
                     if delta.usage is not None:
                         usage = delta.usage
+                    finish = delta.finish_reason or finish
             else:
                 result = await self.chat.complete_chat(
                     choice.model, messages, max_tokens=self.config.max_output_tokens
                 )
-                text, usage = result.text, result.usage
+                text, usage, finish = result.text, result.usage, result.finish_reason
                 reply.feed(text)
         except UpstreamError as exc:
             error = exc
             log.warning("chat answer failed model=%s hold=%s: %s", choice.model, hold.id, exc)
+        filtered = error is None and finish == "content_filter"
+        if filtered:
+            # A clean end, short of the answer: the member is told why it stops there.
+            error = AnswerFiltered("finish_reason content_filter", status=200)
         if not text and error is None:
             # A clean end with no text (a bare [DONE]): say so rather than show an empty answer.
             error = UpstreamFailure("the upstream returned an empty answer", status=200)
         # A cut stream's usage (if any came) is not trusted: charge by our estimate instead.
-        cost = self.cost(choice, messages, text, usage if error is None else None) if text else 0
+        trusted = usage if error is None or filtered else None
+        cost = self.cost(choice, messages, text, trusted) if text else 0
         outcome = Outcome(text, min(cost, hold.amount), usage, error)
         try:
             await reply.finish(footer(outcome))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
@@ -31,26 +32,54 @@ EXTENSIONS: tuple[str, ...] = (
 )
 
 
+async def admit(interaction: discord.Interaction[AtelierBot]) -> bool:
+    """Every interaction's first step: slash commands (``AtelierTree``), buttons and modals
+    (``Admitted``). Tags the task's log lines with its ids; while the bot drains for a
+    shutdown, answers "restarting" and refuses, so nothing new is held or started."""
+    # Runs in the task that handles this interaction: its log lines carry these ids.
+    bind(
+        guild=interaction.guild_id,
+        member=interaction.user.id,
+        command=_command_name(interaction),
+    )
+    bot = interaction.client
+    if bot.draining and interaction.type is not discord.InteractionType.autocomplete:
+        text = bot.services.catalog.t(interaction.locale, "error.restarting")
+        await interaction.response.send_message(text, ephemeral=True)
+        return False
+    return True
+
+
+# Every persistent button's custom_id starts with this (``atelier:mj:<job>:<index>``, …).
+CUSTOM_ID_PREFIX = "atelier:"
+
+
 class AtelierTree(app_commands.CommandTree["AtelierBot"]):
     async def interaction_check(self, interaction: discord.Interaction[AtelierBot]) -> bool:
-        # Runs in the task that handles this interaction: its log lines carry these ids.
-        bind(
-            guild=interaction.guild_id,
-            member=interaction.user.id,
-            command=_command_name(interaction),
-        )
-        bot = interaction.client
-        if bot.draining and interaction.type is not discord.InteractionType.autocomplete:
-            text = bot.services.catalog.t(interaction.locale, "error.restarting")
-            await interaction.response.send_message(text, ephemeral=True)
-            return False
-        return True
+        return await admit(interaction)
 
     async def on_error(
         self, interaction: discord.Interaction[AtelierBot], error: app_commands.AppCommandError
     ) -> None:
         original = getattr(error, "original", error)
         await interaction.client.report_error(interaction, original)
+
+
+class Admitted:
+    """Mixed into every button (``DynamicItem``) and modal of the cogs, first among the bases.
+
+    discord.py has no bot-wide check for components: each item's and modal's
+    ``interaction_check`` is what runs before its callback, so this one routes them all
+    through ``admit``. A class with a rule of its own overrides ``allows``, never
+    ``interaction_check``; ``tests/test_draining.py`` fails for a cog class that bypasses it.
+    """
+
+    async def interaction_check(self, interaction: discord.Interaction[AtelierBot], /) -> bool:
+        return await admit(interaction) and await self.allows(interaction)
+
+    async def allows(self, interaction: discord.Interaction[Any]) -> bool:
+        """The class's own rule (who may submit it, say); runs once ``admit`` let it through."""
+        return True
 
 
 def _command_name(interaction: discord.Interaction[Any]) -> str | None:
@@ -67,17 +96,33 @@ class Activity:
         self.running = 0
         self._idle = asyncio.Event()
         self._idle.set()
+        self._tasks: list[asyncio.Task[Any]] = []
 
     @contextlib.asynccontextmanager
     async def track(self) -> AsyncIterator[None]:
+        task = asyncio.current_task()
+        if task is not None:
+            self._tasks.append(task)
         self.running += 1
         self._idle.clear()
         try:
             yield
         finally:
             self.running -= 1
+            if task is not None:
+                self._tasks.remove(task)
             if self.running == 0:
                 self._idle.set()
+
+    async def cancel(self, timeout: float = 5.0) -> None:  # noqa: ASYNC109
+        """Stop the work still running once the grace is over, before the sessions close under
+        it: cut off mid-way, an answer neither settles nor refunds, and its hold is left to
+        the orphan sweep (``JobEngine.refund_orphaned_holds``) of a later start."""
+        tasks = list(dict.fromkeys(self._tasks))
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=timeout)
 
     async def wait_idle(self, timeout: float) -> bool:  # noqa: ASYNC109
         try:
@@ -115,6 +160,8 @@ class AtelierBot(commands.AutoShardedBot):
         self.extension_names = tuple(extensions)
         self.work = Activity()
         self.draining = False
+        # The templates of our persistent buttons, to tell a stale or forged id of ours apart.
+        self._button_templates: dict[type, re.Pattern[str]] = {}
 
     async def login(self, token: str) -> None:
         discord_cfg = self.services.config.discord
@@ -144,15 +191,18 @@ class AtelierBot(commands.AutoShardedBot):
     async def shutdown(self) -> None:
         """Graceful stop: refuse new commands, let answers finish (bounded), keep jobs for later.
 
-        Jobs need nothing: they live in the database and the next start resumes them.
+        Jobs need nothing: they live in the database and the next start resumes them. An answer
+        still running when ``runtime.shutdown_grace`` is over is cut off; its hold is refunded
+        by the orphan sweep once no answer could still own it.
         """
         if self.draining:
             return
         self.draining = True
         grace = self.services.config.runtime.shutdown_grace
-        log.info("shutting down: waiting up to %.0fs for %d answers", grace, self.work.running)
+        log.info("shutting down: waiting up to %gs for %d answers", grace, self.work.running)
         if not await self.work.wait_idle(grace):
-            log.warning("%d answers still running after %.0fs", self.work.running, grace)
+            log.warning("%d answers still running after %gs; cut off", self.work.running, grace)
+            await self.work.cancel()
         await self.close()
 
     async def close(self) -> None:
@@ -160,6 +210,38 @@ class AtelierBot(commands.AutoShardedBot):
         await self.services.jobs.stop()
         await self.services.metrics.close()
         await super().close()
+
+    def add_dynamic_items(self, *items: type[discord.ui.DynamicItem[Any]]) -> None:
+        super().add_dynamic_items(*items)
+        for item in items:
+            self._button_templates[item] = item.__discord_ui_compiled_template__
+
+    def remove_dynamic_items(self, *items: type[discord.ui.DynamicItem[Any]]) -> None:
+        super().remove_dynamic_items(*items)
+        for item in items:
+            self._button_templates.pop(item, None)
+
+    async def on_interaction(self, interaction: discord.Interaction[Any]) -> None:
+        """Answer a press of a button of ours that no handler takes: its id has our prefix but
+        fits none of our templates (an old format, or forged). discord.py drops such a press
+        silently and the member would see "This interaction failed"; say so privately instead.
+
+        Ids without our prefix are left alone: they may belong to a live, non-persistent View
+        (discord.py gives those random ids), which answers them itself.
+        """
+        if interaction.type is not discord.InteractionType.component:
+            return
+        custom_id = str((interaction.data or {}).get("custom_id", ""))
+        if not custom_id.startswith(CUSTOM_ID_PREFIX) or any(
+            template.fullmatch(custom_id) for template in self._button_templates.values()
+        ):
+            return
+        log.info("a button with an id no handler takes: %r", custom_id[:100])
+        text = self.services.catalog.t(interaction.locale, "error.stale_button")
+        try:
+            await interaction.response.send_message(text, ephemeral=True)
+        except discord.HTTPException:
+            log.warning("could not answer the stale button of interaction %s", interaction.id)
 
     async def sync_commands(self) -> None:
         guild_ids = self.services.config.discord.sync_guild_ids

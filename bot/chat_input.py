@@ -7,7 +7,7 @@ import unicodedata
 from pathlib import PurePosixPath
 from typing import Any
 
-from bot.errors import AttachmentTooLarge, EmptyPrompt, UnsupportedAttachment
+from bot.errors import AttachmentTooLarge, EmptyPrompt, UnreadableText, UnsupportedAttachment
 
 IMAGE_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})
 TEXT_SUFFIXES = frozenset(
@@ -26,6 +26,15 @@ def require_prompt(prompt: str) -> str:
     if not has_visible_text(prompt):
         raise EmptyPrompt("empty prompt")
     return prompt
+
+
+def human_size(size: int) -> str:
+    """``1500000`` → ``1.5 MB``, ``2000`` → ``2 KB``, ``512`` → ``512 B`` (decimal units, like
+    the limits' defaults); never rounded down to nothing."""
+    for unit, scale in (("MB", 1_000_000), ("KB", 1000)):
+        if round(size / scale, 1) >= 1:  # 999,999 bytes is "1 MB", not "1000 KB"
+            return f"{size / scale:.1f}".removesuffix(".0") + f" {unit}"
+    return f"{size} B"
 
 
 def is_image(content_type: str | None) -> bool:
@@ -49,11 +58,11 @@ def check_attachment(
     """``"image"`` or ``"text"``; raises before anything is downloaded or charged."""
     if is_image(content_type) and vision:
         if size > max_image:
-            raise AttachmentTooLarge(filename, name=filename, limit=f"{max_image // 1_000_000} MB")
+            raise AttachmentTooLarge(filename, name=filename, limit=human_size(max_image))
         return "image"
     if is_text(filename, content_type):
         if size > max_text:
-            raise AttachmentTooLarge(filename, name=filename, limit=f"{max_text // 1000} KB")
+            raise AttachmentTooLarge(filename, name=filename, limit=human_size(max_text))
         return "text"
     raise UnsupportedAttachment(filename, name=filename)
 
@@ -71,7 +80,7 @@ def user_content(
         try:
             body = data.decode("utf-8")
         except UnicodeDecodeError:
-            raise UnsupportedAttachment(filename or "", name=filename or "") from None
+            raise UnreadableText(filename or "", name=filename or "") from None
         return f"{prompt}\n\n--- {filename} ---\n{body}"
     if kind == "image":
         # A data URI, not the Discord CDN link: gateways (often in mainland China) may not reach it.

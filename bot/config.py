@@ -18,6 +18,7 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -58,6 +59,19 @@ class DiscordConfig(_Section):
     gateway_url: str = "wss://gateway.discord.gg/"
     owner_ids: list[int] = Field(default_factory=list)
     sync_guild_ids: list[int] = Field(default_factory=list)
+
+    @field_validator("shard_ids")
+    @classmethod
+    def _shard_ids(cls, value: list[int], info: ValidationInfo) -> list[int]:
+        count = info.data.get("shard_count")
+        if count is None:
+            return value  # shard_count itself is wrong; its own error says so
+        outside = [shard for shard in value if not 0 <= shard < count]
+        if outside:
+            raise ValueError(f"each must be at least 0 and below shard_count ({count})")
+        if len(set(value)) != len(value):
+            raise ValueError("each shard id may be listed once")
+        return value
 
     @field_validator("api_base")
     @classmethod
@@ -166,8 +180,9 @@ class AdminConfig(_Section):
 class ImageModel(_Section):
     name: str = Field(min_length=1)
     # midjourney: /mj with buttons; images: POST /v1/images/generations; chat: a chat-format
-    # media model whose answer ends with links to the images.
-    adapter: Literal["midjourney", "images", "chat"]
+    # media model whose answer ends with links to the images; unified: a task on the gateway's
+    # unified route (POST /v1/video/generations, then polled), as some serve Flux or Recraft.
+    adapter: Literal["midjourney", "images", "chat", "unified"]
     # Credits per image; empty = pricing.actions.image (mj_imagine for Midjourney).
     price: int | None = Field(None, ge=0)
 
@@ -266,11 +281,15 @@ class SunoConfig(_Section):
     models: list[str] = Field(
         default_factory=lambda: ["chirp-v3-5", "chirp-v4", "chirp-v3-0"], min_length=1
     )
+    # Song models the gateway serves in chat format (/v1/chat/completions, answering with links
+    # to the audio): /song model: offers them too, from configuration alone.
+    chat_models: list[str] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _known_default(self) -> SunoConfig:
-        if any(not m.strip() for m in self.models) or len(set(self.models)) != len(self.models):
-            raise ValueError("models: each must be a non-empty name, listed once")
+        names = [*self.models, *self.chat_models]
+        if any(not m.strip() for m in names) or len(set(names)) != len(names):
+            raise ValueError("models, chat_models: each must be a non-empty name, listed once")
         if self.default_model not in self.models:
             raise ValueError(f"default_model {self.default_model!r} is not one of the models")
         return self
@@ -278,7 +297,16 @@ class SunoConfig(_Section):
     def model(self, name: str | None) -> str | None:
         """The chosen model, the default when none is named, or None when it is unknown."""
         wanted = name or self.default_model
-        return wanted if wanted in self.models else None
+        return wanted if wanted in self.models or wanted in self.chat_models else None
+
+
+class LimitsConfig(_Section):
+    # Built in, per member, on top of any cooldowns and daily caps admins set; 0 = no limit.
+    # Requests that reach the upstream (paid commands, buttons, thread replies, GPT lookups)
+    # per sliding minute.
+    requests_per_minute: int = Field(12, ge=0)
+    # Paid answers and jobs one member may have running at once.
+    concurrent: int = Field(3, ge=0)
 
 
 class LoggingConfig(_Section):
@@ -304,6 +332,9 @@ class MetricsConfig(_Section):
 class RuntimeConfig(_Section):
     # On SIGTERM/SIGINT: seconds running answers get to finish before the bot closes.
     shutdown_grace: float = Field(20.0, ge=0)
+    # An answer's hold still open this long past upstream.total_timeout + shutdown_grace has
+    # lost its process (killed, or cut off by the grace) and is refunded.
+    orphan_margin: float = Field(60.0, ge=0)
 
 
 class Config(_Section):
@@ -320,6 +351,7 @@ class Config(_Section):
     admin: AdminConfig = Field(default_factory=AdminConfig)
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
     runtime: RuntimeConfig = Field(default_factory=RuntimeConfig)
+    limits: LimitsConfig = Field(default_factory=LimitsConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
 
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -42,9 +45,37 @@ def trim_history(turns: list[Turn], budget_chars: int) -> list[Turn]:
     return kept[::-1]
 
 
+@dataclass(slots=True)
+class _Turns:
+    """The lock one thread's replies take turns on, and how many replies hold or await it."""
+
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    users: int = 0
+
+
 class Conversations:
     def __init__(self, db: Database) -> None:
         self.db = db
+        self._turns: dict[int, _Turns] = {}
+
+    @contextlib.asynccontextmanager
+    async def one_at_a_time(self, channel_id: int) -> AsyncIterator[None]:
+        """Hold while one reply in the thread ``channel_id`` reads the history, answers and is
+        saved; the next waits, so it starts from a history that has the reply before it.
+
+        Waiters go in the order they asked (asyncio.Lock is fair), which is the order the
+        messages arrived when callers ask before their first await. In memory: Discord sends
+        a guild's messages to one shard, so one thread's messages all come to one process.
+        """
+        turns = self._turns.setdefault(channel_id, _Turns())
+        turns.users += 1
+        try:
+            async with turns.lock:
+                yield
+        finally:
+            turns.users -= 1
+            if turns.users == 0:
+                del self._turns[channel_id]  # idle threads leave nothing behind
 
     async def start(
         self,

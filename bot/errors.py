@@ -101,6 +101,12 @@ class ContentBlocked(UpstreamError):
     key = "error.content_blocked"
 
 
+class AnswerFiltered(ContentBlocked):
+    """The answer ended with ``finish_reason: content_filter``: what came is shown, with why."""
+
+    key = "gpt.filtered"
+
+
 class UpstreamFailure(UpstreamError):
     key = "error.upstream_failure"
 
@@ -127,10 +133,29 @@ class AttachmentTooLarge(AtelierError):
     key = "gpt.file_too_large"
 
 
+class UnreadableText(AtelierError):
+    """A text file that is not UTF-8 (a legacy code page, or binary named .txt)."""
+
+    key = "gpt.unreadable_text"
+
+
 class SubmitRejected(UpstreamError):
     """The upstream refused to start a task (validation or system failure); nothing is charged."""
 
     key = "jobs.submit_rejected"
+
+
+class SubmitFailed(SubmitRejected):
+    """The upstream failed to start a task (Midjourney code 9, a system failure): not the
+    member's fault, worth trying again; nothing is charged."""
+
+    key = "jobs.submit_failed"
+
+
+class JobNotAwaiting(AtelierError):
+    """Input was given to a job that no longer waits for it (answered already, or finished)."""
+
+    key = "jobs.not_awaiting"
 
 
 class QueueFull(UpstreamError):
@@ -160,6 +185,18 @@ class DailyCapReached(AtelierError):
 
 class OnCooldown(AtelierError):
     key = "credit.on_cooldown"
+
+
+class TooManyRequests(AtelierError):
+    """The member's built-in request rate (``[limits]``) is used up; ``seconds`` until retry."""
+
+    key = "error.too_many_requests"
+
+
+class TooManyRunning(AtelierError):
+    """The member already has ``running`` paid answers or jobs going, the most allowed."""
+
+    key = "error.too_many_running"
 
 
 class PromptFlagged(AtelierError):

@@ -9,7 +9,8 @@ from typing import Any, Literal, Protocol
 
 from bot.db import utcnow
 
-TaskStatus = Literal["pending", "running", "succeeded", "failed"]
+# "awaiting": the task waits for its member's input (a Midjourney remix prompt) before it runs.
+TaskStatus = Literal["pending", "running", "awaiting", "succeeded", "failed"]
 
 
 def shard_of(guild_id: int, shard_count: int) -> int:
@@ -64,7 +65,11 @@ class Undeliverable(Exception):
 
 @dataclass(frozen=True, slots=True)
 class TaskState:
-    """What the upstream says about one task, in the engine's words."""
+    """What the upstream says about one task, in the engine's words.
+
+    ``result`` is the finished result; for ``awaiting`` it is what the task asks the member to
+    confirm or change (``{"prompt": …}``), kept with the job so a restart can ask again.
+    """
 
     status: TaskStatus
     progress: int = 0
@@ -96,10 +101,22 @@ class Provider(Protocol):
         ...
 
 
+class AnswersInput(Protocol):
+    """A provider whose tasks may wait for the member's input (status ``awaiting``)."""
+
+    async def answer(self, job: Job, text: str) -> Submitted:
+        """Give the waiting task its input; raise UpstreamError to refuse. The task then runs
+        under the returned id (usually the same one)."""
+        ...
+
+
 class Presenter(Protocol):
     """Shows jobs in Discord; implemented by the cogs, one per job kind family."""
 
-    async def progress(self, job: Job, state: TaskState) -> None: ...
+    async def progress(self, job: Job, state: TaskState) -> None:
+        """Show a running job; for an ``awaiting`` state, also how the member gives the input.
+        Only providers that implement ``AnswersInput`` report ``awaiting``."""
+        ...
 
     async def deliver(self, job: Job) -> None:
         """Show a finished job (success or failure). Must be idempotent: it may run twice."""

@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.config import JobsConfig
 from bot.db import Database, HoldRow, JobRow, table, utcnow
-from bot.errors import UpstreamError
+from bot.errors import JobNotAwaiting, UpstreamError
 from bot.job_types import (
     Job,
     NewJob,
@@ -45,18 +45,22 @@ log = logging.getLogger(__name__)
 
 JOBS = table(JobRow)
 HOLDS = table(HoldRow)
-ACTIVE = ("pending", "running")
+# "awaiting": the task waits for its member's input (a remix prompt); it is polled, and its
+# deadline runs, like any other unfinished job.
+ACTIVE = ("pending", "running", "awaiting")
 TERMINAL = ("succeeded", "failed", "timed_out")
 # How many due jobs one poll round reads from the database at most, per provider.
 ROUND_LIMIT = 1000
 MAX_SLEEP = 30.0
 # An open hold no job owns is refunded once it is this much older than the longest a paid answer
-# can run (see ``refund_orphaned_holds``); checked at start and then this often.
+# can run (see ``refund_orphaned_holds``; ``runtime.orphan_margin`` sets it); checked at start
+# and then this often (or as often as a hold can turn orphan, when that is sooner).
 ORPHAN_MARGIN = 60.0
 ORPHAN_SWEEP_EVERY = 60.0
 # Pauses before delivering a job again after a failure (a 503 or a rate-limit storm from
-# Discord); after the last one the job stays pending until the next start.
-DELIVERY_RETRY_DELAYS = (1.0, 5.0, 30.0)
+# Discord, a gateway that cannot hand over a finished video for a few minutes); after the last
+# one, some 18 minutes on, the job stays pending until the next start.
+DELIVERY_RETRY_DELAYS = (1.0, 5.0, 30.0, 120.0, 300.0, 600.0)
 # Progress edits started per second at most, over all jobs. Discord allows a bot 50 requests a
 # second in all, and results, commands and answers need most of them: with a thousand jobs
 # running, showing every job's progress would crowd out the results.
@@ -82,6 +86,7 @@ class JobEngine:
         shard_count: int = 1,
         shard_ids: list[int] | None = None,
         answer_timeout: float | None = None,
+        orphan_margin: float = ORPHAN_MARGIN,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.db = db
@@ -102,9 +107,12 @@ class JobEngine:
         self._progress_tokens = PROGRESS_PER_SECOND
         self._progress_refilled = 0.0
         self._deliveries: set[asyncio.Task[None]] = set()
+        self._endings = 0
+        # Jobs whose "waiting for your input" this process has shown (again after a restart).
+        self._asked: set[int] = set()
         self._delivery_slots = asyncio.Semaphore(8)
         # The longest a paid answer may hold credit (None: never sweep orphaned holds).
-        self.orphan_after = None if answer_timeout is None else answer_timeout + ORPHAN_MARGIN
+        self.orphan_after = None if answer_timeout is None else answer_timeout + orphan_margin
         self._sweeper: asyncio.Task[None] | None = None
         self.running = False
 
@@ -215,8 +223,10 @@ class JobEngine:
         return refunded
 
     async def _sweep_loop(self) -> None:
+        # Sweeping more often than a hold can become an orphan finds nothing more.
+        every = min(ORPHAN_SWEEP_EVERY, self.orphan_after or ORPHAN_SWEEP_EVERY)
         while self.running:
-            await asyncio.sleep(ORPHAN_SWEEP_EVERY)
+            await asyncio.sleep(every)
             try:
                 await self.refund_orphaned_holds()
             except Exception:
@@ -250,8 +260,7 @@ class JobEngine:
         existing = await self.get_by_key(new.key)
         if existing is not None:
             return existing
-        if new.prompt:
-            await self.spending.check_prompt(new.guild_id, new.user_id, new.channel_id, new.prompt)
+        await self.spending.admit(new.guild_id, new.user_id, new.channel_id, new.prompt)
         now = self._clock()
         spend = SpendRequest(
             guild_id=new.guild_id, user_id=new.user_id, amount=new.price, key=f"job:{new.key}",
@@ -323,6 +332,44 @@ class JobEngine:
         )  # fmt: skip
         poller.wake.set()
         return job, submitted
+
+    async def answer(self, job_id: int, text: str, user_id: int) -> Job:
+        """Give a job that waits for its member's input (status ``awaiting``) what it asked for.
+
+        The job then runs on under its own hold and deadline: nothing more is charged. Raises
+        JobNotAwaiting when it no longer waits, PromptFlagged when the guild's moderation
+        refuses the text, and the provider's UpstreamError when the upstream refuses it (the
+        job then still waits, so the member may try another text).
+        """
+        job = await self.get(job_id)
+        if job is None or job.status != "awaiting":
+            raise JobNotAwaiting(f"job {job_id} is not waiting for input")
+        await self.spending.admit(job.guild_id, user_id, job.channel_id, text)
+        poller = self._pollers[job.provider]
+        submitted = await poller.provider.answer(job, text)  # type: ignore[attr-defined]
+        now = self._clock()
+        values = {
+            "status": "pending", "progress": 0, "upstream_id": submitted.upstream_id,
+            "request": json.dumps({**job.request, "answer": text}, ensure_ascii=False),
+            "next_poll_at": now + timedelta(seconds=self.config.poll_initial), "updated_at": now,
+        }  # fmt: skip
+        async with self.db.transaction() as conn:
+            row = (
+                await conn.execute(
+                    update(JOBS)
+                    .where(JOBS.c.id == job.id, JOBS.c.status.in_(ACTIVE))
+                    .values(**values)
+                    .returning(*JOBS.c)
+                )
+            ).one_or_none()
+        if row is None:  # its deadline passed meanwhile: it was refunded
+            raise JobNotAwaiting(f"job {job_id} finished while its input was sent")
+        job = Job.from_row(row)
+        poller.wake.set()
+        # The card stops asking at once, through the same queue as progress: the result, which
+        # waits for that queue, is never painted over by it.
+        self._show_progress(job, TaskState("pending"), urgent=True)
+        return job
 
     async def abandon(self, job: Job, error: str) -> None:
         """Refund a job that never reached the upstream (Discord refused its card, say); it is
@@ -482,18 +529,25 @@ class JobEngine:
     async def _reschedule(self, polled: list[tuple[Job, TaskState | None]], now: datetime) -> None:
         """Record the state of jobs still running and when to ask again, in one statement for
         a whole request (a transaction per job made a round of 1,000 jobs take seconds); then
-        show the progress of those that moved."""
+        show the progress of those that moved, and what those awaiting input ask for."""
         if not polled:
             return
         params: list[dict[str, Any]] = []
         moved: list[tuple[Job, TaskState]] = []
+        asking: list[tuple[Job, TaskState]] = []
         for job, state in polled:
             status, progress = job.status, job.progress
             if state is not None:
-                status = "running" if state.status == "running" else "pending"
+                status = state.status if state.status in ACTIVE else "pending"
                 progress = state.progress
-                if (status, progress) != (job.status, job.progress):
-                    moved.append((replace(job, status=status, progress=progress), state))
+                now_job = replace(job, status=status, progress=progress)
+                if status == "awaiting":
+                    if job.id not in self._asked:
+                        asking.append((replace(now_job, result=state.result), state))
+                else:
+                    self._asked.discard(job.id)
+                    if (status, progress) != (job.status, job.progress):
+                        moved.append((now_job, state))
             params.append(
                 {
                     "b_id": job.id,
@@ -511,14 +565,28 @@ class JobEngine:
                 status=bindparam("b_status"),
                 progress=bindparam("b_progress"),
                 attempts=JOBS.c.attempts + bindparam("b_asked", type_=Integer),
+                # The upstream answered: a later failure backs off from the start again.
+                poll_errors=0,
                 next_poll_at=bindparam("b_due"),
                 updated_at=now,
             )
         )
         async with self.db.transaction() as conn:
             await conn.execute(statement, params)
+            for job, _ in asking:
+                # What the task asks is kept: a member may answer after a restart.
+                await conn.execute(
+                    update(JOBS)
+                    .where(JOBS.c.id == job.id, JOBS.c.status.in_(ACTIVE))
+                    .values(result=json.dumps(job.result, ensure_ascii=False))
+                )
         for job, state in moved:
             self._show_progress(job, state)
+        for job, state in asking:
+            # Unlike progress, never throttled away: the job cannot finish without an answer.
+            # Shown once per process; after a restart once more (the same card, edited).
+            self._asked.add(job.id)
+            self._show_progress(job, state, urgent=True)
 
     async def _backoff(self, job: Job, now: datetime) -> None:
         async with self.db.transaction() as conn:
@@ -530,32 +598,26 @@ class JobEngine:
                 .values(poll_errors=errors + 1, next_poll_at=now + timedelta(seconds=delay))
             )
 
-    async def _progress(self, job: Job, state: TaskState, now: datetime) -> None:
-        status = "running" if state.status == "running" else "pending"
-        changed = state.progress != job.progress or status != job.status
-        job = await self._update(
-            job.id, status=status, progress=state.progress, attempts=JOBS.c.attempts + 1,
-            next_poll_at=now + timedelta(seconds=self._interval(job, now)),
-        )  # fmt: skip
-        if changed:
-            self._show_progress(job, state)
-
-    def _show_progress(self, job: Job, state: TaskState) -> None:
+    def _show_progress(self, job: Job, state: TaskState, *, urgent: bool = False) -> None:
         """Show progress in the background, or not at all: it is a courtesy, and Discord's
-        rate limits would make a poll round that waited on it late for every other job."""
+        rate limits would make a poll round that waited on it late for every other job. An
+        ``urgent`` state (input asked for or given) skips the throttle and queues behind the
+        job's edit on its way, so a job's edits land in the order they were made."""
         loop_now = asyncio.get_running_loop().time()
         presenter = self.presenter_for(job)
-        if presenter is None or not self._progress_allowed(job, loop_now):
+        if presenter is None or not (urgent or self._progress_allowed(job, loop_now)):
             return
         self._last_progress[job.id] = self._channel_progress[job.channel_id] = loop_now
         self._progress_channels.add(job.channel_id)
+        previous = self._progress_shown.get(job.id)
         task = asyncio.create_task(
-            self._display_progress(presenter, job, state), name=f"progress-job-{job.id}"
+            self._display_progress(presenter, job, state, previous), name=f"progress-job-{job.id}"
         )
         self._progress_shown[job.id] = task
 
         def done(_: asyncio.Task[None]) -> None:
-            self._progress_shown.pop(job.id, None)
+            if self._progress_shown.get(job.id) is task:
+                del self._progress_shown[job.id]
             self._progress_channels.discard(job.channel_id)
 
         task.add_done_callback(done)
@@ -582,11 +644,20 @@ class JobEngine:
         self._progress_tokens -= 1
         return True
 
-    async def _display_progress(self, presenter: Presenter, job: Job, state: TaskState) -> None:
+    async def _display_progress(
+        self,
+        presenter: Presenter,
+        job: Job,
+        state: TaskState,
+        previous: asyncio.Task[None] | None,
+    ) -> None:
+        if previous is not None:
+            await asyncio.wait([previous])
         try:
             await presenter.progress(job, state)
         except Exception:
             log.warning("progress display failed for job %s", job.id, exc_info=True)
+            self._asked.discard(job.id)  # a question not shown is asked again at the next poll
 
     async def _next_due(self, provider_name: str) -> float:
         async with self.db.read() as conn:
@@ -608,29 +679,44 @@ class JobEngine:
     # ---- endings -----------------------------------------------------------------------------
 
     async def _succeed(self, job: Job, state: TaskState) -> None:
-        async with self.db.transaction() as conn:
-            if not await self._claim_terminal(conn, job.id, "succeeded", result=state.result):
-                return
-            if job.hold_id is not None:
-                await self.ledger.close_in(conn, job.hold_id, 1 << 62, "settled")
-        self._last_progress.pop(job.id, None)
-        refreshed = await self.get(job.id)
-        if refreshed is not None:
-            self._schedule_delivery(refreshed)
-
-    async def _finish(self, job: Job, status: str, *, error: str, deliver: bool = True) -> None:
-        """Fail or time out a job: refund its hold and (optionally) tell the member."""
-        async with self.db.transaction() as conn:
-            claimed = await self._claim_terminal(
-                conn, job.id, status, error=error, delivery="pending" if deliver else "delivered"
-            )
-            if claimed and job.hold_id is not None:
-                await self.ledger.close_in(conn, job.hold_id, 0, "refunded")
-        self._last_progress.pop(job.id, None)
-        if claimed and deliver:
+        with self._ending():
+            async with self.db.transaction() as conn:
+                if not await self._claim_terminal(conn, job.id, "succeeded", result=state.result):
+                    return
+                if job.hold_id is not None:
+                    await self.ledger.close_in(conn, job.hold_id, 1 << 62, "settled")
+            self._last_progress.pop(job.id, None)
+            self._asked.discard(job.id)
             refreshed = await self.get(job.id)
             if refreshed is not None:
                 self._schedule_delivery(refreshed)
+
+    async def _finish(self, job: Job, status: str, *, error: str, deliver: bool = True) -> None:
+        """Fail or time out a job: refund its hold and (optionally) tell the member."""
+        with self._ending():
+            async with self.db.transaction() as conn:
+                delivery = "pending" if deliver else "delivered"
+                claimed = await self._claim_terminal(
+                    conn, job.id, status, error=error, delivery=delivery
+                )
+                if claimed and job.hold_id is not None:
+                    await self.ledger.close_in(conn, job.hold_id, 0, "refunded")
+            self._last_progress.pop(job.id, None)
+            self._asked.discard(job.id)
+            if claimed and deliver:
+                refreshed = await self.get(job.id)
+                if refreshed is not None:
+                    self._schedule_delivery(refreshed)
+
+    @contextlib.contextmanager
+    def _ending(self) -> Iterator[None]:
+        """Counts jobs between their terminal claim and their delivery being scheduled, when
+        neither the database nor ``_deliveries`` shows that a delivery is still to come."""
+        self._endings += 1
+        try:
+            yield
+        finally:
+            self._endings -= 1
 
     async def _claim_terminal(
         self,
@@ -696,9 +782,18 @@ class JobEngine:
             return Job.from_row(result.one())
 
     async def wait_idle(self, timeout: float = 10.0) -> None:  # noqa: ASYNC109
-        """Wait for scheduled deliveries (tests and graceful shutdown)."""
-        if self._deliveries:
-            await asyncio.wait(list(self._deliveries), timeout=timeout)
+        """Wait for scheduled deliveries, including those of jobs ending right now (tests and
+        graceful shutdown)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while self._endings or self._deliveries:
+            left = deadline - loop.time()
+            if left <= 0:
+                return
+            if self._deliveries:
+                await asyncio.wait(list(self._deliveries), timeout=left)
+            else:
+                await asyncio.sleep(0.005)
 
 
 def _runs_synchronously(provider: Provider) -> bool:

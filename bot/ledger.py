@@ -7,6 +7,7 @@ replay of the same key (a retried interaction, a job resumed after a restart) mo
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,7 +51,7 @@ class Hold:
 @dataclass(frozen=True, slots=True)
 class Discrepancy:
     guild_id: int
-    balance: int
+    balance: int | None  # None: ledger rows for a guild that has no account row
     ledger_sum: int
 
 
@@ -127,10 +128,42 @@ class Ledger:
 
         A negative grant never takes the balance below zero: it fails with InsufficientCredit.
         """
+        return await self._grant(guild_id, lambda _balance: amount, key, user_id, note)
+
+    async def set_balance(
+        self,
+        guild_id: int,
+        amount: int,
+        *,
+        key: str,
+        user_id: int | None = None,
+        note: str | None = None,
+    ) -> int:
+        """Make the balance exactly ``amount``; returns it.
+
+        The difference is read and written in one transaction with the account row locked, so
+        a hold or settle landing meanwhile cannot make the result miss ``amount``; the ledger
+        row records the difference as a grant.
+        """
+        if amount < 0:
+            raise ValueError("a balance cannot be negative")
+        return await self._grant(guild_id, lambda balance: amount - balance, key, user_id, note)
+
+    async def _grant(
+        self,
+        guild_id: int,
+        difference: Callable[[int], int],
+        key: str,
+        user_id: int | None,
+        note: str | None,
+    ) -> int:
+        """One grant row of ``difference(balance)``, the balance read with the account row
+        locked; a replayed key moves nothing. Returns the new balance."""
         try:
             async with self.db.transaction() as conn:
                 await self.ensure_in(conn, guild_id)
                 if not await self._key_used(conn, f"grant:{key}"):
+                    amount = difference(await self._balance_in(conn, guild_id, lock=True))
                     await self._debit_or_credit(conn, guild_id, amount)
                     await self._append(
                         conn, guild_id, user_id, "grant", amount, f"grant:{key}", note=note
@@ -202,6 +235,29 @@ class Ledger:
         """Return the whole hold; used when nothing was delivered."""
         return await self._close(hold, 0, "refunded")
 
+    async def refund_settled(self, hold: Hold | int) -> Hold:
+        """Give back what a settled hold charged: what was paid for turned out undeliverable
+        (a result too large to upload whose link only the bot may open). The hold becomes
+        ``refunded``; any other hold, or a replay, moves nothing."""
+        hold_id = hold if isinstance(hold, int) else hold.id
+        async with self.db.transaction() as conn:
+            row = (await conn.execute(select(HOLDS).where(HOLDS.c.id == hold_id))).one_or_none()
+            if row is None:
+                raise UnknownHold(f"hold {hold_id} does not exist")
+            reopened = await conn.execute(
+                update(HOLDS)
+                .where(HOLDS.c.id == hold_id, HOLDS.c.status == "settled")
+                .values(status="refunded", actual=0, closed_at=utcnow())
+            )
+            if reopened.rowcount == 1 and row.actual:  # type: ignore[attr-defined]
+                await self._debit_or_credit(conn, row.guild_id, row.actual)
+                await self._append(
+                    conn, row.guild_id, row.user_id, "refund", row.actual, f"refund:{row.key}",
+                    command=row.command, hold_id=row.id,
+                )  # fmt: skip
+            row = (await conn.execute(select(HOLDS).where(HOLDS.c.id == hold_id))).one()
+            return Hold.from_row(row)
+
     async def _close(self, hold: Hold | int, actual: int, status: str) -> Hold:
         async with self.db.transaction() as conn:
             return await self.close_in(conn, hold, actual, status)
@@ -248,7 +304,8 @@ class Ledger:
             return [Hold.from_row(r) for r in rows]
 
     async def check(self) -> list[Discrepancy]:
-        """Every guild whose balance differs from the sum of its ledger rows."""
+        """Every guild whose balance differs from the sum of its ledger rows, and every guild
+        with ledger rows but no account row."""
         sums = (
             select(LEDGER.c.guild_id, func.sum(LEDGER.c.amount).label("total"))
             .group_by(LEDGER.c.guild_id)
@@ -257,13 +314,20 @@ class Ledger:
         query = select(ACCOUNTS.c.guild_id, ACCOUNTS.c.balance, sums.c.total).outerjoin(
             sums, sums.c.guild_id == ACCOUNTS.c.guild_id
         )
+        # The foreign key forbids these, but a restore or a hand edit may have bypassed it.
+        no_account = select(sums.c.guild_id, sums.c.total).where(
+            ~select(ACCOUNTS.c.guild_id).where(ACCOUNTS.c.guild_id == sums.c.guild_id).exists()
+        )
         async with self.db.read() as conn:
             rows = (await conn.execute(query)).all()
-        return [
+            orphans = (await conn.execute(no_account)).all()
+        found = [
             Discrepancy(r.guild_id, int(r.balance), int(r.total or 0))
             for r in rows
             if int(r.balance) != int(r.total or 0)
         ]
+        found += [Discrepancy(r.guild_id, None, int(r.total or 0)) for r in orphans]
+        return sorted(found, key=lambda d: d.guild_id)
 
     async def _debit_or_credit(self, conn: AsyncConnection, guild_id: int, delta: int) -> None:
         if delta >= 0:
@@ -281,8 +345,10 @@ class Ledger:
         if result.rowcount != 1:  # type: ignore[attr-defined]
             raise InsufficientCredit(guild_id, await self._balance_in(conn, guild_id), -delta)
 
-    async def _balance_in(self, conn: AsyncConnection, guild_id: int) -> int:
-        value = await conn.scalar(select(ACCOUNTS.c.balance).where(ACCOUNTS.c.guild_id == guild_id))
+    async def _balance_in(self, conn: AsyncConnection, guild_id: int, *, lock: bool = False) -> int:
+        query = select(ACCOUNTS.c.balance).where(ACCOUNTS.c.guild_id == guild_id)
+        # FOR UPDATE on PostgreSQL; SQLite's single writer (BEGIN IMMEDIATE) already serialises.
+        value = await conn.scalar(query.with_for_update() if lock else query)
         return int(value or 0)
 
     async def _key_used(self, conn: AsyncConnection, key: str) -> bool:

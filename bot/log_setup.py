@@ -13,7 +13,7 @@ import logging
 import sys
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TextIO
 
 CONTEXT_FIELDS = ("guild", "member", "command", "job")
 _context: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
@@ -30,7 +30,10 @@ def bind(**fields: Any) -> contextvars.Token[dict[str, Any] | None]:
 class ContextFilter(logging.Filter):
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         super().__init__()
-        self.secrets = [s for s in secrets if s and len(s) >= 6]
+        wanted = {s for s in secrets if s and len(s) >= 6}
+        # The gateway stores API keys without "sk-" and may echo them that way.
+        wanted |= {b for s in wanted if len(b := s.removeprefix("sk-")) >= 8}
+        self.secrets = sorted(wanted, key=len, reverse=True)
 
     def filter(self, record: logging.LogRecord) -> bool:
         for key, value in (_context.get() or {}).items():
@@ -38,12 +41,20 @@ class ContextFilter(logging.Filter):
                 setattr(record, key, value)
         if self.secrets:
             message = record.getMessage()
-            masked = message
-            for secret in self.secrets:
-                masked = masked.replace(secret, "***")
+            masked = self._mask(message)
             if masked != message:
                 record.msg, record.args = masked, None
+            # A traceback quotes exception messages, which may carry what the message did not.
+            if record.exc_info and not record.exc_text:
+                record.exc_text = logging.Formatter().formatException(record.exc_info)
+            if record.exc_text:
+                record.exc_text = self._mask(record.exc_text)
         return True
+
+    def _mask(self, text: str) -> str:
+        for secret in self.secrets:
+            text = text.replace(secret, "***")
+        return text
 
 
 class JsonFormatter(logging.Formatter):
@@ -59,7 +70,8 @@ class JsonFormatter(logging.Formatter):
             if value is not None:
                 entry[key] = value
         if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
+            # exc_text: the traceback as ContextFilter masked it.
+            entry["exception"] = record.exc_text or self.formatException(record.exc_info)
         return json.dumps(entry, ensure_ascii=False)
 
 
@@ -77,10 +89,17 @@ class PlainFormatter(logging.Formatter):
         return f"{text} [{ids}]" if ids else text
 
 
-def setup_logging(level: str, fmt: str = "plain", secrets: Iterable[str] = ()) -> None:
-    handler = logging.StreamHandler(sys.stderr)
+def build_handler(
+    fmt: str = "plain", secrets: Iterable[str] = (), stream: TextIO | None = None
+) -> logging.Handler:
+    """The handler ``atelier run`` logs through (to stderr unless ``stream`` is given)."""
+    handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(JsonFormatter() if fmt == "json" else PlainFormatter())
     handler.addFilter(ContextFilter(secrets))
+    return handler
+
+
+def setup_logging(level: str, fmt: str = "plain", secrets: Iterable[str] = ()) -> None:
     root = logging.getLogger()
-    root.handlers[:] = [handler]
+    root.handlers[:] = [build_handler(fmt, secrets)]
     root.setLevel(level)

@@ -23,13 +23,15 @@ from bot.discord_traffic import DiscordTraffic
 
 # Ids in paths (task ids, snowflakes, uuids) become {id} so each route is one label value.
 _ID_SEGMENT = re.compile(r"/(?:task_[\w-]+|[0-9a-f]{8}-[0-9a-f-]{27,}|\d{3,}|g-[\w]+)(?=/|$)")
+# Interaction and webhook tokens too: one per interaction, they would make a series each.
+_TOKEN_SEGMENT = re.compile(r"(/(?:interactions|webhooks)/\{id\})/[^/]+")
 LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 JOBS = table(JobRow)
 HOLDS = table(HoldRow)
 
 
 def route_of(path: str) -> str:
-    return _ID_SEGMENT.sub("/{id}", path)
+    return _TOKEN_SEGMENT.sub(r"\1/{token}", _ID_SEGMENT.sub("/{id}", path))
 
 
 class _Discord429s(Collector):
@@ -129,7 +131,15 @@ class Metrics:
                     HOLDS.c.status == "settled"
                 )
             )
-        for state in ("submitting", "pending", "running", "succeeded", "failed", "timed_out"):
+        for state in (
+            "submitting",
+            "pending",
+            "running",
+            "awaiting",
+            "succeeded",
+            "failed",
+            "timed_out",
+        ):
             self.jobs.labels(state).set(states.get(state, 0))
         self.credits_spent.set(int(spent or 0))
 

@@ -97,6 +97,12 @@ async def ledger_check(args: argparse.Namespace) -> int:
     try:
         problems = await ledger.check()
         for problem in problems:
+            if problem.balance is None:
+                print(
+                    f"guild {problem.guild_id}: no account row but ledger rows summing to "
+                    f"{problem.ledger_sum:,}"
+                )
+                continue
             print(
                 f"guild {problem.guild_id}: balance {problem.balance:,} but ledger sums to "
                 f"{problem.ledger_sum:,} (difference {problem.balance - problem.ledger_sum:+,})"

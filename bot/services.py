@@ -17,6 +17,7 @@ from bot.gpt_catalog import GPTCatalog
 from bot.i18n import Catalog
 from bot.jobs import JobEngine
 from bot.ledger import Ledger
+from bot.member_limits import MemberLimiter
 from bot.metrics import Metrics
 from bot.migrations import prepare
 from bot.policies import Policies
@@ -55,6 +56,7 @@ class Services:
     jobs: JobEngine
     spending: Spending
     policies: Policies
+    limiter: MemberLimiter
 
 
 @contextlib.asynccontextmanager
@@ -81,13 +83,15 @@ async def open_services(config: Config) -> AsyncIterator[Services]:
         )
         ledger = Ledger(db, starting_balance=config.credit.starting_balance)
         chat = ChatClient(upstream)
-        spending = Spending(db, ledger, ModerationClient(upstream))
+        limiter = MemberLimiter(config.limits)
+        spending = Spending(db, ledger, ModerationClient(upstream), limiter=limiter)
         jobs = JobEngine(
             db, spending, config.jobs,
             shard_count=config.discord.shard_count, shard_ids=config.discord.shard_ids,
             # A paid answer's upstream call ends within the total timeout, and a draining
             # process gets the shutdown grace: no live answer holds credit longer than that.
             answer_timeout=up.total_timeout + config.runtime.shutdown_grace,
+            orphan_margin=config.runtime.orphan_margin,
         )  # fmt: skip
         jobs.add_provider(MidjourneyProvider(MidjourneyClient(upstream), upstream))
         jobs.add_provider(SunoProvider(SunoClient(upstream)))
@@ -117,6 +121,7 @@ async def open_services(config: Config) -> AsyncIterator[Services]:
             jobs=jobs,
             spending=spending,
             policies=Policies(db),
+            limiter=limiter,
         )
     finally:
         await http.close()

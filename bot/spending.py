@@ -1,7 +1,9 @@
-"""The one gate every paid action passes: moderation, cooldown, daily cap, balance, then the hold.
+"""The one gate every paid action passes: the member's request rate, moderation, then
+what the member has running, cooldown, daily cap, balance, and the hold.
 
-The cooldown, the cap and the hold are checked and taken in one transaction that first locks the
-guild's account row, so fifty concurrent commands by one member cannot slip past the cap.
+What runs, the cooldown, the cap and the hold are checked and taken in one transaction that
+first locks the guild's account row, so fifty concurrent commands by one member cannot slip past
+the cap.
 """
 
 from __future__ import annotations
@@ -27,8 +29,9 @@ from bot.db import (
     table,
     utcnow,
 )
-from bot.errors import DailyCapReached, OnCooldown, PromptFlagged, UpstreamError
+from bot.errors import DailyCapReached, OnCooldown, PromptFlagged, TooManyRunning, UpstreamError
 from bot.ledger import Hold, Ledger
+from bot.member_limits import MemberLimiter
 from bot.upstream.moderation import ModerationClient
 
 log = logging.getLogger(__name__)
@@ -81,23 +84,32 @@ class Spending:
         ledger: Ledger,
         moderation: ModerationClient,
         clock: Callable[[], datetime] = utcnow,
+        limiter: MemberLimiter | None = None,
     ) -> None:
         self.db = db
         self.ledger = ledger
         self.moderation = moderation
         self._clock = clock
+        # None (tests of the ledger rules, benchmarks): no built-in per-member limit.
+        self.limiter = limiter
         self.on_low_balance: LowBalanceHook | None = None
         self.on_flagged: FlaggedHook | None = None
 
     # ---- before anything is held -------------------------------------------------------------
 
-    async def check_prompt(self, guild_id: int, user_id: int, channel_id: int, prompt: str) -> None:
-        """Refuse a prompt the upstream flags, when the guild turned moderation on."""
+    async def admit(self, guild_id: int, user_id: int, channel_id: int, prompt: str) -> None:
+        """Before anything is held or sent: count the member's request against the built-in
+        rate (raises TooManyRequests), then refuse a prompt the upstream flags, when the guild
+        turned moderation on. Called once per paid action, whatever started it."""
+        if self.limiter is not None:
+            self.limiter.admit(guild_id, user_id)
+        if not prompt.strip():
+            return
         async with self.db.read() as conn:
             enabled = await conn.scalar(
                 select(SETTINGS.c.moderation).where(SETTINGS.c.guild_id == guild_id)
             )
-        if not enabled or not prompt.strip():
+        if not enabled:
             return
         try:
             result = await self.moderation.check(prompt)
@@ -142,6 +154,7 @@ class Spending:
             .where(ACCOUNTS.c.guild_id == request.guild_id)
             .with_for_update()
         )
+        await self._check_running(conn, request)
         await self._check_cooldown(conn, request, now)
         await self._check_cap(conn, request, now)
         hold = await self.ledger.hold_in(
@@ -154,6 +167,24 @@ class Spending:
         )
         await self._mark_cooldown(conn, request, now)
         return hold
+
+    async def _check_running(self, conn: AsyncConnection, request: SpendRequest) -> None:
+        """Refuse a member who has ``limits.concurrent`` paid answers or jobs going already.
+
+        Open holds are what runs: a streaming answer's or a job's, until it settles or is
+        refunded. Counted in the database, so it holds across processes and restarts."""
+        limit = self.limiter.config.concurrent if self.limiter is not None else 0
+        if limit == 0:
+            return
+        running = await conn.scalar(
+            select(func.count()).where(
+                HOLDS.c.guild_id == request.guild_id,
+                HOLDS.c.user_id == request.user_id,
+                HOLDS.c.status == "open",
+            )
+        )
+        if (running or 0) >= limit:
+            raise TooManyRunning("running", running=running)
 
     async def _check_cooldown(
         self, conn: AsyncConnection, request: SpendRequest, now: datetime

@@ -59,23 +59,35 @@ def _split_index(window: str) -> int:
     return len(window)
 
 
-def split_text(text: str, limit: int = DISCORD_LIMIT) -> list[Piece]:
+def split_text(text: str, limit: int = DISCORD_LIMIT, last_limit: int | None = None) -> list[Piece]:
     """Split ``text`` into pieces whose ``content`` fits in ``limit`` characters.
 
     Every piece but the last is settled: appending text later never changes it, so a stream can
     finish a message as soon as text runs past it. A fence still open in the last piece is closed
     there too, so a message renders properly while the stream is still running.
+
+    ``last_limit`` (at most ``limit``) leaves room after the last piece for what follows it in the
+    same message, a footer: when the tail does not fit, its last lines become one more piece. The
+    pieces before are the same as without it.
     """
+    last_limit = limit if last_limit is None else min(limit, last_limit)
     pieces: list[Piece] = []
     reopen = ""
     rest = text
-    while len(rest) > limit - len(reopen) - len(CLOSE):
-        window = rest[: limit - len(reopen) - len(CLOSE)]
+    while True:
+        room = limit - len(reopen) - len(CLOSE)
+        if len(rest) <= room:
+            language = open_fence_language(reopen + rest)
+            last = Piece(rest, reopen, CLOSE if language is not None else "")
+            if len(last.content) <= last_limit or not rest:
+                pieces.append(last)
+                return pieces
+            # The tail leaves no room for the footer: cut it again at its best boundary, which
+            # keeps at least half of it here; at least one character, so this ends.
+            room = max(1, len(rest) - 1)
+        window = rest[:room]
         chunk = window[: _split_index(window)]
         language = open_fence_language(reopen + chunk)
         pieces.append(Piece(chunk, reopen, CLOSE if language is not None else ""))
         rest = rest[len(chunk) :]
         reopen = f"{FENCE}{language}\n" if language is not None else ""
-    language = open_fence_language(reopen + rest)
-    pieces.append(Piece(rest, reopen, CLOSE if language is not None else ""))
-    return pieces

@@ -18,8 +18,12 @@ from bot.splitting import DISCORD_LIMIT, split_text
 
 log = logging.getLogger(__name__)
 
-# Room kept free in every message for the in-progress marker and the closing footer.
+# Room kept free in every message for the in-progress marker and a usual closing footer, so
+# that finishing rarely moves text. A longer footer (a long GPT name, a cut-off note with the
+# upstream's reason) takes the answer's last lines into one more message instead.
 FOOTER_RESERVE = 120
+# A footer never takes more than this share of a message; the rest of it is cut with an ellipsis.
+FOOTER_SHARE = 0.5
 # Writes that may fail in a row (after discord.py's own retries) before the reply gives up.
 MAX_WRITE_FAILURES = 3
 
@@ -105,6 +109,7 @@ class StreamingReply:
         self.pacing = pacing or Pacing()
         self.budget = budget
         self.marker = marker
+        self.message_limit = limit
         self.limit = limit - FOOTER_RESERVE
         self._clock = clock
         self.text = ""
@@ -148,8 +153,14 @@ class StreamingReply:
         self._wake.set()
 
     async def finish(self, footer: str = "") -> None:
-        """Show the whole text followed by ``footer`` and no marker; returns once visible."""
-        self.footer = footer
+        """Show the whole text followed by ``footer`` and no marker; returns once visible.
+
+        The footer ends the last message; when it would not fit there, the answer's last lines
+        move into one more message so that nothing is cut. Only the footer itself is ever
+        shortened, and only past half a message.
+        """
+        room = int(self.message_limit * FOOTER_SHARE)
+        self.footer = footer if len(footer) <= room else footer[: room - 1] + "…"
         self._finished.set()
         self._wake.set()
         if self._task is None:
@@ -159,15 +170,16 @@ class StreamingReply:
 
     def _desired(self) -> tuple[list[str], list[int]]:
         """The content each message should show, and where in the text each one ends."""
-        pieces = split_text(self.text, self.limit)
+        tail = self.footer if self.finished else self.marker
+        joiner = "\n" if self.finished and tail and self.text else ""
+        pieces = split_text(
+            self.text, self.limit, last_limit=self.message_limit - len(joiner) - len(tail)
+        )
         contents = [p.content for p in pieces]
         ends: list[int] = []
         for piece in pieces:
             ends.append((ends[-1] if ends else 0) + len(piece.text))
-        tail = self.footer if self.finished else self.marker
-        if tail:
-            joiner = "\n" if self.finished and contents[-1] else ""
-            contents[-1] = f"{contents[-1]}{joiner}{tail}"
+        contents[-1] = f"{contents[-1]}{joiner}{tail}"
         return contents, ends
 
     def _first_text_wait(self) -> float:

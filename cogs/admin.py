@@ -34,7 +34,11 @@ class Admin(
 
     async def cog_load(self) -> None:
         self.services.spending.on_flagged = self.log_flagged
-        if self.services.config.admin.upstream_alert_usd > 0:
+        discord_config = self.services.config.discord
+        # Every shard process shares the one upstream account: the process with shard 0 (each
+        # deployment has exactly one) watches it, so operators get one DM, not one per process.
+        owns_shard_zero = not discord_config.shard_ids or 0 in discord_config.shard_ids
+        if self.services.config.admin.upstream_alert_usd > 0 and owns_shard_zero:
             self._watch = asyncio.create_task(self._watch_upstream(), name="upstream-balance")
 
     async def cog_unload(self) -> None:

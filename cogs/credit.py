@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import logging
 import re
 from typing import Any, Literal
@@ -12,31 +11,32 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.app import AtelierBot, require_guild, role_ids
-from bot.charts import daily_spend_png
+from bot.config import Config
 from bot.errors import AtelierError, NotOperator
 from bot.i18n import cmd
 from bot.reports import Reports
+from cogs.credit_pages import (
+    SNOWFLAKE,
+    HistoryButton,
+    UsageButton,
+    history_page,
+    require_manage_guild,
+    usage_page,
+)
 
 log = logging.getLogger(__name__)
 
-PAGE = 10
-COMMANDS = ("gpt", "imagine", "song", "video")
-LEDGER_KINDS = ("opening", "grant", "hold", "release", "refund")
-# custom_id parts. ASCII digits only (\d also takes "١" or "３"), and few enough that every value
-# fits a 64-bit database integer: a forged id then matches nothing instead of failing a query.
-# Snowflakes stay below 9e18 until about 2083.
-SNOWFLAKE = "[1-8]?[0-9]{1,18}"
-KIND = "|".join((*LEDGER_KINDS, ""))  # "" = every kind
+
+class NotAGuildId(AtelierError):
+    key = "credit.not_a_guild_id"
 
 
-class MissingManageGuild(AtelierError):
-    key = "error.missing_permissions"
-
-
-def require_manage_guild(interaction: discord.Interaction[Any]) -> None:
-    """Checked on every path (commands, buttons), not only hidden in Discord's UI."""
-    if not interaction.permissions.manage_guild:
-        raise MissingManageGuild("manage guild required")
+def parse_guild_id(value: str) -> int:
+    """A server id an operator typed or pasted; anything else is refused, never guessed."""
+    text = value.strip()
+    if re.fullmatch(SNOWFLAKE, text) and int(text) > 0:
+        return int(text)
+    raise NotAGuildId(f"not a guild id: {value!r}", value=value[:40].replace("`", "'"))
 
 
 def require_operator(interaction: discord.Interaction[AtelierBot]) -> None:
@@ -44,73 +44,26 @@ def require_operator(interaction: discord.Interaction[AtelierBot]) -> None:
         raise NotOperator(f"user {interaction.user.id} is not an operator")
 
 
-def history_page(
-    bot: AtelierBot, locale: Any, lines: list[Any], total: int, offset: int, member: int, kind: str
-) -> dict[str, Any]:
-    catalog = bot.services.catalog
-    embed = discord.Embed(title=catalog.t(locale, "credit.history_title"), colour=0x5865F2)
-    rows = [
-        f"`{line.created_at:%m-%d %H:%M}` {f'<@{line.user_id}>' if line.user_id else '—'} "
-        f"**{line.kind}** {line.amount:+,} · {line.command or line.note or ''} · `{line.key[:40]}`"
-        for line in lines
+def image_prices(config: Config) -> list[str]:
+    """What one /imagine costs with each model, as the command charges it."""
+    pricing = config.pricing
+    lines = []
+    for model in config.image.models:
+        if model.adapter == "midjourney":
+            price = pricing.action_price("mj_imagine")
+        else:
+            price = model.price if model.price is not None else pricing.action_price("image")
+        lines.append(f"`{model.name}` — {price:,}")
+    return lines
+
+
+def video_prices(config: Config) -> list[str]:
+    """What one /video costs with each model, for each length it offers."""
+    default = config.pricing.action_price("video")
+    return [
+        f"`{m.name}` — " + " · ".join(f"{d} s: {m.cost(d, default):,}" for d in m.durations)
+        for m in config.video.models
     ]
-    embed.description = "\n".join(rows) or catalog.t(locale, "credit.history_empty")
-    pages = max(1, -(-total // PAGE))
-    embed.set_footer(text=catalog.t(locale, "gpts.page", page=offset // PAGE + 1, pages=pages))
-    view = discord.ui.View(timeout=None)
-    view.add_item(HistoryButton(max(0, offset - PAGE), member, kind, "◀", disabled=offset == 0))
-    view.add_item(HistoryButton(offset + PAGE, member, kind, "▶", disabled=offset + PAGE >= total))
-    return {"embed": embed, "view": view}
-
-
-class HistoryButton(
-    discord.ui.DynamicItem[discord.ui.Button[Any]],
-    template=rf"atelier:hist:(?P<offset>[0-9]{{1,9}}):(?P<member>{SNOWFLAKE}):(?P<kind>{KIND})",
-):
-    """Persistent pagination; the page, member and kind filter live in the custom_id."""
-
-    def __init__(
-        self, offset: int, member: int, kind: str, label: str = "▶", disabled: bool = False
-    ):
-        super().__init__(
-            discord.ui.Button(
-                label=label,
-                disabled=disabled,
-                style=discord.ButtonStyle.secondary,
-                custom_id=f"atelier:hist:{offset}:{member}:{kind}",
-            )
-        )
-        self.offset, self.member, self.kind = offset, member, kind
-
-    @classmethod
-    async def from_custom_id(
-        cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: re.Match[str]
-    ) -> HistoryButton:
-        return cls(int(match["offset"]), int(match["member"]), match["kind"])
-
-    async def callback(self, interaction: discord.Interaction[AtelierBot]) -> None:
-        try:
-            require_manage_guild(interaction)
-            guild_id = require_guild(interaction)
-            lines, total = await Reports(interaction.client.services.db).history(
-                guild_id,
-                user_id=self.member or None,
-                kind=self.kind or None,
-                offset=self.offset,
-                limit=PAGE,
-            )
-            page = history_page(
-                interaction.client,
-                interaction.locale,
-                lines,
-                total,
-                self.offset,
-                self.member,
-                self.kind,
-            )
-            await interaction.response.edit_message(**page)
-        except Exception as error:
-            await interaction.client.report_error(interaction, error)
 
 
 @app_commands.guild_only()
@@ -125,11 +78,11 @@ class Credit(
         self.reports = Reports(bot.services.db)
 
     async def cog_load(self) -> None:
-        self.bot.add_dynamic_items(HistoryButton)
+        self.bot.add_dynamic_items(HistoryButton, UsageButton)
         self.services.spending.on_low_balance = self.post_low_balance
 
     async def cog_unload(self) -> None:
-        self.bot.remove_dynamic_items(HistoryButton)
+        self.bot.remove_dynamic_items(HistoryButton, UsageButton)
         self.services.spending.on_low_balance = None
 
     def t(self, interaction: discord.Interaction[Any], key: str, **params: Any) -> str:
@@ -189,6 +142,8 @@ class Credit(
         actions = [f"`{name}` — {price:,}" for name, price in sorted(pricing.actions.items())]
         embed = discord.Embed(title=self.t(interaction, "credit.prices_title"), colour=0x5865F2)
         embed.add_field(name="/gpt", value="\n".join(chat)[:1024], inline=False)
+        embed.add_field(name="/imagine", value="\n".join(image_prices(self.services.config))[:1024])
+        embed.add_field(name="/video", value="\n".join(video_prices(self.services.config))[:1024])
         embed.add_field(
             name=self.t(interaction, "credit.media"), value="\n".join(actions)[:1024], inline=False
         )
@@ -207,10 +162,7 @@ class Credit(
         require_manage_guild(interaction)
         guild_id = require_guild(interaction)
         member_id = member.id if member else 0
-        lines, total = await self.reports.history(
-            guild_id, user_id=member_id or None, kind=kind, limit=PAGE
-        )
-        page = history_page(self.bot, interaction.locale, lines, total, 0, member_id, kind or "")
+        page = await history_page(self.bot, interaction.locale, guild_id, 0, member_id, kind or "")
         await interaction.response.send_message(ephemeral=True, **page)
 
     @app_commands.command(
@@ -225,26 +177,9 @@ class Credit(
         require_manage_guild(interaction)
         guild_id = require_guild(interaction)
         await interaction.response.defer(ephemeral=True, thinking=True)
-        usage = await self.reports.usage(guild_id, days)
-
-        def top(items: list[tuple[Any, int]], mention: bool = False) -> str:
-            shown = [f"{f'<@{k}>' if mention and k else k} — {v:,}" for k, v in items[:10]]
-            return "\n".join(shown) or "—"
-
-        embed = discord.Embed(
-            title=self.t(interaction, "credit.usage_title", days=days, total=f"{usage.total:,}"),
-            colour=0x5865F2,
-        )
-        embed.add_field(
-            name=self.t(interaction, "credit.by_member"), value=top(usage.by_member, True)
-        )
-        embed.add_field(name=self.t(interaction, "credit.by_command"), value=top(usage.by_command))
-        embed.add_field(name=self.t(interaction, "credit.by_model"), value=top(usage.by_model))
-        chart = daily_spend_png(usage.by_day, f"Credits spent per day, last {days} days")
-        embed.set_image(url="attachment://usage.png")
-        await interaction.followup.send(
-            embed=embed, file=discord.File(io.BytesIO(chart), "usage.png"), ephemeral=True
-        )
+        page = await usage_page(self.bot, interaction.locale, guild_id, days, 0)
+        [chart] = page.pop("attachments")
+        await interaction.followup.send(file=chart, ephemeral=True, **page)
 
     @app_commands.command(
         name=cmd("grant", "credit.grant.name"),
@@ -258,7 +193,7 @@ class Credit(
         guild_id: str | None = None,
     ) -> None:
         require_operator(interaction)
-        target = int(guild_id) if guild_id and guild_id.isdigit() else require_guild(interaction)
+        target = parse_guild_id(guild_id) if guild_id is not None else require_guild(interaction)
         balance = await self.services.ledger.grant(
             target,
             amount,
@@ -289,10 +224,9 @@ class Credit(
     ) -> None:
         require_operator(interaction)
         guild_id = require_guild(interaction)
-        current = await self.services.ledger.balance(guild_id)
-        balance = await self.services.ledger.grant(
+        balance = await self.services.ledger.set_balance(
             guild_id,
-            amount - current,
+            amount,
             key=f"interaction:{interaction.id}",
             user_id=interaction.user.id,
             note=f"balance set to {amount} by {interaction.user}",

@@ -56,8 +56,14 @@ class GPT(commands.Cog):
         except UpstreamError as exc:
             log.info("model list unavailable, keeping the configured models: %s", exc)
             return
+        # GPTs are picked with the gpt option; the gateway lists them under either family
+        # (gpt-4-gizmo-g-…, gpt-4o-gizmo-g-…), not only under our configured prefix.
         prefix = self.config.gizmo_prefix
-        extra = [m for m in listed if m not in self.models and not m.startswith(prefix)]
+        extra = [
+            m
+            for m in listed
+            if m not in self.models and not m.startswith(prefix) and "-gizmo-" not in m
+        ]
         self.models = self.models + sorted(extra)
 
     async def choose(self, guild_id: int, gpt: str | None, model: str | None) -> ChatChoice:
@@ -221,14 +227,19 @@ class GPT(commands.Cog):
             return  # shutting down: a replayed event after the restart will not be charged twice
         if not isinstance(message.channel, discord.Thread):
             return
-        conversation = await self.services.conversations.by_channel(message.channel.id)
-        if conversation is None:
-            return
-        bind(guild=message.guild.id, member=message.author.id, command="gpt thread")
-        key = f"thread:{message.id}"
-        if await self.services.ledger.get_hold(key) is not None:
-            return  # a replayed gateway event: this message was answered already
-        await self._continue(message, conversation, key)
+        # Two quick messages must not both read the history before either reply is saved:
+        # replies in one thread take turns, in the order the messages came (no await before).
+        async with self.services.conversations.one_at_a_time(message.channel.id):
+            if self.bot.draining:
+                return  # the shutdown began while this reply waited its turn
+            conversation = await self.services.conversations.by_channel(message.channel.id)
+            if conversation is None:
+                return
+            bind(guild=message.guild.id, member=message.author.id, command="gpt thread")
+            key = f"thread:{message.id}"
+            if await self.services.ledger.get_hold(key) is not None:
+                return  # a replayed gateway event: this message was answered already
+            await self._continue(message, conversation, key)
 
     async def _continue(self, message: discord.Message, conversation: Any, key: str) -> None:
         services = self.services

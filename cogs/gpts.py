@@ -11,7 +11,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.app import AtelierBot, require_guild
+from bot.app import Admitted, AtelierBot, require_guild
 from bot.errors import AtelierError, UpstreamError
 from bot.gpt_catalog import GPTAlreadyShared, GPTEntry, InvalidGPTId, parse_gizmo_id
 from bot.i18n import cmd
@@ -53,6 +53,7 @@ def list_page(bot: AtelierBot, locale: Any, entries: list[GPTEntry], page: int) 
 
 
 class PageButton(
+    Admitted,
     discord.ui.DynamicItem[discord.ui.Button[Any]],
     template=r"atelier:gpts:page:(?P<page>-?[0-9]{1,6})",
 ):
@@ -87,6 +88,7 @@ class PageButton(
 
 
 class AddButton(
+    Admitted,
     discord.ui.DynamicItem[discord.ui.Button[Any]],
     template=r"atelier:gpts:add:(?P<gizmo>g-[A-Za-z0-9]{5,40})",
 ):
@@ -117,7 +119,7 @@ class AddButton(
             await interaction.client.report_error(interaction, exc)
 
 
-class NameModal(discord.ui.Modal):
+class NameModal(Admitted, discord.ui.Modal):
     """Asked when the GPT lookup fails: the GPT is still added, under the member's name for it."""
 
     def __init__(self, cog: GPTs, gizmo_id: str, locale: Any, opener: int) -> None:
@@ -131,7 +133,7 @@ class NameModal(discord.ui.Modal):
         )
         self.add_item(self.name)
 
-    async def interaction_check(self, interaction: discord.Interaction[Any]) -> bool:
+    async def allows(self, interaction: discord.Interaction[Any]) -> bool:
         # Discord only lets the member it was shown to submit it; a forged submit is ignored.
         return interaction.user.id == self.opener
 
@@ -170,6 +172,8 @@ class GPTs(
         shared = await services.gpt_catalog.get(require_guild(interaction), gizmo_id)
         if shared is not None:
             raise GPTAlreadyShared(gizmo_id, name=shared.name)
+        # Free, but it reaches the upstream: it counts against the member's built-in rate.
+        services.limiter.admit(require_guild(interaction), interaction.user.id)
         try:
             info = await asyncio.wait_for(services.gpts.info(gizmo_id), LOOKUP_TIMEOUT)
         except (UpstreamError, TimeoutError) as exc:
@@ -248,6 +252,8 @@ class GPTs(
     async def search(
         self, interaction: discord.Interaction[AtelierBot], query: app_commands.Range[str, 1, 100]
     ) -> None:
+        # Free, but it reaches the upstream: it counts against the member's built-in rate.
+        self.bot.services.limiter.admit(require_guild(interaction), interaction.user.id)
         await interaction.response.defer(thinking=True)
         results = addable(await self.bot.services.gpts.search(query))[:SEARCH_RESULTS]
         if not results:

@@ -10,23 +10,20 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.app import AtelierBot, require_guild, role_ids
+from bot.app import Admitted, AtelierBot, require_guild, role_ids
 from bot.chat_input import require_prompt
 from bot.errors import AtelierError, UnknownModel
 from bot.i18n import cmd
 from bot.job_types import Job, NewJob, TaskState
 from bot.providers.midjourney import action_kind
-from cogs.media import MediaPresenter, start_media_job
+from cogs.imagine_prompt import AnswerButton, JobNotFound, PromptModal, job_prompt
+from cogs.media import IMAGE_PROVIDERS, MediaPresenter, start_media_job
 from cogs.views import error_text, file_or_link, progress_bar, show, start_job
 
 log = logging.getLogger(__name__)
 
 IMAGE_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp")
 ROW_SIZE = 5
-
-
-class JobNotFound(AtelierError):
-    key = "jobs.not_found"
 
 
 class UnsupportedImage(AtelierError):
@@ -57,6 +54,7 @@ def button_label(bot: AtelierBot, locale: str, button: dict[str, Any]) -> str:
 
 
 class MJButton(
+    Admitted,
     discord.ui.DynamicItem[discord.ui.Button[Any]],
     template=r"atelier:mj:(?P<job>[0-9]{1,18}):(?P<index>[0-9]{1,2})",
 ):
@@ -88,6 +86,7 @@ class MJButton(
 
 
 class DescribeButton(
+    Admitted,
     discord.ui.DynamicItem[discord.ui.Button[Any]],
     template=r"atelier:mjd:(?P<job>[0-9]{1,18}):(?P<index>[0-3])",
 ):
@@ -121,39 +120,6 @@ class DescribeButton(
             await interaction.client.report_error(interaction, error)
 
 
-class ModalPrompt(discord.ui.Modal):
-    """Vary Region and Custom Zoom need a prompt before Midjourney runs them."""
-
-    def __init__(
-        self, bot: AtelierBot, locale: Any, parent: Job, custom_id: str, opener: int
-    ) -> None:
-        catalog = bot.services.catalog
-        super().__init__(title=catalog.t(locale, "mj.modal_title")[:45], timeout=600)
-        self.opener = opener
-        self.parent = parent
-        self.mj_custom_id = custom_id
-        previous = (parent.result or {}).get("final_prompt") or parent.request.get("prompt", "")
-        self.prompt: discord.ui.TextInput[Any] = discord.ui.TextInput(
-            label=catalog.t(locale, "mj.modal_label")[:45],
-            default=previous[:4000],
-            style=discord.TextStyle.paragraph,
-            max_length=4000,
-            custom_id="prompt",
-        )
-        self.add_item(self.prompt)
-
-    async def interaction_check(self, interaction: discord.Interaction[Any]) -> bool:
-        # Discord only lets the member it was shown to submit it; a forged submit is ignored.
-        return interaction.user.id == self.opener
-
-    async def on_submit(self, interaction: discord.Interaction[AtelierBot]) -> None:
-        prompt = require_prompt(self.prompt.value)
-        await action_job(interaction, self.parent, self.mj_custom_id, "mj_modal", prompt)
-
-    async def on_error(self, interaction: discord.Interaction[Any], error: Exception) -> None:
-        await interaction.client.report_error(interaction, error)
-
-
 async def parent_job(interaction: discord.Interaction[AtelierBot], job_id: int) -> Job:
     """The job a button belongs to, refusing deleted jobs and presses from another guild."""
     job = await interaction.client.services.jobs.get(job_id)
@@ -172,9 +138,14 @@ async def press_button(
     custom_id = buttons[index]["custom_id"]
     kind = action_kind(custom_id)
     if kind == "mj_modal":
+        # Vary Region and Custom Zoom need a prompt before Midjourney runs them (code 21).
+        async def submit(modal: discord.Interaction[AtelierBot], prompt: str) -> None:
+            await action_job(modal, parent, custom_id, "mj_modal", prompt)
+
+        default = (parent.result or {}).get("final_prompt") or job_prompt(parent)
         await interaction.response.send_modal(
-            ModalPrompt(
-                interaction.client, interaction.locale, parent, custom_id, interaction.user.id
+            PromptModal(
+                interaction.client, interaction.locale, default, interaction.user.id, submit
             )
         )
         return
@@ -242,7 +213,7 @@ async def action_job(
     request = {
         "task_id": parent.upstream_id,
         "custom_id": custom_id,
-        "prompt": prompt or parent.request.get("prompt", ""),
+        "prompt": prompt or job_prompt(parent),
     }
     new = new_job(interaction, kind, request, parent_id=parent.id)
     label = button_label(interaction.client, str(interaction.locale), {"custom_id": custom_id})
@@ -262,19 +233,35 @@ class MidjourneyPresenter:
         self.bot = bot
 
     def title(self, job: Job) -> str:
-        prompt = job.request.get("prompt") or ""
+        prompt = job_prompt(job)
         if job.kind in ("mj_imagine", "mj_blend", "mj_describe"):
             return prompt or job.kind.removeprefix("mj_")
         label = button_label(self.bot, job.locale, {"custom_id": job.request.get("custom_id", "")})
         return f"{label} · {prompt}"
 
     async def progress(self, job: Job, state: TaskState) -> None:
+        if state.status == "awaiting":
+            await self.ask(job)
+            return
         embed = discord.Embed().set_image(url=state.preview_url) if state.preview_url else None
         await show(
             self.bot,
             job,
             card(self.bot, job.locale, self.title(job), job.user_id, progress_bar(state.progress)),
             embed=embed,
+        )
+
+    async def ask(self, job: Job) -> None:
+        """The task waits for its prompt (remix): a button opens the modal for it."""
+        catalog = self.bot.services.catalog
+        view = discord.ui.View(timeout=None)
+        view.add_item(AnswerButton(job.id, catalog.t(job.locale, "mj.answer_button")))
+        status = catalog.t(job.locale, "mj.awaiting")
+        await show(
+            self.bot,
+            job,
+            card(self.bot, job.locale, self.title(job), job.user_id, status),
+            view=view,
         )
 
     async def deliver(self, job: Job) -> None:
@@ -338,12 +325,12 @@ class Imagine(commands.Cog):
         self.bot = bot
 
     async def cog_load(self) -> None:
-        self.bot.add_dynamic_items(MJButton, DescribeButton)
+        self.bot.add_dynamic_items(MJButton, DescribeButton, AnswerButton)
         self.bot.services.jobs.set_presenter("mj_", MidjourneyPresenter(self.bot))
         self.bot.services.jobs.set_presenter("media_", MediaPresenter(self.bot))
 
     async def cog_unload(self) -> None:
-        self.bot.remove_dynamic_items(MJButton, DescribeButton)
+        self.bot.remove_dynamic_items(MJButton, DescribeButton, AnswerButton)
 
     @staticmethod
     def _image_url(attachment: discord.Attachment) -> str:
@@ -384,7 +371,7 @@ class Imagine(commands.Cog):
         await start_media_job(
             interaction,
             media="image",
-            provider="images" if chosen.adapter == "images" else "chat_media",
+            provider=IMAGE_PROVIDERS[chosen.adapter],
             model=chosen.name,
             prompt=prompt,
             price=chosen.price

@@ -1,7 +1,8 @@
-"""Media from one-call providers (chat-format models, the images route): start, show, deliver.
+"""Media jobs that are not Midjourney, Suno or a video API (chat-format models, the images
+route, unified-route image models): start, show, deliver.
 
-Not an extension: /imagine (and /video for chat-format video models) start these jobs; the
-presenter is registered by whichever cog loads first.
+Not an extension: /imagine, /video (chat-format video models) and /song (chat-format song
+models) start these jobs; the presenter is registered by whichever cog loads first.
 """
 
 from __future__ import annotations
@@ -10,16 +11,20 @@ import base64
 import binascii
 import io
 from typing import Any
+from urllib.parse import urlsplit
 
 import discord
 
 from bot.app import AtelierBot, require_guild, role_ids
 from bot.job_types import Job, NewJob, TaskState
 from bot.media_links import media_kind
-from cogs.views import error_text, file_or_link, show, start_job
+from bot.providers.video import UNIFIED_IMAGE
+from cogs.views import error_text, file_or_link, progress_bar, show, start_job
 
 MAX_FILES = 4
-SUFFIX = {"image": "png", "video": "mp4", "audio": "mp3"}
+ICONS = {"image": "🎨", "video": "🎬", "audio": "🎵"}
+# The engine provider of each /imagine adapter other than Midjourney (``image.models[].adapter``).
+IMAGE_PROVIDERS = {"images": "images", "chat": "chat_media", "unified": UNIFIED_IMAGE}
 
 
 def card(job_text: str, user_id: int, status: str, icon: str = "🎨") -> str:
@@ -37,11 +42,15 @@ async def start_media_job(
     deadline_minutes: float,
     cooldown: str,
     extra: dict[str, Any] | None = None,
+    title: str | None = None,
 ) -> None:
-    """``media`` is image or video; ``provider`` is chat_media or images."""
+    """``media`` is image, video or audio; ``provider`` is chat_media, images or unified_image.
+    ``title`` is what the card names (the prompt when not given)."""
     bot = interaction.client
     request = {"model": model, "prompt": prompt, "kinds": [media], "price": price,
                "upload_limit": interaction.filesize_limit, **(extra or {})}  # fmt: skip
+    if title:
+        request["title_shown"] = title
     new = NewJob(
         key=f"{interaction.id}", kind=f"media_{media}", provider=provider,
         guild_id=require_guild(interaction), channel_id=interaction.channel_id or 0,
@@ -51,7 +60,10 @@ async def start_media_job(
         prompt=prompt,
     )  # fmt: skip
     waiting = bot.services.catalog.t(interaction.locale, "jobs.waiting")
-    await start_job(interaction, new, card(f"{model} · {prompt}", interaction.user.id, waiting))
+    shown = card(
+        f"{model} · {title or prompt}", interaction.user.id, waiting, ICONS.get(media, "🎨")
+    )
+    await start_job(interaction, new, shown)
 
 
 class MediaPresenter:
@@ -59,14 +71,18 @@ class MediaPresenter:
         self.bot = bot
 
     def title(self, job: Job) -> str:
-        return f"{job.request.get('model', '?')} · {job.request.get('prompt', '')}"
+        shown = job.request.get("title_shown") or job.request.get("prompt", "")
+        return f"{job.request.get('model', '?')} · {shown}"
 
     def icon(self, job: Job) -> str:
-        return "🎬" if job.kind == "media_video" else "🎨"
+        return ICONS.get(job.kind.removeprefix("media_"), "🎨")
 
     async def progress(self, job: Job, state: TaskState) -> None:
+        # A chat-format model's progress is its own text; a polled task's is a percentage.
         tail = str((state.result or {}).get("text") or "").strip()
-        status = f"```\n{tail[-300:].replace('`', 'ˋ')}\n```" if tail else "⏳"
+        status = progress_bar(state.progress) if state.progress else "⏳"
+        if tail:
+            status = f"```\n{tail[-300:].replace('`', 'ˋ')}\n```"
         await show(self.bot, job, card(self.title(job), job.user_id, status, self.icon(job)))
 
     async def deliver(self, job: Job) -> None:
@@ -89,7 +105,8 @@ class MediaPresenter:
                 links.append("(unreadable image data)")
         attached: list[str] = []  # links to what is attached, for when it may not be
         for index, url in enumerate((result.get("urls") or [])[:MAX_FILES]):
-            suffix = SUFFIX.get(media_kind(url) or "image", "bin")
+            # The link's own suffix (.wav stays .wav); a link without one is an image.
+            suffix = urlsplit(url).path.rsplit(".", 1)[-1].lower() if media_kind(url) else "png"
             name = f"atelier-{job.id}-{index + 1}.{suffix}"
             file, link = await file_or_link(self.bot, job, url, name)
             if file is None:

@@ -20,6 +20,7 @@ from bot.errors import UnknownModel, UpstreamError
 from bot.i18n import cmd
 from bot.job_types import Job, TaskState
 from bot.providers.suno import LYRICS, MUSIC
+from cogs.media import MediaPresenter
 from cogs.song_views import (
     MAX_CLIPS,
     MAX_DESCRIPTION,
@@ -39,6 +40,7 @@ from cogs.views import error_text, fetch_file, progress_bar, show
 log = logging.getLogger(__name__)
 
 _SLUG = re.compile(r"[^A-Za-z0-9]+")
+MAX_MESSAGE = 2000  # Discord's limit on a message's content
 
 
 def _plain(text: str) -> str:
@@ -103,22 +105,37 @@ class SongPresenter:
         shown = [(i, c) for i, c in enumerate(clips) if playable(c)][:MAX_CLIPS]
         files: list[discord.File] = []
         lines: list[str] = []
+        linked: list[str] = []  # the same, with links where files may not be attached
         view = discord.ui.View(timeout=None)
         for n, (index, clip) in enumerate(shown, 1):
-            lines += await self._clip(job, n, clip, files)
+            clip_lines, listen = await self._clip(job, n, clip, files)
+            lines += clip_lines
+            linked += [*clip_lines, *listen]
             for action in ("extend", "lyrics"):
                 label = self.t(job, f"song.{action}_button", n=n)
                 view.add_item(ClipButton(job.id, index, action, label, row=n - 1))
         model = job.request.get("mv") or "?"
         footer = self.t(job, "song.footer", model=model, price=self.price(job))
-        status = "\n".join([*lines, f"-# {footer}"])
-        text = card(job.kind, self.title(job), job.user_id, status)
-        await show(self.bot, job, text[:2000], files=files, view=view)
+        text = self._music_card(job, lines, footer)
+        without_files = self._music_card(job, linked, footer)
+        await show(self.bot, job, text, files=files, view=view, without_files=without_files)
+
+    def _music_card(self, job: Job, lines: list[str], footer: str) -> str:
+        """The card within Discord's 2,000 characters, the footer always whole: the clip lines
+        give way (cut with an ellipsis), never the price line."""
+        tail = f"\n-# {footer}"
+        text = card(job.kind, self.title(job), job.user_id, "\n".join(lines)).rstrip()
+        room = MAX_MESSAGE - len(tail)
+        if len(text) > room:
+            text = text[: room - 1].rstrip() + "…"
+        return text + tail
 
     async def _clip(
         self, job: Job, n: int, clip: dict[str, Any], files: list[discord.File]
-    ) -> list[str]:
-        """The clip's line (title · duration · style), its mp3 and cover added to ``files``."""
+    ) -> tuple[list[str], list[str]]:
+        """The clip's lines (title · duration · style, and a link if the mp3 goes as one), its
+        mp3 and cover added to ``files``; and the line linking an attached mp3, for a channel
+        where files may not be attached."""
         title = str(clip.get("title") or "") or self.t(job, "song.untitled")
         style = " ".join(str(clip.get("tags") or "").split())[:MAX_STYLE] or "—"
         duration = format_time(clip.get("duration"))
@@ -127,11 +144,12 @@ class SongPresenter:
         stem = f"{_SLUG.sub('-', title).strip('-').lower()[:40] or 'song'}-{n}"
         url = str(clip["audio_url"])
         audio, too_large = await self._download(job, url, f"{stem}.mp3")
+        listen = [self.t(job, "song.audio_link", url=f"<{url}>")]
         if audio is not None:
             files.append(audio)
         else:
-            key = "jobs.link" if too_large else "song.audio_link"
-            lines.append(self.t(job, key, url=f"<{url}>"))
+            lines += [self.t(job, "jobs.link", url=f"<{url}>")] if too_large else listen
+            listen = []
         cover_url = clip.get("image_url")
         if cover_url:
             path = str(cover_url).lower().split("?")[0]
@@ -139,7 +157,7 @@ class SongPresenter:
             cover, _ = await self._download(job, str(cover_url), f"{stem}-cover.{suffix}")
             if cover is not None:
                 files.append(cover)
-        return lines
+        return lines, listen
 
     async def _download(self, job: Job, url: str, name: str) -> tuple[discord.File | None, bool]:
         """The file, or (None, whether it was too large) when it goes as a link instead."""
@@ -162,6 +180,8 @@ class Song(commands.Cog):
     async def cog_load(self) -> None:
         self.bot.add_dynamic_items(ClipButton, MakeSongButton)
         self.bot.services.jobs.set_presenter("suno_", SongPresenter(self.bot))
+        # Songs of chat-format models (suno.chat_models) are shown like other media jobs.
+        self.bot.services.jobs.set_presenter("media_", MediaPresenter(self.bot))
 
     async def cog_unload(self) -> None:
         self.bot.remove_dynamic_items(ClipButton, MakeSongButton)
@@ -218,7 +238,7 @@ class Song(commands.Cog):
         self, _interaction: discord.Interaction[AtelierBot], current: str
     ) -> list[app_commands.Choice[str]]:
         needle = current.casefold()
-        names = self.bot.services.config.suno.models
+        names = [*self.bot.services.config.suno.models, *self.bot.services.config.suno.chat_models]
         return [app_commands.Choice(name=n, value=n) for n in names if needle in n.casefold()][:25]
 
     @app_commands.command(

@@ -12,10 +12,11 @@ from typing import Any
 
 import discord
 
-from bot.app import AtelierBot, require_guild, role_ids
+from bot.app import Admitted, AtelierBot, require_guild, role_ids
 from bot.errors import AtelierError
 from bot.job_types import Job, NewJob
 from bot.providers.suno import LYRICS, MUSIC
+from cogs.media import start_media_job
 from cogs.views import start_job
 
 # Suno's own limits (v3.5): a description, custom lyrics, a style and a title.
@@ -70,6 +71,23 @@ def playable(clip: dict[str, Any]) -> bool:
     return bool(clip.get("audio_url")) and clip.get("status") != "error"
 
 
+def chat_song_prompt(request: dict[str, Any]) -> str:
+    """What a chat-format song model is asked: the description (or the lyrics, in custom mode)
+    with the title, style and "instrumental" as plain lines, as such models read free text."""
+    lines = []
+    if title := str(request.get("title") or "").strip():
+        lines.append(f"Title: {title}")
+    if tags := str(request.get("tags") or "").strip():
+        lines.append(f"Style: {tags}")
+    if request.get("instrumental"):
+        lines.append("Instrumental, no vocals.")
+    if request.get("mode") != "custom":
+        lines.insert(0, str(request.get("prompt") or "").strip())
+    elif lyrics := str(request.get("lyrics") or "").strip():
+        lines.append(f"Lyrics:\n{lyrics}")
+    return "\n".join(line for line in lines if line)
+
+
 # --- starting jobs ---------------------------------------------------------------------------
 
 
@@ -82,9 +100,19 @@ async def start_song(
     title: str,
     parent: Job | None = None,
 ) -> None:
-    """Hold the price, post the card and submit; the member who asked is the one charged."""
+    """Hold the price, post the card and submit; the member who asked is the one charged.
+
+    A song for one of ``suno.chat_models`` goes to that chat-format model instead, which
+    answers with links to the audio (no clips to extend: those are Suno's own)."""
     bot = interaction.client
     config = bot.services.config
+    if kind == MUSIC and request.get("mv") in config.suno.chat_models:
+        await start_media_job(
+            interaction, media="audio", provider="chat_media", model=str(request["mv"]),
+            prompt=chat_song_prompt(request), price=config.pricing.action_price(kind),
+            deadline_minutes=config.jobs.audio_deadline, cooldown="song", title=title,
+        )  # fmt: skip
+        return
     new = NewJob(
         key=f"{interaction.id}", kind=kind, provider="suno",
         guild_id=require_guild(interaction), channel_id=interaction.channel_id or 0,
@@ -126,7 +154,7 @@ def _field(label: str, **kw: Any) -> discord.ui.TextInput[Any]:
     return discord.ui.TextInput(label=label[:45], default=default, **kw)
 
 
-class CustomSongModal(discord.ui.Modal):
+class CustomSongModal(Admitted, discord.ui.Modal):
     """Title, style and full lyrics (custom mode); pre-filled from /song options or a lyrics job."""
 
     def __init__(
@@ -178,7 +206,7 @@ class CustomSongModal(discord.ui.Modal):
         await interaction.client.report_error(interaction, error)
 
 
-class ExtendModal(discord.ui.Modal):
+class ExtendModal(Admitted, discord.ui.Modal):
     """Continue a clip from a point in it with new lyrics (continue_clip_id, continue_at)."""
 
     def __init__(self, bot: AtelierBot, locale: Any, parent: Job, clip: dict[str, Any]) -> None:
@@ -237,6 +265,7 @@ class ExtendModal(discord.ui.Modal):
 
 
 class ClipButton(
+    Admitted,
     discord.ui.DynamicItem[discord.ui.Button[Any]],
     template=r"atelier:song:(?P<job>[0-9]{1,18}):(?P<clip>[0-9]{1,3}):(?P<action>extend|lyrics)",
 ):
@@ -276,6 +305,7 @@ class ClipButton(
 
 
 class MakeSongButton(
+    Admitted,
     discord.ui.DynamicItem[discord.ui.Button[Any]],
     template=r"atelier:songmake:(?P<job>[0-9]{1,18})",
 ):

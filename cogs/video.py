@@ -17,9 +17,9 @@ from discord.ext import commands
 
 from bot.app import AtelierBot, require_guild, role_ids
 from bot.config import VideoModel
-from bot.errors import AtelierError, UnknownModel
+from bot.errors import AtelierError, UnknownModel, UpstreamError
 from bot.i18n import cmd
-from bot.job_types import Job, NewJob, TaskState
+from bot.job_types import Job, NewJob, TaskState, Undeliverable
 from bot.providers.video import provider_for
 from cogs.media import MediaPresenter, start_media_job
 from cogs.views import (
@@ -36,6 +36,9 @@ log = logging.getLogger(__name__)
 
 KIND = "video"
 IMAGE_TYPES = ("image/png", "image/jpeg", "image/webp")
+# The gateway's answers to a finished video's download that mean it will never come (unknown or
+# expired task); anything else (a 5xx, a timeout) is worth another try.
+GONE_STATUSES = frozenset({404, 410})
 
 
 class BadDuration(AtelierError):
@@ -131,19 +134,51 @@ class VideoPresenter:
         text = card(self.title(job), job.user_id, f"-# {footer}")
         name = f"atelier-{job.id}.mp4"
         if needs_key(self.bot, url):
-            # Its link opens only with the bot's key: never posted. A failed download raises
-            # and the engine delivers again later.
-            file = await fetch_file(self.bot, job, url, name)
-            limit = size_text(upload_limit(self.bot, job))
-            link = "" if file else catalog.t(job.locale, "video.too_large_private", limit=limit)
-            instead = catalog.t(job.locale, "video.cannot_attach_private")
-        else:
-            file, link = await file_or_link(self.bot, job, url, name)
-            instead = catalog.t(job.locale, "jobs.link_unavailable", url=url)
+            await self._deliver_private(job, url, text, name)
+            return
+        file, link = await file_or_link(self.bot, job, url, name)
+        instead = catalog.t(job.locale, "jobs.link_unavailable", url=url)
         if link:
             text += "\n" + link
         files = [file] if file else None
         await show(self.bot, job, text, files=files, without_files=f"{text}\n{instead}")
+
+    async def _deliver_private(self, job: Job, url: str, text: str, name: str) -> None:
+        """A video whose link opens only with the bot's key (Sora's content route, a gateway
+        proxy URL): the link is never posted, so the file is the only way to the member. When
+        it cannot be uploaded here the member is told and refunded; a gateway hiccup while
+        downloading is retried by the engine, with a note on the card meanwhile."""
+        try:
+            file = await fetch_file(self.bot, job, url, name)
+        except UpstreamError as exc:
+            if exc.status not in GONE_STATUSES:
+                note = self.bot.services.catalog.t(job.locale, "video.fetch_retrying")
+                await show(self.bot, job, card(self.title(job), job.user_id, note))
+                raise
+            log.warning("job %s: the gateway no longer has its video (%s)", job.id, exc)
+            await self._refund(job, "video.gone")
+            return
+        if file is None:
+            limit = size_text(upload_limit(self.bot, job))
+            await self._refund(job, "video.too_large_private", limit=limit)
+            return
+        try:
+            await show(self.bot, job, text, files=[file])
+        except Undeliverable as exc:
+            if not isinstance(exc.__cause__, discord.Forbidden):
+                raise  # the channel is gone: there is no one to tell
+            await self._refund(job, "video.cannot_attach_private")
+
+    async def _refund(self, job: Job, reason_key: str, **params: Any) -> None:
+        """Give the credit back for a video that was made but cannot reach the member, and say
+        why. Refunding twice (a delivery retried) moves nothing."""
+        services = self.bot.services
+        if job.hold_id is not None:
+            await services.ledger.refund_settled(job.hold_id)
+            await services.spending.balance_changed(job.guild_id)
+        reason = services.catalog.t(job.locale, reason_key, **params)
+        note = services.catalog.t(job.locale, "jobs.refunded", price=job.request.get("price", 0))
+        await show(self.bot, job, card(self.title(job), job.user_id, f"❌ {reason}\n-# {note}"))
 
 
 class Video(commands.Cog):

@@ -5,6 +5,7 @@ Not an extension: imported by the cogs that run long jobs (/imagine, /song, /vid
 
 from __future__ import annotations
 
+import hashlib
 import io
 import logging
 
@@ -74,6 +75,18 @@ async def file_or_link(
     return file, ""
 
 
+def card_nonce(job: Job) -> str:
+    """The nonce of the card posted for ``job`` while it records ``job.message_id``.
+
+    Every try at one post sends the same nonce, with ``enforce_nonce``: when the process died
+    after Discord made the card but before the job recorded it, the next try gets that card
+    back instead of a second one (Discord remembers nonces for a few minutes). Posting anew
+    after the recorded card was deleted is another post, so the nonce covers that card's id.
+    """
+    seed = f"atelier-card:{job.id}:{job.message_id or 0}".encode()
+    return hashlib.blake2b(seed, digest_size=12).hexdigest()  # 24 characters; Discord takes 25
+
+
 def job_message(bot: AtelierBot, job: Job) -> discord.PartialMessage | None:
     if job.message_id is None:
         return None
@@ -118,21 +131,15 @@ async def _show(
     view: discord.ui.View | None,
     embed: discord.Embed | None,
 ) -> None:
-    for file in files or []:
-        file.reset()  # a second attempt must upload the bytes again
     message = job_message(bot, job)
     if message is not None:
         try:
-            await message.edit(
-                content=content,
-                attachments=files or [],
-                view=view,
-                embed=embed,
-                allowed_mentions=NO_MENTIONS,
-            )
+            await _edit(message, content, files, view, embed)
             return
         except discord.NotFound:
             log.info("the card of job %s was deleted; posting a new one", job.id)
+    for file in files or []:
+        file.reset()  # a second attempt must upload the bytes again
     channel = bot.get_partial_messageable(job.channel_id)
     sent = await channel.send(
         content,
@@ -140,8 +147,31 @@ async def _show(
         view=view or discord.utils.MISSING,
         embed=embed or discord.utils.MISSING,
         allowed_mentions=NO_MENTIONS,
+        nonce=card_nonce(job),
     )
     await bot.services.jobs.attach_message(job.id, sent.id)
+    if sent.content != content:
+        # Discord answered with the card an earlier try posted (same nonce) before a crash:
+        # that card shows an older state of the job.
+        await _edit(sent, content, files, view, embed)
+
+
+async def _edit(
+    message: discord.Message | discord.PartialMessage,
+    content: str,
+    files: list[discord.File] | None,
+    view: discord.ui.View | None,
+    embed: discord.Embed | None,
+) -> None:
+    for file in files or []:
+        file.reset()  # a second attempt must upload the bytes again
+    await message.edit(
+        content=content,
+        attachments=files or [],
+        view=view,
+        embed=embed,
+        allowed_mentions=NO_MENTIONS,
+    )
 
 
 async def start_job(
@@ -159,7 +189,9 @@ async def start_job(
     try:
         await interaction.response.defer(ephemeral=True, thinking=True)
         channel = bot.get_partial_messageable(new.channel_id)
-        message = await channel.send(card, allowed_mentions=NO_MENTIONS)
+        # The nonce a later delivery would post with: if the process dies before the job
+        # records this card, the delivery after the restart gets this card back and edits it.
+        message = await channel.send(card, allowed_mentions=NO_MENTIONS, nonce=card_nonce(job))
     except discord.HTTPException as exc:
         # Nothing reached the upstream yet: the member must not pay for a job nobody can see.
         await jobs.abandon(job, "jobs.cannot_post")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 import uuid
 from collections.abc import AsyncIterator
@@ -10,6 +11,7 @@ import pytest
 
 from bot.db import Database
 from bot.migrations import upgrade
+from bot.sandbox.world import POSTGRES_SWITCH
 
 POSTGRES_URL = os.environ.get(
     "ATELIER_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
@@ -66,3 +68,21 @@ async def database(empty_database: Database) -> Database:
     """An empty database with the schema made by the migrations, on each supported backend."""
     await upgrade(empty_database)
     return empty_database
+
+
+def _starts_worlds(module: object) -> bool:
+    """Whether a test module runs the bot in a sandbox world (directly, via the reliability
+    support or via the demo): those are the tests whose database the switch below changes."""
+    source = inspect.getsource(module)  # type: ignore[arg-type]
+    return any(name in source for name in ("SandboxWorld", "reliability.support", "run_demo"))
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # With every world on PostgreSQL (CI's second pass), only the tests that start worlds run
+    # differently; the rest already ran, on both databases where they use one, in the first.
+    if os.environ.get(POSTGRES_SWITCH) != "postgres":
+        return
+    worlds = {module: _starts_worlds(module) for module in {item.module for item in items}}  # type: ignore[attr-defined]
+    kept = [item for item in items if worlds[item.module]]  # type: ignore[attr-defined]
+    config.hook.pytest_deselected(items=[item for item in items if not worlds[item.module]])  # type: ignore[attr-defined]
+    items[:] = kept

@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import re
+import sqlite3
+import uuid
+from collections.abc import AsyncIterator
 from typing import Any
 
+import pytest
+
+from bot.db import Database
 from bot.sandbox.discord import InteractionHandle, Message
 from bot.sandbox.world import SandboxWorld
+from tests.conftest import POSTGRES_URL, REQUIRE_POSTGRES
 
 # Settle quickly in tests; the default pacing is exercised where a test says so.
 FAST_CHAT = {"edit_interval": 0.2, "max_edit_interval": 1.6, "refresh_models": False}
@@ -81,6 +89,34 @@ async def final_answer(
     return world.discord.interaction_messages(handle)
 
 
+async def open_conversation(world: SandboxWorld, member: int, prompt: str = "open") -> int:
+    """Ask /gpt in the main channel and return the conversation thread it opens."""
+    handle = await run_slash(world, member, "gpt", {"prompt": prompt})
+    [answer] = await final_answer(world, handle)
+    # A thread started from a message takes the message's id; the bot posts a hint in it.
+    await world.discord.wait_for_message(lambda m: m.channel_id == answer.id)
+    return answer.id
+
+
+def bot_messages_after(world: SandboxWorld, thread_id: int, after: int) -> list[Message]:
+    bot = world.discord.bot_user_id
+    return [m for m in world.discord.messages(thread_id) if m.id > after and m.author_id == bot]
+
+
+async def thread_reply(
+    world: SandboxWorld, thread_id: int, after: int, timeout: float = 10
+) -> list[Message]:
+    """The bot's finished reply to the member message ``after`` in a conversation thread."""
+
+    def done() -> bool:
+        messages = bot_messages_after(world, thread_id, after)
+        return bool(messages) and is_final(messages[-1])
+
+    await wait_until(done, timeout)
+    await wait_until(lambda: world.bot is None or world.bot.work.running == 0, timeout)
+    return bot_messages_after(world, thread_id, after)
+
+
 def answer_text(messages: list[Message]) -> str:
     """The answer as the upstream sent it: fences added at splits and the footer removed."""
     parts = [m.content for m in messages]
@@ -92,3 +128,49 @@ def answer_text(messages: list[Message]) -> str:
             part = _REOPEN.sub("", part, count=1)
         text += part
     return text
+
+
+@contextlib.asynccontextmanager
+async def throwaway_postgres(prefix: str = "atelier_test") -> AsyncIterator[str]:
+    """The URL of a fresh PostgreSQL database, dropped afterwards; for what opens its own
+    connections (the operator CLI, bot processes), which a test schema's search_path cannot
+    reach. Skips (or fails, when CI requires PostgreSQL) if the server is unreachable."""
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    admin = Database(POSTGRES_URL)
+    try:
+        async with admin.engine.connect() as conn:
+            await conn.execution_options(isolation_level="AUTOCOMMIT")
+            await conn.exec_driver_sql(f"CREATE DATABASE {name}")
+    except Exception as exc:
+        await admin.close()
+        if REQUIRE_POSTGRES:
+            raise
+        pytest.skip(f"PostgreSQL not reachable at {POSTGRES_URL} ({type(exc).__name__})")
+    try:
+        yield f"{POSTGRES_URL.rsplit('/', 1)[0]}/{name}"
+    finally:
+        async with admin.engine.connect() as conn:
+            await conn.execution_options(isolation_level="AUTOCOMMIT")
+            await conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        await admin.close()
+
+
+async def insert_without_account(db: Database, guild_id: int, amount: int) -> None:
+    """A ledger row for a guild with no account row, past the foreign key, as a restore or a
+    hand edit could leave one (``atelier ledger check`` must report it)."""
+    if db.is_sqlite:
+        path = db.url.split("///", 1)[1]
+        with contextlib.closing(sqlite3.connect(path)) as raw:  # foreign keys are off by default
+            raw.execute(
+                "INSERT INTO ledger (guild_id, kind, amount, key, created_at) "
+                "VALUES (?, 'grant', ?, ?, '2024-01-01 00:00:00')",
+                (guild_id, amount, f"stray:{guild_id}"),
+            )
+            raw.commit()
+        return
+    async with db.transaction() as conn:
+        await conn.exec_driver_sql("SET LOCAL session_replication_role = replica")  # no FK checks
+        await conn.exec_driver_sql(
+            "INSERT INTO ledger (guild_id, kind, amount, key, created_at) "
+            f"VALUES ({int(guild_id)}, 'grant', {int(amount)}, 'stray:{int(guild_id)}', now())"
+        )

@@ -54,6 +54,23 @@ def test_wrong_types_and_negative_prices() -> None:
     assert "pricing.actions" in found
 
 
+def test_shard_ids_must_be_shards_of_shard_count() -> None:
+    def shards(**discord: object) -> dict[str, str]:
+        return problems({"discord": {"token": "t", **discord}, "upstream": {"api_key": "k"}})
+
+    found = shards(shard_count=2, shard_ids=[0, 2])
+    assert found == {
+        "discord.shard_ids": "each must be at least 0 and below shard_count (2) (got [0, 2])"
+    }
+    assert "below shard_count (1)" in shards(shard_ids=[1])["discord.shard_ids"]
+    assert "discord.shard_ids" in shards(shard_count=4, shard_ids=[-1])
+    assert "listed once" in shards(shard_count=4, shard_ids=[3, 3])["discord.shard_ids"]
+    assert set(shards(shard_count=0, shard_ids=[0])) == {"discord.shard_count"}
+    config = parse_config({"discord": {"token": "t", "shard_count": 4, "shard_ids": [1, 3]},
+                           "upstream": {"api_key": "k"}}, {})  # fmt: skip
+    assert config.discord.shard_ids == [1, 3]
+
+
 def test_environment_supplies_secrets_and_they_stay_secret() -> None:
     env = {"ATELIER_DISCORD_TOKEN": "tok-123", "ATELIER_API_KEY": "sk-secret"}
     config = parse_config({}, env)

@@ -11,7 +11,12 @@ from bot.sandbox.world import SandboxWorld
 from tests.helpers import FAST_CHAT, final_answer, private_reply, run_slash, wait_until
 
 PER_CALL = {"chat": [{"pattern": "*", "per_call": 10}]}
-CONFIG: dict[str, Any] = {"chat": FAST_CHAT, "pricing": PER_CALL}
+# Floods here test admins' caps alone: the built-in per-member limit would refuse them first.
+CONFIG: dict[str, Any] = {
+    "chat": FAST_CHAT,
+    "pricing": PER_CALL,
+    "limits": {"requests_per_minute": 0, "concurrent": 0},
+}
 
 
 async def balance(world: SandboxWorld) -> int:
@@ -181,3 +186,91 @@ async def test_upstream_balance_for_operators_only() -> None:
         handle = await run_slash(world, world.owner_id, "admin upstream", {})
         reply = await private_reply(world, handle)
         assert "**$12.65** remaining of $25.00 (used $12.35)" in reply.content
+
+
+async def test_grant_refuses_anything_but_a_server_id() -> None:
+    async with SandboxWorld(config=CONFIG) as world:
+        other = world.discord.add_guild(name="Other")
+        for value, locale, refusal in (
+            ("12abc", "en-US", "`12abc` is not a server ID"),
+            ("１２３", "zh-CN", "`１２３` 不是服务器 ID"),  # full-width digits pass str.isdigit()
+            ("99999999999999999999", "en-US", "is not a server ID"),  # beyond a snowflake
+            ("0", "en-US", "is not a server ID"),
+            ("-5", "en-US", "is not a server ID"),
+        ):
+            handle = await run_slash(world, world.owner_id, "credit grant",
+                                     {"amount": 500, "guild_id": value}, locale=locale)  # fmt: skip
+            reply = await private_reply(world, handle)
+            assert reply.ephemeral and refusal in reply.content, (value, reply.content)
+        assert await balance(world) == 1000
+        reports = Reports(world.services.db)
+        assert (await reports.history(world.guild_id, kind="grant"))[1] == 0
+
+        handle = await run_slash(world, world.owner_id, "credit grant",
+                                 {"amount": 500, "guild_id": f" {other.id} "})  # fmt: skip
+        assert f"server `{other.id}`" in (await private_reply(world, handle)).content
+        assert await world.services.ledger.balance(other.id) == 1500
+        assert await balance(world) == 1000
+        assert await world.services.ledger.check() == []
+
+
+async def test_set_while_a_hold_is_open_lands_exactly() -> None:
+    async with SandboxWorld(config=CONFIG) as world:
+        world.upstream.chat.reply = "slow words " * 40
+        world.upstream.chat.pace = 0.02
+        member = world.add_member("streamer")
+        answer = await run_slash(world, member, "gpt", {"prompt": "go", "private": True})
+        await wait_until(lambda: world.bot.work.running == 1)
+        assert await balance(world) == 990  # the answer's hold is out of the balance
+
+        handle = await run_slash(world, world.owner_id, "credit set", {"amount": 500})
+        assert "**500**" in (await private_reply(world, handle)).content
+        assert await balance(world) == 500
+        await final_answer(world, answer)
+        assert await balance(world) == 500  # the per-call price was held and charged in full
+        lines, _ = await Reports(world.services.db).history(world.guild_id, kind="grant")
+        assert [(line.amount, line.user_id) for line in lines] == [(-490, world.owner_id)]
+        assert await world.services.ledger.check() == []
+
+
+async def test_limit_clear_by_a_non_admin_changes_nothing() -> None:
+    async with SandboxWorld(config=CONFIG) as world:
+        member = world.add_member("capped")
+        await run_slash(world, world.owner_id, "credit limit", {"target": member, "amount": 10})
+        handle = await run_slash(world, member, "credit limit-clear", {})
+        reply = await private_reply(world, handle)
+        assert reply.ephemeral and "Manage Server" in reply.content
+        assert (await world.services.policies.get(world.guild_id)).limits == [
+            ("member", member, 10)
+        ]
+        await final_answer(world, await run_slash(world, member, "gpt",
+                                                  {"prompt": "a", "private": True}))  # fmt: skip
+        handle = await run_slash(world, member, "gpt", {"prompt": "b", "private": True})
+        assert "daily limit" in (await private_reply(world, handle)).content
+
+
+async def test_low_upstream_balance_is_sent_to_the_operators_once() -> None:
+    admin = {"upstream_alert_usd": 20.0, "upstream_check_minutes": 0.002}  # every 0.12 s
+    async with SandboxWorld(config={**CONFIG, "admin": admin}) as world:
+        billing = world.upstream.billing
+        dms = world.discord.store.dm_channel(world.owner_id).id
+
+        def checks() -> int:
+            return len(world.upstream.requests_to("/v1/dashboard/billing/subscription"))
+
+        async def more_checks(count: int = 3) -> None:
+            seen = checks()
+            await wait_until(lambda: checks() >= seen + count)
+
+        await wait_until(lambda: bool(world.discord.messages(dms)))
+        await more_checks()  # still low: no second message
+        [alert] = world.discord.messages(dms)
+        assert "$12.65" in alert.content and "$20.00" in alert.content
+
+        billing.hard_limit_usd = 100.0  # topped up: the alert re-arms …
+        await more_checks()
+        assert len(world.discord.messages(dms)) == 1
+        billing.hard_limit_usd = 25.0  # … and fires again when it runs low again
+        await wait_until(lambda: len(world.discord.messages(dms)) == 2)
+        await more_checks()
+        assert len(world.discord.messages(dms)) == 2

@@ -14,7 +14,9 @@ IMAGE_MODELS = [
     {"name": "midjourney", "adapter": "midjourney"},
     {"name": "dall-e-3", "adapter": "images", "price": 30},
     {"name": "painter-x", "adapter": "chat", "price": 15},
+    {"name": "flux-dev", "adapter": "unified", "price": 40},
 ]
+UNIFIED = "/v1/video/generations"
 CONFIG: dict[str, Any] = {"chat": FAST_CHAT, "jobs": FAST_JOBS, "image": {"models": IMAGE_MODELS}}
 
 
@@ -131,3 +133,67 @@ async def test_chat_format_video_model_from_configuration_alone() -> None:
         assert [a.filename for a in card.attachments] == ["atelier-1-1.mp4"]
         assert card.content.endswith("-# hailuo-chat · 40 credits")
         assert await balance(world) == 960
+
+
+async def test_unified_route_image_model_polls_shows_progress_and_resumes_after_restart() -> None:
+    async with SandboxWorld(config=CONFIG) as world:
+        world.upstream.video.durations = (0.05, 1.2)
+        member = world.add_member("alice")
+        handle = await run_slash(
+            world, member, "imagine", {"prompt": "a lake", "model": "flux-dev"}
+        )
+        assert "40 credits held" in (await private_reply(world, handle)).content
+
+        def polled() -> bool:
+            return any(r.method == "GET" and r.path.startswith(f"{UNIFIED}/") for r in
+                       world.upstream.records)  # fmt: skip
+
+        await wait_until(polled)
+        await world.restart_bot()  # the task outlives the process and is picked up again
+        card = await finished_card(world)
+        assert any("▓" in content and "%" in content for _, content, _ in card.history)
+        [image] = card.attachments
+        assert image.filename == "atelier-1-1.png" and image.data.startswith(b"\x89PNG")
+        assert card.content.endswith("-# flux-dev · 40 credits")
+        [submit] = world.upstream.requests_to(UNIFIED)
+        assert submit.json == {"model": "flux-dev", "prompt": "a lake"}
+        await world.services.jobs.wait_idle()
+        assert len(cards(world)) == 1 and await balance(world) == 960
+        assert await world.services.ledger.check() == []
+
+
+async def test_unified_route_image_model_refunds_failure_and_timeout() -> None:
+    config = {**CONFIG, "jobs": {**FAST_JOBS, "image_deadline": 0.6 / 60}}
+    async with SandboxWorld(config=config) as world:
+        video = world.upstream.video
+        video.durations = (0.01, 0.05)
+        video.fail_next = "prompt rejected by the safety filter"
+        member = world.add_member("alice")
+        await run_slash(world, member, "imagine", {"prompt": "x", "model": "flux-dev"})
+        failed = await finished_card(world)
+        assert "❌ Failed: prompt rejected by the safety filter" in failed.content
+        assert "40 credits refunded" in failed.content and not failed.attachments
+
+        video.never_finish = True
+        await run_slash(world, member, "imagine", {"prompt": "y", "model": "flux-dev"})
+        timed_out = await finished_card(world, 1)
+        assert "Timed out" in timed_out.content and "40 credits refunded" in timed_out.content
+        assert await balance(world) == 1000
+        assert await world.services.ledger.check() == []
+
+
+async def test_a_chat_format_model_past_its_deadline_is_stopped_and_refunded() -> None:
+    config = {**CONFIG, "jobs": {**FAST_JOBS, "image_deadline": 0.6 / 60}}
+    async with SandboxWorld(config=config) as world:
+        world.upstream.chat.reply = "still drawing… " * 100 + "![r](http://x/late.png)"
+        world.upstream.chat.pace = 0.02  # about 6 s of streaming: far past the deadline
+        member = world.add_member("alice")
+        await run_slash(world, member, "imagine", {"prompt": "slow", "model": "painter-x"})
+        card = await finished_card(world)
+        assert "Timed out" in card.content and card.content.endswith("-# 15 credits refunded.")
+        assert card.attachments == []
+        await world.services.jobs.wait_idle()
+        job = await world.services.jobs.get(1)
+        assert job is not None and (job.status, job.delivery) == ("timed_out", "delivered")
+        assert await balance(world) == 1000
+        assert await world.services.ledger.check() == []

@@ -304,3 +304,52 @@ def test_points_in_a_clip_read_as_seconds_or_minutes() -> None:
     ]
     assert [parse_time(t) for t in ("", "1:75", "-3", "abc", "1:2:3", "1e3")] == [None] * 6
     assert (format_time(127.5), format_time(59.9), format_time(None)) == ("2:07", "0:59", "?")
+
+
+async def test_a_long_card_keeps_its_footer_and_links_replace_forbidden_files() -> None:
+    config = {**CONFIG, "jobs": {**FAST_JOBS, "max_upload_bytes": 2048}}
+    async with SandboxWorld(config=config) as world:
+        world.upstream.suno.clips_per_task = 4
+        world.upstream.suno.audio_bytes = 4096  # every mp3 becomes a link line…
+        world.upstream.suno.signature = "?Expires=1712345678&Signature=" + "x" * 120  # …a long one
+        member = world.add_member("alice")
+        long_prompt = "a very long ballad about " + "the sea and the stars " * 17
+        style = ("dream pop, shoegaze, " * 10)[:200]
+        await song(world, member, prompt=long_prompt[:400], style=style)
+        card = await finished_card(world)
+        assert len(card.content) <= 2000 and "…" in card.content  # it did not fit whole
+        assert card.content.endswith("\n-# Suno · chirp-v3-5 · 20 credits")
+        assert await balance(world) == 980
+
+        # The bot may not attach files here: the clips still arrive, as links to listen to.
+        world.upstream.suno.audio_bytes, world.upstream.suno.signature = None, ""
+        world.upstream.suno.clips_per_task = 2
+        world.discord.inject("PATCH", r"^/channels/\d+/messages/\d+$", status=403, code=50013)
+        world.upstream.suno.durations = (0.0, 0.0, 0.0)  # done at the first poll: no progress
+        await song(world, member, prompt="cats")
+        linked = await finished_card(world, 1)
+        assert linked.attachments == [] and linked.content.count("Listen: <http") == 2
+        assert linked.content.endswith("-# Suno · chirp-v3-5 · 20 credits")
+        assert [b["label"] for b in buttons(linked)][:2] == ["Extend 1", "Lyrics 1"]
+        assert await balance(world) == 960
+        assert await world.services.ledger.check() == []
+
+
+async def test_lyrics_failure_and_timeout_are_refunded_without_a_button() -> None:
+    config = {**CONFIG, "jobs": {**FAST_JOBS, "audio_deadline": 0.6 / 60}}
+    async with SandboxWorld(config=config) as world:
+        member = world.add_member("alice")
+        world.upstream.suno.fail_next = "Lyrics failed: moderation"
+        await run_slash(world, member, "lyrics", {"prompt": "a storm"})
+        failed = await finished_card(world)
+        assert failed.content.startswith("📝 **a storm**") and "❌" in failed.content
+        assert "Lyrics failed: moderation" in failed.content
+        assert failed.content.endswith("-# 2 credits refunded.") and buttons(failed) == []
+
+        world.upstream.suno.never_finish = True
+        await run_slash(world, member, "lyrics", {"prompt": "a calm"})
+        timed_out = await finished_card(world, 1)
+        assert "Timed out" in timed_out.content and "2 credits refunded" in timed_out.content
+        assert buttons(timed_out) == [] and timed_out.embeds == []
+        assert await balance(world) == 1000
+        assert await world.services.ledger.check() == []

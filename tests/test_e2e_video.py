@@ -25,26 +25,26 @@ CONFIG: dict[str, Any] = {"chat": FAST_CHAT, "jobs": FAST_JOBS, "video": {"model
 PNG = sandbox_png("first-frame", grid=False)
 FRAME = [("frame.png", PNG, "image/png")]
 
-# (model, sandbox knobs, needs an image): every provider in every answer form it may send.
+# (model, sandbox knobs, needs an image, the path its poller asks): every provider in every
+# answer form the sandbox can send, so each form is shown delivered, refunded and resumed.
+KLING, LUMA, UNIFIED = (
+    "/kling/v1/videos/text2video/",
+    "/luma/generations/",
+    "/v1/video/generations/",
+)
 FORMS = [
-    pytest.param("kling-v1", {"kling_form": "native"}, False, id="kling-native"),
-    pytest.param("kling-v1", {"kling_form": "newapi"}, False, id="kling-newapi"),
-    pytest.param("luma", {"luma_form": "object"}, False, id="luma-object"),
-    pytest.param("luma", {"luma_form": "array"}, False, id="luma-array"),
-    pytest.param("gen3a_turbo", {}, True, id="runway"),
-    pytest.param("sora-2", {}, False, id="sora"),
-    pytest.param(VEO, {"unified_form": "result_url"}, False, id="unified-result_url"),
-    pytest.param(VEO, {"unified_form": "fail_reason"}, False, id="unified-fail_reason"),
-    pytest.param(VEO, {"unified_form": "veo"}, False, id="unified-veo"),
+    pytest.param("kling-v1", {"kling_form": "native"}, False, KLING, id="kling-native"),
+    pytest.param("kling-v1", {"kling_form": "newapi"}, False, KLING, id="kling-newapi"),
+    pytest.param("luma", {"luma_form": "object"}, False, LUMA, id="luma-object"),
+    pytest.param("luma", {"luma_form": "array"}, False, LUMA, id="luma-array"),
+    pytest.param("gen3a_turbo", {}, True, "/runwayml/v1/tasks/", id="runway"),
+    pytest.param("sora-2", {}, False, "/v1/videos/", id="sora"),
+    *(
+        pytest.param(VEO, {"unified_form": form}, False, UNIFIED, id=f"unified-{form}")
+        for form in ("result_url", "fail_reason", "proxy", "raw", "veo")
+    ),
 ]
-# One per provider, with the path its poller asks.
-PROVIDERS = [
-    pytest.param("kling-v1", False, "/kling/v1/videos/text2video/", id="kling"),
-    pytest.param("luma", False, "/luma/generations/", id="luma"),
-    pytest.param("gen3a_turbo", True, "/runwayml/v1/tasks/", id="runway"),
-    pytest.param("sora-2", False, "/v1/videos/", id="sora"),
-    pytest.param(VEO, False, "/v1/video/generations/", id="unified"),
-]
+FORM_ARGS = ("model", "knobs", "image", "poll_path")
 
 
 def cards(world: SandboxWorld) -> list[Message]:
@@ -87,18 +87,23 @@ async def make_video(
     )
 
 
+def answer_in(world: SandboxWorld, knobs: dict[str, str]) -> None:
+    """Make the sandbox answer in one of its forms (``FORMS``)."""
+    for knob, value in knobs.items():
+        setattr(world.upstream.video, knob, value)
+
+
 def keyless_downloads(world: SandboxWorld) -> bool:
     """No result download from the file host carried the API key."""
     return all(not r.has_auth for r in world.upstream.records if r.path.startswith("/video/"))
 
 
-@pytest.mark.parametrize(("model", "knobs", "image"), FORMS)
+@pytest.mark.parametrize(FORM_ARGS, FORMS)
 async def test_video_is_delivered_once_and_charged_once(
-    model: str, knobs: dict[str, str], image: bool
+    model: str, knobs: dict[str, str], image: bool, poll_path: str
 ) -> None:
     async with SandboxWorld(config=CONFIG) as world:
-        for knob, value in knobs.items():
-            setattr(world.upstream.video, knob, value)
+        answer_in(world, knobs)
         world.upstream.video.durations = (0.05, 0.6)
         member = world.add_member("alice")
         handle = await make_video(world, member, model, image)
@@ -115,7 +120,8 @@ async def test_video_is_delivered_once_and_charged_once(
         hold = await world.services.ledger.get_hold(f"job:{handle.id}")
         assert hold is not None and (hold.command, hold.status) == (f"video:{model}", "settled")
         assert keyless_downloads(world)
-        if model == "sora-2":  # Sora's video comes from the gateway's content route, with the key
+        if model == "sora-2" or knobs.get("unified_form") == "proxy":
+            # The video comes from the gateway's content route, with the key.
             [content] = [r for r in world.upstream.records if r.path.endswith("/content")]
             assert content.authorized and content.status == 200
 
@@ -128,10 +134,13 @@ async def test_video_is_delivered_once_and_charged_once(
         assert await world.services.ledger.check() == []
 
 
-@pytest.mark.parametrize(("model", "image", "poll_path"), PROVIDERS)
-async def test_failure_and_timeout_refund_in_full(model: str, image: bool, poll_path: str) -> None:
+@pytest.mark.parametrize(FORM_ARGS, FORMS)
+async def test_failure_and_timeout_refund_in_full(
+    model: str, knobs: dict[str, str], image: bool, poll_path: str
+) -> None:
     config = {**CONFIG, "jobs": {**FAST_JOBS, "video_deadline": 0.6 / 60}}
     async with SandboxWorld(config=config) as world:
+        answer_in(world, knobs)
         video = world.upstream.video
         member = world.add_member("alice")
         video.durations = (0.01, 0.05)  # fails well before the short deadline
@@ -149,11 +158,12 @@ async def test_failure_and_timeout_refund_in_full(model: str, image: bool, poll_
         assert await world.services.ledger.check() == []
 
 
-@pytest.mark.parametrize(("model", "image", "poll_path"), PROVIDERS)
+@pytest.mark.parametrize(FORM_ARGS, FORMS)
 async def test_restart_mid_job_resumes_and_delivers_once(
-    model: str, image: bool, poll_path: str
+    model: str, knobs: dict[str, str], image: bool, poll_path: str
 ) -> None:
     async with SandboxWorld(config=CONFIG) as world:
+        answer_in(world, knobs)
         world.upstream.video.durations = (0.05, 1.0)
         member = world.add_member("alice")
         await make_video(world, member, model, image)
@@ -182,25 +192,38 @@ async def test_restart_mid_job_resumes_and_delivers_once(
         pytest.param(VEO, {"unified_form": "proxy"}, False, id="unified-proxy-url"),
     ],
 )
-async def test_oversized_video_becomes_a_link_unless_the_link_needs_the_key(
+async def test_oversized_video_becomes_a_link_or_is_refunded_when_the_link_needs_the_key(
     model: str, knobs: dict[str, str], public: bool
 ) -> None:
     config = {**CONFIG, "jobs": {**FAST_JOBS, "max_upload_bytes": 2048}}
     async with SandboxWorld(config=config) as world:
-        for knob, value in knobs.items():
-            setattr(world.upstream.video, knob, value)
+        answer_in(world, knobs)
         world.upstream.video.video_bytes = 4096
         member = world.add_member("alice")
-        await make_video(world, member, model, False)
+        handle = await make_video(world, member, model, False)
         card = await finished_card(world)
         assert card.attachments == []
+        hold = await world.services.ledger.get_hold(f"job:{handle.id}")
         if public:
             assert "too large to upload here: http://localhost:" in card.content
             assert card.content.rstrip().endswith(".mp4")
+            assert hold is not None and hold.status == "settled"
+            assert await balance(world) == 900  # the member has the video: it is paid for
         else:
+            # Nothing the member can open: told why, and not charged for it.
+            assert "❌ The video was made, but it is larger than" in card.content
             assert "upload limit (2 KB)" in card.content and "link to it is private" in card.content
+            assert card.content.endswith("-# 100 credits refunded.")
             assert world.upstream.base_url not in card.content and "/content" not in card.content
-        assert await balance(world) == 900  # the video was made: it is paid for
+            assert hold is not None and (hold.status, hold.actual) == ("refunded", 0)
+            assert await balance(world) == 1000
+        await world.services.jobs.wait_idle()
+        edits = len(card.history)
+        await world.restart_bot()  # a replayed delivery neither refunds nor shows it again
+        await world.services.jobs.wait_idle()
+        assert [len(c.history) for c in cards(world)] == [edits]
+        assert await balance(world) == (900 if public else 1000)
+        assert await world.services.ledger.check() == []
 
 
 async def test_options_the_model_does_not_take_cost_nothing_and_say_why() -> None:

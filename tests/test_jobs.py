@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from bot.config import JobsConfig
-from bot.db import Database
-from bot.errors import QueueFull
-from bot.job_types import Job, NewJob, Submitted, TaskState
-from bot.jobs import JobEngine
+from bot.db import Database, utcnow
+from bot.errors import JobNotAwaiting, QueueFull
+from bot.job_types import Job, NewJob, Submitted, TaskState, aware
+from bot.jobs import JOBS, JobEngine
 from bot.ledger import Ledger
 from bot.spending import Spending
 from tests.helpers import wait_until
@@ -30,6 +33,7 @@ class ScriptedProvider:
         self.fetches: list[list[str]] = []
         self.fail_submit: Exception | None = None
         self.fail_fetch = 0
+        self.answers: list[tuple[str, str]] = []
         self._ids = itertools.count(1)
 
     async def submit(self, job: Job) -> Submitted:
@@ -38,6 +42,11 @@ class ScriptedProvider:
         upstream_id = f"task-{next(self._ids)}"
         self.states[upstream_id] = TaskState("pending")
         return Submitted(upstream_id)
+
+    async def answer(self, job: Job, text: str) -> Submitted:
+        self.answers.append((job.upstream_id or "", text))
+        self.states[job.upstream_id or ""] = TaskState("running", progress=10)
+        return Submitted(job.upstream_id or "")
 
     async def fetch(self, upstream_ids: list[str]) -> dict[str, TaskState]:
         self.fetches.append(list(upstream_ids))
@@ -53,10 +62,14 @@ class RecordingPresenter:
     def __init__(self) -> None:
         self.delivered: list[tuple[int, str]] = []
         self.progress_seen: list[tuple[int, int]] = []
+        self.asked: list[tuple[int, dict[str, Any] | None]] = []  # awaiting states shown
         self.crash_next = False
 
     async def progress(self, job: Job, state: TaskState) -> None:
-        self.progress_seen.append((job.id, state.progress))
+        if state.status == "awaiting":
+            self.asked.append((job.id, job.result))
+        else:
+            self.progress_seen.append((job.id, state.progress))
 
     async def deliver(self, job: Job) -> None:
         if self.crash_next:
@@ -66,9 +79,14 @@ class RecordingPresenter:
 
 
 def make_engine(
-    db: Database, ledger: Ledger, provider: ScriptedProvider, presenter: Any
+    db: Database,
+    ledger: Ledger,
+    provider: ScriptedProvider,
+    presenter: Any,
+    clock: Callable[[], datetime] = utcnow,
 ) -> JobEngine:
-    engine = JobEngine(db, Spending(db, ledger, moderation=None), FAST)  # type: ignore[arg-type]
+    spending = Spending(db, ledger, moderation=None)  # type: ignore[arg-type]
+    engine = JobEngine(db, spending, FAST, clock=clock)
     engine.add_provider(provider)
     engine.set_presenter("image", presenter)
     return engine
@@ -193,3 +211,68 @@ async def test_restart_delivers_exactly_once_and_refunds_unsubmitted(
     assert (await ledger.get_hold("job:k2")).status == "refunded"
     assert await ledger.balance(GUILD) == 9_990
     assert await ledger.check() == []
+
+
+async def test_a_good_poll_resets_the_backoff(database: Database, ledger: Ledger) -> None:
+    now = [utcnow()]
+    provider, presenter = ScriptedProvider(), RecordingPresenter()
+    engine = make_engine(database, ledger, provider, presenter, clock=lambda: now[0])
+    job = (await engine.submit(await engine.create(new_job(1, deadline=5))))[0]
+
+    async def poll() -> tuple[int, float]:
+        """One round a little later; the job's poll errors and seconds until it is asked again."""
+        now[0] += timedelta(seconds=10)
+        await engine.poll_round("fake")
+        async with database.read() as conn:
+            row = (
+                await conn.execute(
+                    select(JOBS.c.poll_errors, JOBS.c.next_poll_at).where(JOBS.c.id == job.id)
+                )
+            ).one()
+        return row.poll_errors, (aware(row.next_poll_at) - now[0]).total_seconds()
+
+    provider.fail_fetch = 3
+    assert [await poll() for _ in range(3)] == [(1, 0.05), (2, 0.1), (3, 0.2)]
+    errors, _ = await poll()  # the upstream answers again
+    assert errors == 0
+    provider.fail_fetch = 1
+    assert await poll() == (1, 0.05)  # backs off from the start, not from the 4th doubling
+
+
+async def test_a_job_awaiting_input_asks_once_and_runs_on_its_answer(
+    database: Database, ledger: Ledger
+) -> None:
+    now = [utcnow()]
+    provider, presenter = ScriptedProvider(), RecordingPresenter()
+    engine = make_engine(database, ledger, provider, presenter, clock=lambda: now[0])
+    job = (await engine.submit(await engine.create(new_job(1, deadline=5))))[0]
+    asking = TaskState("awaiting", result={"prompt": "p1"})
+    provider.states[job.upstream_id] = asking
+
+    async def rounds(engine: JobEngine, count: int) -> None:
+        for _ in range(count):
+            now[0] += timedelta(seconds=10)
+            await engine.poll_round("fake")
+        await asyncio.gather(*engine._progress_shown.values())
+
+    await rounds(engine, 3)
+    assert presenter.asked == [(job.id, {"prompt": "p1"})]  # every poll sees it; asked once
+    waiting = await engine.get(job.id)
+    assert (waiting.status, waiting.result) == ("awaiting", {"prompt": "p1"})
+    restarted = make_engine(database, ledger, provider, presenter, clock=lambda: now[0])
+    await rounds(restarted, 2)
+    assert len(presenter.asked) == 2  # a new process asks again, once
+
+    answered = await restarted.answer(job.id, "p2", user_id=7)
+    assert provider.answers == [(job.upstream_id, "p2")]
+    assert (answered.status, answered.request["answer"]) == ("pending", "p2")
+    with pytest.raises(JobNotAwaiting):
+        await restarted.answer(job.id, "p3", user_id=7)
+    await rounds(restarted, 1)
+    assert presenter.progress_seen[-2:] == [(job.id, 0), (job.id, 10)]  # the button goes at once
+    provider.states[job.upstream_id] = TaskState("succeeded", result={"url": "z"})
+    await rounds(restarted, 1)
+    await restarted.wait_idle()
+    assert presenter.delivered == [(job.id, "succeeded")]
+    assert (await ledger.get_hold("job:k1")).status == "settled"
+    assert await ledger.balance(GUILD) == 9_990

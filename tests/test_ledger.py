@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import pytest
 from sqlalchemy import func, select
 
 from bot.db import Database, LedgerEntry, table
 from bot.errors import InsufficientCredit
-from bot.ledger import Ledger
+from bot.ledger import Discrepancy, Ledger
+from tests.helpers import insert_without_account
 
 GUILD = 1_000_000_000_000_000_001
+LEDGER = table(LedgerEntry)
 
 
 async def ledger_rows(db: Database, guild_id: int) -> int:
@@ -91,4 +94,64 @@ async def test_insufficient_credit_reports_balance_and_price(database: Database)
         await ledger.grant(GUILD, -11, key="take")
     await ledger.grant(GUILD, -10, key="take-all")
     assert await ledger.balance(GUILD) == 0
+    assert await ledger.check() == []
+
+
+async def test_set_balance_is_one_step_under_concurrent_holds(database: Database) -> None:
+    """/credit set reads the balance and writes the difference with the account locked: a hold
+    landing in between cannot make the balance miss the amount set."""
+    ledger = Ledger(database, starting_balance=1000)
+    await ledger.balance(GUILD)
+
+    async def attempt(i: int) -> None:
+        with contextlib.suppress(InsufficientCredit):
+            await ledger.hold(GUILD, i, 7, key=f"h{i}", command="gpt")
+
+    await asyncio.gather(
+        *(attempt(i) for i in range(30)),
+        ledger.set_balance(GUILD, 500, key="set-1", user_id=9, note="set by the operator"),
+        *(attempt(i) for i in range(30, 60)),
+    )
+    rows = LEDGER.c
+    async with database.read() as conn:
+        lines = (
+            await conn.execute(
+                select(rows.key, rows.amount, rows.kind).where(rows.guild_id == GUILD)
+                .order_by(rows.id)
+            )
+        ).all()  # fmt: skip
+    running, at_set = 0, None
+    for line in lines:
+        running += line.amount
+        if line.key == "grant:set-1":
+            at_set = running
+            assert line.kind == "grant"
+    assert at_set == 500  # right after the set, whatever the holds around it did
+    holds_after = sum(1 for line in lines[[ln.key for ln in lines].index("grant:set-1") :]
+                      if line.kind == "hold")  # fmt: skip
+    assert await ledger.balance(GUILD) == 500 - 7 * holds_after
+    before = len(lines)
+    assert await ledger.set_balance(GUILD, 10, key="set-1") == 500 - 7 * holds_after  # replay
+    assert await ledger_rows(database, GUILD) == before
+    assert await ledger.check() == []
+
+
+async def test_check_reports_ledger_rows_of_a_guild_without_an_account(database: Database) -> None:
+    ledger = Ledger(database, starting_balance=100)
+    await ledger.grant(GUILD, 5, key="ok")
+    stray = GUILD + 1
+    await insert_without_account(database, stray, 42)
+    assert await ledger.check() == [Discrepancy(stray, None, 42)]
+
+
+async def test_refund_settled_gives_back_what_was_charged_once(database: Database) -> None:
+    ledger = Ledger(database, starting_balance=1000)
+    hold = await ledger.hold(GUILD, 7, 100, key="job:v", command="video:sora-2")
+    await ledger.settle(hold, 60)  # 40 released, 60 charged
+    again = await asyncio.gather(*(ledger.refund_settled(hold) for _ in range(3)))
+    assert {(h.status, h.actual) for h in again} == {("refunded", 0)}
+    assert await ledger.balance(GUILD) == 1000
+    open_hold = await ledger.hold(GUILD, 7, 50, key="job:w", command="video:sora-2")
+    assert (await ledger.refund_settled(open_hold)).status == "open"  # only settled holds
+    assert await ledger.balance(GUILD) == 950
     assert await ledger.check() == []

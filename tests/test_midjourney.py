@@ -17,12 +17,15 @@ from hypothesis import strategies as st
 from bot.errors import (
     BannedPrompt,
     QueueFull,
+    SubmitFailed,
     SubmitRejected,
     UpstreamError,
     UpstreamFailure,
     UpstreamInsufficientBalance,
     UpstreamRateLimited,
 )
+from bot.job_types import TaskState
+from bot.providers.midjourney import task_state
 from bot.sandbox.upstream import UpstreamSandbox
 from bot.sandbox.upstream.png import PNG_SIGNATURE, sandbox_png
 from bot.sandbox.upstream.wire import mj_error
@@ -262,6 +265,8 @@ async def test_validation_code_4_is_submit_rejected(
         with pytest.raises(SubmitRejected) as info:
             await mj.imagine("a cat")
         assert info.value.code == str(code)
+        # 9 is the proxy's own failure, not a bad request: the member is told to try again.
+        assert isinstance(info.value, SubmitFailed) == (code == 9)
     assert not sandbox.midjourney.submits
     with pytest.raises(ValueError):
         await mj.blend([IMAGE, IMAGE], dimensions="WIDE")
@@ -498,6 +503,20 @@ def test_task_parsing_is_tolerant() -> None:
         {"action": "DESCRIBE", "prompt": "1⃣ one\n\n2️⃣ two [x](https://a.b/c) --ar 1:1"}
     )
     assert describe.prompts == ["one", "two x --ar 1:1"]
+
+
+def test_a_task_in_status_modal_awaits_its_prompt() -> None:
+    waiting = MJTask.from_json(
+        {
+            "id": "7",
+            "status": "MODAL",
+            "prompt": "a cat",
+            "properties": {"finalPrompt": "a cat --v 6"},
+        }
+    )
+    assert task_state(waiting) == TaskState("awaiting", result={"prompt": "a cat --v 6"})
+    running = task_state(MJTask.from_json({"id": "7", "status": "IN_PROGRESS", "imageUrl": "u"}))
+    assert (running.status, running.preview_url) == ("running", "u")
 
 
 def test_data_uri_reads_the_image_type() -> None:

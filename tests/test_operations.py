@@ -120,3 +120,26 @@ async def test_graceful_shutdown_lets_the_stream_finish_and_refuses_new_commands
         assert answer.content.startswith("slow words") and "\n-# gpt-4o-mini" in answer.content
         assert await world.services.ledger.open_holds() == []
         await world.restart_bot()  # close the stopped bot's services; teardown expects a bot
+
+
+async def test_metrics_count_discord_429s_by_route() -> None:
+    config = {"metrics": {"listen": "127.0.0.1:0"}}
+    async with SandboxWorld(config=config) as world:
+        member = world.add_member("alice")
+        # discord.py waits and retries a 429 by itself; only the metric tells the operator.
+        world.discord.inject("POST", r"/interactions/\d+/[^/]+/callback$", times=2,
+                             retry_after=0.05)  # fmt: skip
+        for _ in range(2):
+            reply = await private_reply(world, await run_slash(world, member, "credit balance"))
+            assert "credits" in reply.content
+        assert world.services.traffic.total_429 == 2
+        port = world.services.metrics.port
+        async with aiohttp.ClientSession() as session:
+            async with session.get(f"http://127.0.0.1:{port}/metrics") as resp:
+                body = await resp.text()
+        lines = [line for line in body.splitlines() if line.startswith("atelier_discord_rate")]
+        # Interaction ids and tokens are replaced: one series per route, not per interaction.
+        assert lines == [
+            'atelier_discord_rate_limited_total{route="/api/v10/interactions/{id}/{token}/callback"}'
+            " 2.0"
+        ]

@@ -160,6 +160,38 @@ async def test_message_limits_and_ownership(
     assert (await call(http, "GET", "/channels/999/messages"))[1]["code"] == 10003
 
 
+async def test_an_enforced_nonce_answers_a_repeat_with_the_first_message(
+    sb: DiscordSandbox, http: aiohttp.ClientSession
+) -> None:
+    guild = sb.add_guild()
+    path = f"/channels/{guild.default_channel_id}/messages"
+    first = (await call(http, "POST", path, json={"content": "a", "nonce": "n1"}))[1]
+    again = {"content": "b", "nonce": "n1", "enforce_nonce": True}
+    repeat = (await call(http, "POST", path, json=again))[1]
+    assert (repeat["id"], repeat["content"], repeat["nonce"]) == (first["id"], "a", "n1")
+    unenforced = (await call(http, "POST", path, json={"content": "c", "nonce": "n1"}))[1]
+    assert unenforced["id"] != first["id"]
+    sb.delete_message(int(first["id"]))  # a deleted message is not answered with
+    assert (await call(http, "POST", path, json=again))[1]["id"] != first["id"]
+    status, body, _ = await call(http, "POST", path, json={"content": "d", "nonce": "n" * 26})
+    assert status == 400 and "nonce" in body["errors"]
+
+
+async def test_attachment_size_limit_per_sandbox_and_per_guild() -> None:
+    async with DiscordSandbox(attachment_size_limit=8) as small, aiohttp.ClientSession() as http:
+        boosted, plain = small.add_guild(), small.add_guild()
+        small.set_attachment_size_limit(16, guild_id=boosted.id)
+        for guild, allowed in ((boosted, 16), (plain, 8)):
+            assert small.payloads.attachment_limit(guild.id) == allowed
+            form = aiohttp.FormData(quote_fields=False)
+            form.add_field("payload_json", '{"attachments": [{"id": 0, "filename": "f.bin"}]}')
+            form.add_field("files[0]", b"x" * 12, filename="f.bin")
+            url = f"{small.api_base}/channels/{guild.default_channel_id}/messages"
+            auth = {"Authorization": f"Bot {small.token}"}
+            async with http.post(url, data=form, headers=auth) as resp:
+                assert resp.status == (200 if allowed >= 12 else 413)
+
+
 async def test_multipart_upload_is_stored_and_served(
     sb: DiscordSandbox, http: aiohttp.ClientSession
 ) -> None:

@@ -61,3 +61,31 @@ def test_property_settled_pieces_never_change_as_text_grows(
     cut = data.draw(st.integers(min_value=0, max_value=len(text)))
     early, late = split_text(text[:cut], limit), split_text(text, limit)
     assert early[:-1] == late[: len(early) - 1]
+
+
+def test_room_for_a_footer_moves_the_last_lines_into_one_more_piece() -> None:
+    text = "First paragraph. " * 5 + "\n\n" + "Second one. " * 4
+    assert [p.text for p in split_text(text, limit=200)] == [text]
+    pieces = split_text(text, limit=200, last_limit=60)
+    assert [p.text for p in pieces] == ["First paragraph. " * 5 + "\n\n", "Second one. " * 4]
+
+    code = "```python\n" + "x = 1\n" * 25 + "```"
+    pieces = split_text(code, limit=200, last_limit=100)
+    assert len(pieces) == 2 and len(pieces[-1].content) <= 100
+    assert pieces[0].close == CLOSE and pieces[1].reopen == "```python\n"
+    assert "".join(p.text for p in pieces) == code
+
+
+@settings(max_examples=200, deadline=None)
+@given(_texts(), st.integers(min_value=40, max_value=300), st.data())
+def test_property_last_limit_keeps_earlier_pieces_and_fits_the_tail(
+    text: str, limit: int, data: st.DataObject
+) -> None:
+    last_limit = data.draw(st.integers(min_value=limit // 2, max_value=limit))
+    plain, roomy = split_text(text, limit), split_text(text, limit, last_limit)
+    assert "".join(p.text for p in roomy) == text
+    assert roomy[: len(plain) - 1] == plain[:-1]
+    assert all(len(p.content) <= limit for p in roomy)
+    last = roomy[-1]
+    # Only a fence line longer than the room itself can leave the tail over it.
+    assert len(last.content) <= last_limit or len(last.reopen + CLOSE) >= last_limit

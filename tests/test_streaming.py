@@ -6,18 +6,24 @@ import asyncio
 import itertools
 import time
 
-from bot.splitting import CLOSE
-from bot.streaming import Pacing, StreamingReply, WriteBudget
+from bot.splitting import CLOSE, DISCORD_LIMIT
+from bot.streaming import FOOTER_RESERVE, Pacing, StreamingReply, WriteBudget
 
 FAST = Pacing(interval=0.05, max_interval=0.4, first_chars=10, first_wait=0.02)
 
 
 class FakeTarget:
-    def __init__(self, latency: float = 0.0, limited_every: int = 0) -> None:
+    def __init__(
+        self,
+        latency: float = 0.0,
+        limited_every: int = 0,
+        limited_calls: frozenset[int] = frozenset(),
+    ) -> None:
         self.messages: list[str] = []
         self.calls: list[tuple[float, int, str]] = []
         self.latency = latency
         self.limited_every = limited_every
+        self.limited_calls = limited_calls  # 1-based numbers of the writes that meet a 429
         self.limits = 0
         self.in_flight = 0
         self.max_in_flight = 0
@@ -29,6 +35,8 @@ class FakeTarget:
         self.in_flight -= 1
         self.calls.append((time.monotonic(), index, content))
         if self.limited_every and len(self.calls) % self.limited_every == 0:
+            self.limits += 1
+        if len(self.calls) in self.limited_calls:
             self.limits += 1
 
     async def add(self, content: str) -> None:
@@ -89,6 +97,26 @@ async def test_interval_widens_after_rate_limits_and_final_text_arrives() -> Non
     assert reply.rate_limits > 0
 
 
+async def test_interval_narrows_back_to_the_configured_pace_after_successes() -> None:
+    target = FakeTarget(limited_calls=frozenset({2, 3}))
+    reply = StreamingReply(target, pacing=FAST)
+    reply.start()
+    intervals: list[float] = []
+    for _ in range(150):  # about 1.5 s of text
+        reply.feed("more text ")
+        intervals.append(reply.interval)
+        await asyncio.sleep(0.01)
+    await reply.finish("end")
+    # Two 429s doubled it twice; every success since took 15% off, down to the configured pace.
+    assert max(intervals) == FAST.interval * FAST.widen**2
+    assert intervals[-1] == FAST.interval
+    peak = intervals.index(max(intervals))
+    after = intervals[peak:]
+    assert all(b <= a for a, b in itertools.pairwise(after))
+    assert len(set(after)) > 5  # it came down step by step, not in one jump
+    assert target.messages == ["more text " * 150 + "\nend"]
+
+
 async def test_first_text_waits_for_a_meaningful_amount() -> None:
     target = FakeTarget()
     reply = StreamingReply(target, pacing=Pacing(first_chars=50, first_wait=0.2))
@@ -115,3 +143,46 @@ async def test_budget_widens_intervals_for_many_streams() -> None:
     calls = sorted(t for target in targets for t, _, _ in target.calls)
     window = calls[-1] - calls[0]
     assert len(calls) <= 200 * window + 5
+
+
+async def stream_whole(text: str, footer: str, step: int = 50) -> list[str]:
+    """Messages of ``text`` streamed at Discord's size limit and finished with ``footer``."""
+    target = FakeTarget()
+    reply = StreamingReply(target, pacing=FAST)
+    reply.start()
+    await feed_slowly(reply, text, step, 0.001)
+    await reply.finish(footer)
+    return target.messages
+
+
+async def test_a_long_footer_moves_the_last_lines_instead_of_passing_the_limit() -> None:
+    # 1,850 characters fill one message while streaming; a 200-character GPT name in the footer
+    # would make it 2,069 characters, which Discord refuses.
+    text = "".join(f"Sentence number {i:03d} of the answer. " for i in range(60))[:1850]
+    footer = f"-# {'N' * 200} · 12 credits"
+    assert len(text) + 1 + len(footer) > DISCORD_LIMIT > len(text) + FOOTER_RESERVE
+    messages = await stream_whole(text, footer)
+    assert len(messages) == 2
+    assert all(len(m) <= DISCORD_LIMIT for m in messages)
+    assert messages[-1].endswith("\n" + footer) and "▌" not in "".join(messages)
+    assert "".join(messages).removesuffix("\n" + footer) == text
+    assert len(messages[0]) >= len(text) // 2  # the earlier message keeps most of the text
+
+
+async def test_a_long_footer_after_code_reopens_the_fence_in_the_extra_message() -> None:
+    text = "Here it is:\n\n```python\n" + "".join(f"row_{i} = {i}\n" for i in range(180))
+    text = text[:1860]
+    footer = "-# ⚠️ The answer was cut off: " + "r" * 500 + "\n-# GPT · 5 credits"
+    messages = await stream_whole(text, footer)
+    assert all(len(m) <= DISCORD_LIMIT for m in messages)
+    assert messages[-1].startswith("```python\n") and messages[-1].endswith("\n" + footer)
+    joined = "\n".join(messages).removesuffix("\n" + footer)
+    assert joined.replace(CLOSE + "\n```python\n", "").removesuffix(CLOSE) == text
+
+
+async def test_a_footer_over_half_a_message_is_shortened_and_the_text_kept() -> None:
+    text = "word " * 300
+    messages = await stream_whole(text, "-# " + "é" * 1500)
+    assert all(len(m) <= DISCORD_LIMIT for m in messages)
+    assert messages[-1].endswith("é…") and len(messages[-1]) - messages[-1].index("-# ") == 1000
+    assert "".join(messages).startswith(text + "\n-# ")

@@ -18,7 +18,7 @@ from bot.errors import (
     UpstreamFailure,
     UpstreamInsufficientBalance,
 )
-from bot.providers.video import NO_VIDEO, task_state
+from bot.providers.video import NO_IMAGE, NO_VIDEO, task_state
 from bot.sandbox.upstream import UpstreamSandbox
 from bot.sandbox.upstream.png import sandbox_png
 from bot.upstream.client import UpstreamClient
@@ -273,6 +273,23 @@ def test_error_details_and_progress_are_read_leniently() -> None:
     assert progress_of("n/a", "pending") == 0
     assert progress_of(250, "running") == 100
     assert progress_of(None, "succeeded") == 100
+
+
+def test_runway_progress_is_a_fraction_all_the_way_to_one() -> None:
+    def shown(progress: Any) -> int:
+        return runway.parse_task(
+            {"id": "r", "status": "RUNNING", "progress": progress}, "r"
+        ).progress
+
+    assert [shown(p) for p in (0, 0.01, 0.5, 0.999, 1.0, 1)] == [0, 1, 50, 99, 100, 100]
+    assert progress_of(1.0, "running") == 1  # other APIs count in percent: 1.0 is 1%
+
+
+def test_a_unified_image_task_is_shown_like_any_image_result() -> None:
+    done = VideoTask("t", "succeeded", url="https://cdn/flux.png")
+    assert task_state(done, "image").result == {"urls": ["https://cdn/flux.png"]}
+    assert task_state(VideoTask("t", "succeeded"), "image").error == NO_IMAGE
+    assert task_state(done).result == {"video_url": "https://cdn/flux.png"}
 
 
 JSON = st.recursive(

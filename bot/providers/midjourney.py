@@ -47,7 +47,11 @@ def task_state(task: MJTask) -> TaskState:
         )
     if task.status in ("FAILURE", "CANCEL"):
         return TaskState("failed", error=task.fail_reason or task.status.lower())
-    running = task.status in ("IN_PROGRESS", "MODAL")
+    if task.needs_modal:
+        # Remix: the task waits for its prompt to be confirmed (``MidjourneyProvider.answer``).
+        prompt = task.final_prompt or task.prompt
+        return TaskState("awaiting", progress=task.progress, result={"prompt": prompt})
+    running = task.status == "IN_PROGRESS"
     return TaskState(
         "running" if running else "pending",
         progress=task.progress,
@@ -92,6 +96,11 @@ class MidjourneyProvider:
             result = await self.client.modal(pressed.task_id, request["prompt"])
         else:
             result = await self.client.action(request["task_id"], request["custom_id"])
+        return Submitted(result.task_id, result.queued)
+
+    async def answer(self, job: Job, text: str) -> Submitted:
+        """Confirm a task waiting in status MODAL with the member's prompt."""
+        result = await self.client.modal(job.upstream_id or "", text)
         return Submitted(result.task_id, result.queued)
 
     async def fetch(self, upstream_ids: list[str]) -> dict[str, TaskState]:

@@ -2,7 +2,9 @@
 
 A video job's request holds the model, prompt, duration, aspect and (for image to video) the
 Discord URL of the reference image, which is fetched at submit time and never stored. These APIs
-answer about one task per request, so each provider polls one task at a time.
+answer about one task per request, so each provider polls one task at a time. Image models the
+gateway serves on the unified task route (``image.models[].adapter = "unified"``) run through the
+same adapter as ``unified_image`` jobs, whose result is shown like any other /imagine model's.
 """
 
 from __future__ import annotations
@@ -12,7 +14,13 @@ import logging
 from bot.errors import SubmitRejected
 from bot.job_types import Job, Submitted, TaskState
 from bot.upstream.client import UpstreamClient
-from bot.upstream.video import VideoAdapter, VideoRequest, VideoTask, video_adapters
+from bot.upstream.video import (
+    UnifiedVideoClient,
+    VideoAdapter,
+    VideoRequest,
+    VideoTask,
+    video_adapters,
+)
 
 log = logging.getLogger(__name__)
 
@@ -24,8 +32,10 @@ PROVIDER_NAMES = {
     "sora": "sora",
     "unified": "video",
 }
+UNIFIED_IMAGE = "unified_image"  # the engine provider of unified-route image models
 MAX_REFERENCE_BYTES = 10 * 1024 * 1024
 NO_VIDEO = "the service finished without a video"
+NO_IMAGE = "the service finished without an image"
 
 
 def provider_for(adapter: str) -> str:
@@ -33,11 +43,14 @@ def provider_for(adapter: str) -> str:
     return PROVIDER_NAMES[adapter]
 
 
-def task_state(task: VideoTask) -> TaskState:
+def task_state(task: VideoTask, media: str = "video") -> TaskState:
+    """The engine's view of a task. A video's result is ``{"video_url"}``; an image's is
+    ``{"urls": [url]}``, the shape every /imagine model other than Midjourney delivers."""
     if task.status == "succeeded":
         if not task.url:
-            return TaskState("failed", error=NO_VIDEO)
-        return TaskState("succeeded", progress=100, result={"video_url": task.url})
+            return TaskState("failed", error=NO_IMAGE if media == "image" else NO_VIDEO)
+        result = {"urls": [task.url]} if media == "image" else {"video_url": task.url}
+        return TaskState("succeeded", progress=100, result=result)
     if task.status == "failed":
         return TaskState("failed", error=task.error or "failed")
     return TaskState(task.status, progress=task.progress)
@@ -45,6 +58,7 @@ def task_state(task: VideoTask) -> TaskState:
 
 class VideoProvider:
     batch_size = 1
+    media = "video"
 
     def __init__(self, adapter: VideoAdapter, upstream: UpstreamClient) -> None:
         self.adapter = adapter
@@ -52,7 +66,7 @@ class VideoProvider:
         self.name = adapter.name
 
     def __repr__(self) -> str:
-        return f"VideoProvider({self.name!r})"
+        return f"{type(self).__name__}({self.name!r})"
 
     async def submit(self, job: Job) -> Submitted:
         request = job.request
@@ -78,10 +92,30 @@ class VideoProvider:
         for task_id in upstream_ids:
             task = await self.adapter.fetch(task_id)
             if task is not None:
-                states[task_id] = task_state(task)
+                states[task_id] = task_state(task, self.media)
         return states
 
 
+class UnifiedImageProvider(VideoProvider):
+    """Image models on the unified task route (Flux, Stable Diffusion, Recraft…): the same
+    submit and polling as unified video, with only a model and a prompt to send."""
+
+    media = "image"
+
+    def __init__(self, adapter: UnifiedVideoClient, upstream: UpstreamClient) -> None:
+        super().__init__(adapter, upstream)
+        self.unified = adapter
+        self.name = UNIFIED_IMAGE
+
+    async def submit(self, job: Job) -> Submitted:
+        body = {"model": job.request["model"], "prompt": job.request["prompt"]}
+        task_id = await self.unified.submit_body(body)
+        log.info("unified image accepted: task %s", task_id)
+        return Submitted(task_id)
+
+
 def video_providers(upstream: UpstreamClient) -> list[VideoProvider]:
-    """A provider for every video adapter, to add to the job engine."""
-    return [VideoProvider(adapter, upstream) for adapter in video_adapters(upstream).values()]
+    """A provider for every video adapter, and for unified-route image models, to add to the
+    job engine."""
+    providers = [VideoProvider(adapter, upstream) for adapter in video_adapters(upstream).values()]
+    return [*providers, UnifiedImageProvider(UnifiedVideoClient(upstream), upstream)]

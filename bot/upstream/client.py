@@ -19,8 +19,10 @@ from typing import Any, Self
 from urllib.parse import SplitResult, urljoin, urlsplit
 
 import aiohttp
+import yarl
 
 from bot.errors import MediaTooLarge, UpstreamError, UpstreamFailure, UpstreamTimeout
+from bot.upstream.addresses import public_address
 from bot.upstream.errors import build_error, decode_json, raise_for_error_body
 from bot.upstream.sse import SSEEvent, SSEParser, SSEProtocolError
 
@@ -80,6 +82,9 @@ class UpstreamClient:
         self._session = session
         self.base_url = base_url.rstrip("/")
         self._origin = _origin(self.base_url)
+        # Result links on the gateway's own host are fine even on a private address (a gateway
+        # in the same network, the sandbox on 127.0.0.1); other private hosts are not.
+        self._own_host = (urlsplit(self.base_url).hostname or "").lower()
         self._authorization = f"Bearer {api_key}"
         self.redact = Redactor(api_key)
         self.read_timeout = read_timeout
@@ -177,8 +182,10 @@ class UpstreamClient:
         CDN. Errors from other hosts are plain failures: their 403 is an expired link, not us.
         Only http(s) is fetched, and redirects are followed by hand, at most ``MAX_REDIRECTS``,
         and only on the same host: a result link must not bounce the bot to another machine (a
-        private address, a cloud metadata service) or to another scheme. A float ``timeout``
-        bounds the whole download, redirects included.
+        private address, a cloud metadata service) or to another scheme. The link itself may
+        name no private, loopback or link-local address either (links in a chat-format model's
+        answer are whatever the model wrote), unless it is on the gateway's own host. A float
+        ``timeout`` bounds the whole download, redirects included.
         """
         given = urlsplit(url)
         if not given.scheme and given.netloc:  # "//host/…" names another host too
@@ -191,8 +198,10 @@ class UpstreamClient:
             async with contextlib.AsyncExitStack() as stack:
                 if isinstance(timeout, int | float):
                     await stack.enter_async_context(asyncio.timeout(timeout))
+                # Redirects stay on this host (see _checked_redirect), so on this address too.
+                address = await public_address(first.hostname, _port(first), self._own_host)
                 for _ in range(MAX_REDIRECTS + 1):
-                    body, location = await self._fetch(current, max_bytes, timeout)
+                    body, location = await self._fetch(current, max_bytes, timeout, address)
                     if location is None:
                         return body
                     current = _checked_redirect(current, location, first)
@@ -203,13 +212,27 @@ class UpstreamClient:
             raise self.transport_error("GET", urlsplit(current).path, exc) from None
 
     async def _fetch(
-        self, url: str, max_bytes: int, client_timeout: Timeout
+        self, url: str, max_bytes: int, client_timeout: Timeout, address: str | None = None
     ) -> tuple[bytes, str | None]:
-        """One GET without following redirects: ``(body, None)`` or ``(b"", Location)``."""
+        """One GET without following redirects: ``(body, None)`` or ``(b"", Location)``.
+
+        With ``address``, connects to that address (the one checked) under the URL's name."""
         own = _origin(url) == self._origin
         headers = self._headers(None) if own else {}
+        target: str | yarl.URL = url
+        pinned: dict[str, Any] = {}
+        if address is not None:
+            named = yarl.URL(url)
+            target = named.with_host(address)
+            headers["Host"] = named.host_port_subcomponent or ""
+            if named.scheme == "https":
+                pinned["server_hostname"] = named.host  # TLS checks the name, not the address
         async with self._session.get(
-            url, headers=headers, timeout=self._timeout_for(client_timeout), allow_redirects=False
+            target,
+            headers=headers,
+            timeout=self._timeout_for(client_timeout),
+            allow_redirects=False,
+            **pinned,
         ) as resp:
             if resp.status in REDIRECT_STATUSES:
                 location = resp.headers.get("Location", "")

@@ -19,6 +19,7 @@ from urllib.parse import quote
 from bot.errors import (
     BannedPrompt,
     QueueFull,
+    SubmitFailed,
     SubmitRejected,
     UpstreamError,
     UpstreamFailure,
@@ -40,6 +41,7 @@ CODE_EXISTED = 21  # task exists, or waiting for the modal
 CODE_IN_QUEUE = 22
 CODE_QUEUE_FULL = 23
 CODE_BANNED_PROMPT = 24
+CODE_FAILURE = 9  # the proxy's own system failure, as opposed to 4 (the request was invalid)
 ACCEPTED_CODES = frozenset({CODE_SUCCESS, CODE_EXISTED, CODE_IN_QUEUE})
 MODAL_DESCRIPTION = "waiting for window confirm"
 
@@ -313,6 +315,8 @@ class MidjourneyClient:
             error = UpstreamInsufficientBalance(detail, **kw)
         elif code == MJ_SATURATED:
             error = UpstreamRateLimited(detail, **kw)
+        elif code == CODE_FAILURE:
+            error = SubmitFailed(detail, **kw)
         else:
             error = SubmitRejected(detail, **kw)
         log.warning(

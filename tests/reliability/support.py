@@ -11,6 +11,7 @@ from typing import Any
 import discord
 from sqlalchemy import select, update
 
+from bot.app import EXTENSIONS as APP_EXTENSIONS
 from bot.db import Database, HoldRow, table
 from bot.sandbox.discord import Message
 from bot.sandbox.world import SandboxWorld
@@ -46,8 +47,10 @@ def config(**sections: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return base
 
 
-# The cogs this suite exercises (others may be mid-way through being written).
-EXTENSIONS = ("cogs.credit", "cogs.admin", "cogs.gpt", "cogs.gpts", "cogs.imagine")
+# The suite runs the bot with every cog, as `atelier run` does.
+EXTENSIONS = APP_EXTENSIONS
+# How job cards begin: images, music, lyrics, video (and a failed job's card).
+CARD_ICONS = ("🎨", "🎵", "📝", "🎬", "❌")
 
 
 def world(**sections: dict[str, Any]) -> SandboxWorld:
@@ -93,7 +96,7 @@ def channel_cards(world: SandboxWorld, channel_id: int | None = None) -> list[Me
     return [
         m
         for m in world.discord.messages(channel_id or world.channel_id)
-        if not m.ephemeral and m.content.startswith(("🎨", "❌", "🎬"))
+        if not m.ephemeral and m.content.startswith(CARD_ICONS)
     ]
 
 

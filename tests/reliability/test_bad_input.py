@@ -231,9 +231,27 @@ async def test_unknown_model(
 
 ATTACHMENTS = [
     ("gpt", "virus.exe", b"MZ\x90\x00", "application/octet-stream", "I can't read `virus.exe`"),
-    ("gpt", "notes.txt", "é".encode("latin-1") * 10, "text/plain", "I can't read `notes.txt`"),
-    ("gpt", "big.png", PNG + b"0" * 4000, "image/png", "`big.png` is too large; the limit is"),
-    ("gpt", "big.md", b"# " + b"x" * 3000, "text/markdown", "`big.md` is too large"),
+    (
+        "gpt",
+        "notes.txt",
+        "é".encode("latin-1") * 10,
+        "text/plain",
+        "`notes.txt` is not readable text",
+    ),
+    (
+        "gpt",
+        "big.png",
+        PNG + b"0" * 1_500_000,
+        "image/png",
+        "`big.png` is too large; the limit is 1.5 MB.",
+    ),
+    (
+        "gpt",
+        "big.md",
+        b"# " + b"x" * 3000,
+        "text/markdown",
+        "`big.md` is too large; the limit is 2 KB.",
+    ),
     ("imagine", "notes.txt", b"hello", "text/plain", "`notes.txt` is not an image"),
     ("describe", "song.mp3", b"ID3", "audio/mpeg", "`song.mp3` is not an image"),
 ]
@@ -247,12 +265,13 @@ ATTACHMENTS = [
 @scenario(
     "bad input",
     "an attachment of the wrong type, in the wrong encoding or too large",
-    sees="private: I can't read `…` / `…` is too large; the limit is … / `…` is not an image",
+    sees="private: I can't read `…` / `…` is not readable text… / `…` is too large; the limit is "
+    "1.5 MB. / `…` is not an image",
 )
 async def test_bad_attachment(
     note: Note, command: str, name: str, data: bytes, kind: str, expected: str
 ) -> None:
-    chat = {"max_image_bytes": 2000, "max_text_file_bytes": 1000}
+    chat = {"max_image_bytes": 1_500_000, "max_text_file_bytes": 2000}
     async with world(chat=chat) as w:
         options = {"prompt": "look"} if command != "describe" else {}
         text = await refused(w, command, options, attachments=[(name, data, kind)])
@@ -314,33 +333,47 @@ async def test_button_on_foreign_or_missing_job(note: Note, how: str) -> None:
         assert "no longer exists" in reply.content
         assert len(w.upstream.records) == requests
         assert len(channel_cards(w)) == 1
-        note(fault=f"button pressed on a {how}")
+        what = {"other guild": "a job of another guild", "deleted job": "a deleted job"}
+        note(fault=f"button pressed on {what.get(how, 'a failed job')}")
         assert await settled(w, note) == STARTING_BALANCE - 20
 
 
+STALE = "This button no longer works"
 FORGED = [
-    ("atelier:mj:999:0", "no longer exists"),
-    ("atelier:mj:1:99", "no longer exists"),
-    ("atelier:mjd:1:3", "no longer exists"),
-    ("atelier:mjd:1:9", None),
-    ("atelier:mj:9999999999999999999999:0", None),
-    ("atelier:mj:-1:0", None),
-    ("atelier:mj:١:0", None),
-    ("atelier:hist:99999999999999999999:0:", None),
-    ("atelier:gpts:page:999999999999999999999999", None),
-    ("atelier:gpts:add:g-x'; DROP TABLE jobs;--", None),
-    ("something-else-entirely", None),
+    # Ours and well-formed, naming a job or button that does not exist: the item says so.
+    ("atelier:mj:999:0", "no longer exists", "en-US"),
+    ("atelier:mj:1:99", "no longer exists", "en-US"),
+    ("atelier:mjd:1:3", "no longer exists", "en-US"),
+    # Ours but fitting no template (out of range, signs, other digits, extra parts, quotes):
+    # the bot-wide fallback answers them.
+    ("atelier:mjd:1:9", STALE, "en-US"),
+    ("atelier:mj:9999999999999999999999:0", STALE, "en-US"),
+    ("atelier:mj:-1:0", STALE, "en-US"),
+    ("atelier:mj:١:0", "这个按钮已失效", "zh-CN"),
+    ("atelier:hist:99999999999999999999:0:", STALE, "en-US"),
+    ("atelier:gpts:page:999999999999999999999999", STALE, "en-US"),
+    ("atelier:gpts:add:g-x'; DROP TABLE jobs;--", STALE, "en-US"),
+    ("atelier:", STALE, "en-US"),
+    # Not ours: such an id may belong to a live, non-persistent View (discord.py names those
+    # with random hex and answers them itself), so the fallback must not answer it too; and
+    # Discord sends presses only for our own messages, so only a forging client sees nothing.
+    ("something-else-entirely", None, "en-US"),
 ]
 
 
-@pytest.mark.parametrize(("custom_id", "expected"), FORGED, ids=[f[0] for f in FORGED])
+@pytest.mark.parametrize(("custom_id", "expected", "locale"), FORGED, ids=[f[0] for f in FORGED])
 @scenario(
     "bad input",
     "a forged custom_id on a button",
-    sees="private: That job no longer exists…, or no answer at all when the id is not ours",
+    sees="private: That job no longer exists… / This button no longer works…; no answer "
+    "when the id is not ours",
 )
 async def test_forged_custom_id(
-    note: Note, caplog: pytest.LogCaptureFixture, custom_id: str, expected: str | None
+    note: Note,
+    caplog: pytest.LogCaptureFixture,
+    custom_id: str,
+    expected: str | None,
+    locale: str,
 ) -> None:
     caplog.set_level(logging.WARNING)
     async with world() as w:
@@ -348,16 +381,17 @@ async def test_forged_custom_id(
         card = await grid(w, member)
         card.components[0]["components"][0]["custom_id"] = custom_id
         requests = len(w.upstream.records)
-        handle = await w.discord.click(card.id, custom_id, member)
+        handle = await w.discord.click(card.id, custom_id, member, locale=locale)
         if expected is None:
             with pytest.raises(TimeoutError):
                 await handle.wait_response(timeout=0.5)
-            sees = "no answer (Discord shows “This interaction failed”)"
+            sees = "no answer (Discord shows “This interaction failed”): the id is not ours"
         else:
             reply = await ephemeral_reply(w, handle)
-            assert expected in reply.content
+            assert expected in reply.content, reply.content
             sees = f"private: {reply.content}"
         assert len(w.upstream.records) == requests
+        assert len(channel_cards(w)) == 1  # nothing new was started
         assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
         note(fault=f"button with custom_id {custom_id!r}", sees=sees)
         assert await settled(w, note) == STARTING_BALANCE - 20
@@ -391,8 +425,7 @@ async def test_command_in_dm(note: Note, command: str) -> None:
         assert "works only inside a server" in reply.content and reply.ephemeral
         untouched(w)
         note(fault=f"/{command} in a DM")
-        assert await w.services.ledger.check() == []
-        assert await w.services.ledger.open_holds() == []
+        assert await settled(w, note) == STARTING_BALANCE
 
 
 # --- configuration ------------------------------------------------------------------------------
@@ -405,6 +438,8 @@ BAD_CONFIGS = [
     ('[chat]\nreply_mode = "shout"', "chat.reply_mode"),
     ("[discord]\ntoken = 123456789012345678901234", "discord.token"),
     ("[database]\nurl = 7", "database.url"),
+    ("[limits]\nrequests_per_minute = -1", "limits.requests_per_minute"),
+    ('[limits]\nconcurrent = "a few"', "limits.concurrent"),
 ]
 
 

@@ -25,6 +25,7 @@ from bot.jobs import JobEngine
 from bot.ledger import Ledger
 from bot.sandbox.discord import DiscordSandbox
 from bot.sandbox.upstream import UpstreamSandbox
+from bot.sandbox.upstream.wire import openai_error
 from bot.upstream.client import UpstreamClient
 from bot.upstream.midjourney import MidjourneyClient
 from tests.helpers import FAST_CHAT, run_slash, wait_until
@@ -95,7 +96,8 @@ async def test_kill_during_stream(note: Note) -> None:
 @scenario(
     "process",
     "killed between the hold and the upstream submit (/imagine)",
-    sees="card: ❌ The bot restarted before this job reached the service. -# 20 credits refunded.",
+    sees="card: ❌ The bot restarted while it was handing this job to the service… -# 20 "
+    "credits refunded.",
 )
 async def test_kill_between_hold_and_submit(note: Note, monkeypatch: pytest.MonkeyPatch) -> None:
     gate = Gate()
@@ -108,7 +110,7 @@ async def test_kill_between_hold_and_submit(note: Note, monkeypatch: pytest.Monk
         monkeypatch.undo()
         await w.start_bot()
         card = await finished_card(w)
-        assert "restarted before this job reached the service" in card.content
+        assert "restarted while it was handing this job to the service" in card.content
         assert "20 credits refunded" in card.content
         assert len(channel_cards(w)) == 1
         assert w.upstream.midjourney.submits["IMAGINE"] == 0
@@ -337,7 +339,8 @@ level = "DEBUG"
 
 @scenario(
     "process",
-    "real SIGKILL of `python -m bot run` with a job and a stream in flight, then a restart",
+    "real SIGKILL of `python -m bot run` with a job and a stream in flight, then a restart "
+    "(after an error that echoed the API key)",
     sees="the job's card delivered once after the restart; the stream stops mid-way",
     lost="nothing: job charged once, the stream's hold refunded",
 )
@@ -353,6 +356,17 @@ async def test_real_sigkill(note: Note, tmp_path: Path) -> None:
         upstream.chat.stall_seconds = 60
         bot = BotProcess(config, discord)
         await bot.start()
+
+        # An error that echoes the key back, as gateways do: the process must not repeat it.
+        bare = upstream.api_key.removeprefix("sk-")
+        echo = openai_error(f"无效的令牌 {upstream.api_key} / {bare} (request id: 9)", code="")
+        upstream.inject(r"^/v1/chat/completions$", 401, echo)
+        refused = await discord.slash(guild.id, guild.default_channel_id, member, "gpt",
+                                      {"prompt": "key?"})  # fmt: skip
+        await wait_until(
+            lambda: any(m.content.startswith("⚠️") for m in discord.interaction_messages(refused)),
+            10,
+        )
 
         job = await discord.slash(guild.id, guild.default_channel_id, member, "imagine",
                                   {"prompt": "a fox"})  # fmt: skip
@@ -391,4 +405,7 @@ async def test_real_sigkill(note: Note, tmp_path: Path) -> None:
             await db.close()
         note(ledger=f"balance {balance}/{STARTING_BALANCE}, 0 open hold(s), 0 discrepancy(ies)")
         output = bot.output.decode(errors="replace")
-        assert discord.token not in output and upstream.api_key not in output
+        assert "sk-***" in output  # the echo was logged (DEBUG), masked
+        shown = [m.content for m in discord.store.messages.values()]
+        for secret in (discord.token, upstream.api_key, bare):
+            assert secret not in output and not any(secret in text for text in shown)

@@ -24,12 +24,13 @@ from hypothesis import strategies as st
 
 import cogs
 from bot.errors import UpstreamFailure
-from bot.gpt_catalog import InvalidGPTId, parse_gizmo_id
+from bot.gpt_catalog import NAME_LIMIT, InvalidGPTId, parse_gizmo_id
 from bot.pricing import DEFAULT_ACTION_PRICES, ChatPrice, PricingConfig
 from bot.providers.midjourney import action_kind
-from bot.splitting import DISCORD_LIMIT
-from bot.streaming import Pacing, StreamingReply
+from bot.splitting import CLOSE, DISCORD_LIMIT, open_fence_language
+from bot.streaming import FOOTER_RESERVE, Pacing, StreamingReply
 from bot.upstream.chat import ChatClient
+from bot.upstream.errors import MAX_DETAIL_CHARS
 from bot.upstream.sse import SSEParser, SSEProtocolError
 from cogs.gpt import THREAD_NAME_LIMIT, thread_name
 from tests.reliability.conftest import scenario
@@ -61,21 +62,60 @@ class Recorder:
         return 0
 
 
+def _up_to(size: int) -> st.SearchStrategy[str]:
+    """Any text up to ``size``, and often near it: random text alone is mostly short."""
+    return st.text(max_size=size) | st.integers(0, size).map(lambda n: "ẞ" * n)
+
+
+LABELS = _up_to(NAME_LIMIT).filter(bool)  # a GPT's name, as the catalog keeps it
 FOOTERS = st.one_of(
     st.just(""),
+    st.builds(lambda label, cost: f"-# {label} · {cost} credits", LABELS, st.integers(0, 10**9)),
     st.builds(
         lambda label, cost, reason: f"-# ⚠️ The answer was cut off: {reason}\n-# {label} · {cost}",
-        st.text(min_size=1, max_size=100),
+        LABELS,
         st.integers(0, 10**9),
-        st.text(max_size=500),  # an upstream's detail, cut to MAX_DETAIL_CHARS
+        _up_to(MAX_DETAIL_CHARS),  # an upstream's detail, cut to this length
     ),
 )
+_WORDS = st.sampled_from(["word ", "Sentence. ", "\n", "\n\n", "中文。", "`x` ", "@everyone "])
+_BLOCKS = st.builds(
+    lambda language, lines: f"```{language}\n" + "".join(f"{line}\n" for line in lines) + "```",
+    st.sampled_from(["", "python", "js"]),
+    st.lists(st.text(alphabet="abc =1()", max_size=40), max_size=60),
+)
+# Prose and closed code blocks, long enough to run over one message: fences get split.
+MARKDOWN = st.lists(st.one_of(_WORDS, _BLOCKS), max_size=400).map("".join)
+# About one message of text while streaming: what a footer past the reserve would overfill.
+NEAR_FULL = st.builds(
+    lambda size, word: (word * size)[:size],
+    st.integers(DISCORD_LIMIT - 300, DISCORD_LIMIT - FOOTER_RESERVE),
+    st.sampled_from(["word ", "Sentence. ", "x", "中文。", "line\n"]),
+)
+
+
+def rebuilt(messages: list[str], footer: str) -> str:
+    """The text the messages carry: footer removed and fences added at splits undone."""
+    parts = list(messages)
+    if footer:
+        assert parts[-1].endswith(footer)
+        parts[-1] = parts[-1].removesuffix(f"\n{footer}").removesuffix(footer)
+    text = parts[0]
+    for part in parts[1:]:
+        reopen = re.match(r"```[^\s`]*\n", part)
+        if text.endswith(CLOSE) and reopen:
+            text, part = text.removesuffix(CLOSE), part[reopen.end() :]
+        text += part
+    return text
 
 
 @PROPS
 @example(text="a" * 1879, footer="-# ⚠️ The answer was cut off: " + "r" * 500 + "\n-# GPT · 5")
 @example(text="x" * 5000, footer="-# " + "é" * 700)
-@given(text=st.text(max_size=6000), footer=FOOTERS)
+# One full message of text, then a footer with the longest GPT name: 2,066 characters unfixed.
+@example(text="Some sentence. " * 123 + "end.", footer=f"-# {'N' * NAME_LIMIT} · 12 credits")
+@example(text="```py\n" + "x = 1\n" * 310, footer="-# ⚠️ cut off: " + "r" * 500 + "\n-# GPT · 5")
+@given(text=st.one_of(st.text(max_size=6000), MARKDOWN, NEAR_FULL), footer=FOOTERS)
 @scenario(
     "properties",
     "streamed reply: any text with any footer",
@@ -93,7 +133,13 @@ def test_streamed_messages_always_fit(text: str, footer: str) -> None:
 
     asyncio.run(run())
     assert all(len(m) <= DISCORD_LIMIT for m in target.messages)
-    assert footer in target.messages[-1] or not footer
+    # Whole: every character once, in order; only a fence left open at the very end is closed.
+    whole = rebuilt(target.messages, footer)
+    tail = rebuilt(target.messages[-1:], footer)
+    assert whole == text or (
+        whole == text + CLOSE and open_fence_language(tail.removesuffix(CLOSE)) is not None
+    ), (len(whole), len(text))
+    assert not target.messages[-1].endswith("▌")
 
 
 @PROPS

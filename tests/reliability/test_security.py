@@ -1,29 +1,26 @@
-"""Security: secrets stay secret, privileged actions are checked by the bot itself, result
-downloads go only where they should, and one member cannot flood past the spending gate."""
+"""Security: secrets stay secret, and privileged actions are checked by the bot itself.
+(Result downloads: test_downloads.py; floods: test_flooding.py.)"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
+import io
 import json
 import logging
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
-from aiohttp import web
 
-from bot.errors import MediaTooLarge, UpstreamFailure, UpstreamTimeout
-from bot.sandbox.upstream import UpstreamSandbox
-from bot.sandbox.upstream.midjourney import task_json
-from bot.sandbox.upstream.png import sandbox_png
+from bot.log_setup import build_handler
 from bot.sandbox.upstream.wire import mj_error, openai_error
 from bot.sandbox.world import SandboxWorld
-from bot.upstream.client import UpstreamClient
-from tests.helpers import final_answer, run_slash, wait_until
+from bot.upstream.gpts import GPTsClient
+from tests.helpers import final_answer, private_reply, run_slash
 from tests.reliability.conftest import Note, scenario
 from tests.reliability.support import (
     EXTENSIONS,
@@ -39,7 +36,6 @@ ROOT = Path(__file__).resolve().parents[2]
 DISCORD_TOKEN = "MTE5ODc2NTQzMjEw.GsEcRt.the-discord-token-of-the-reliability-suite"
 API_KEY = "sk-reliabilitySuiteSecretKey0123456789abcdef"
 SECRETS = (DISCORD_TOKEN, API_KEY, API_KEY.removeprefix("sk-"))
-PNG = sandbox_png("cdn", False, None)
 
 
 def secret_world(**sections: Any) -> SandboxWorld:
@@ -52,6 +48,40 @@ def secret_world(**sections: Any) -> SandboxWorld:
 
 def leaks(texts: list[str]) -> list[str]:
     return [t[:200] for t in texts if any(secret in t for secret in SECRETS)]
+
+
+class OnCopies(logging.Handler):
+    """Hands a handler a copy of each record: its masking (it edits the record) must not hide
+    a raw secret from the checks on what was captured."""
+
+    def __init__(self, inner: logging.Handler) -> None:
+        super().__init__(logging.DEBUG)
+        self.inner = inner
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.inner.handle(copy.copy(record))
+
+
+@contextlib.contextmanager
+def real_log_handlers() -> Iterator[dict[str, io.StringIO]]:
+    """What ``atelier run`` would write, through its own handlers (bot/log_setup.py), in both
+    formats and at DEBUG, given the secrets ``atelier run`` gives them."""
+    streams = {"json": io.StringIO(), "plain": io.StringIO()}
+    handlers = [
+        OnCopies(build_handler(fmt, (DISCORD_TOKEN, API_KEY), stream))
+        for fmt, stream in streams.items()
+    ]
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.DEBUG)
+    for handler in handlers:
+        root.addHandler(handler)
+    try:
+        yield streams
+    finally:
+        for handler in handlers:
+            root.removeHandler(handler)
+        root.setLevel(level)
 
 
 # --- secrets --------------------------------------------------------------------------------
@@ -67,6 +97,22 @@ async def test_secrets_never_leak(
     note: Note, caplog: pytest.LogCaptureFixture, tmp_path: Path
 ) -> None:
     caplog.set_level(logging.DEBUG)
+    with real_log_handlers() as logs:
+        texts, cli = await _a_run_with_errors(note, caplog, tmp_path)
+        written = {fmt: stream.getvalue() for fmt, stream in logs.items()}
+    entries = [json.loads(line) for line in written["json"].splitlines()]  # one object a line
+    assert len(entries) > 100 and leaks([written["json"], written["plain"]]) == []
+    assert "upstream.api_key: rejected" in cli and leaks([cli]) == []
+    note(sees=f"nothing leaked in {len(texts)} texts, {len(entries)} JSON log lines, the plain "
+         "log and the CLI output")  # fmt: skip
+
+
+async def _a_run_with_errors(
+    note: Note, caplog: pytest.LogCaptureFixture, tmp_path: Path
+) -> tuple[list[str], str]:
+    """Commands that fail in every way an echoed secret could travel: all a member, Discord and
+    the upstream saw, every record logged (as captured, before any masking), and the output of
+    `atelier doctor` run against the same sandboxes."""
     async with secret_world() as w:
         member = w.add_member("alice")
         admin = w.add_member("admin", permissions=0x20)  # Manage Server
@@ -94,9 +140,34 @@ async def test_secrets_never_leak(
         texts += [json.dumps(r["json"]) for r in w.discord.records]
         texts += [json.dumps(r.json) for r in w.upstream.records]
         assert leaks(texts) == []
-        cli = await doctor_output(w, tmp_path)
-        assert "upstream.api_key: rejected" in cli and leaks([cli]) == []
-        note(sees=f"nothing leaked in {len(texts)} texts and the CLI output")
+        return texts, await doctor_output(w, tmp_path)
+
+
+@scenario(
+    "security",
+    "an unexpected exception whose message carries the API key and the Discord token",
+    sees="Sorry, something went wrong on our side…; the logs (JSON and plain) show *** instead",
+)
+async def test_secret_in_unexpected_exception(note: Note, monkeypatch: pytest.MonkeyPatch) -> None:
+    async def broken(*_args: Any, **_kwargs: Any) -> Any:
+        raise RuntimeError(f"GET https://cdn.example/?key={API_KEY}&t={DISCORD_TOKEN} failed")
+
+    with real_log_handlers() as logs:
+        async with secret_world() as w:
+            monkeypatch.setattr(GPTsClient, "search", broken)
+            member = w.add_member("alice")
+            handle = await run_slash(w, member, "gpts search", {"query": "cats"})
+            reply = await private_reply(w, handle)  # the deferred "thinking…" message
+            assert reply.content.startswith("Sorry, something went wrong")
+            assert leaks([m.content for m in w.discord.store.messages.values()]) == []
+            assert await settled(w, note) == STARTING_BALANCE
+        written = {fmt: stream.getvalue() for fmt, stream in logs.items()}
+    [entry] = [
+        e for e in map(json.loads, written["json"].splitlines()) if "unhandled" in e["message"]
+    ]
+    assert "RuntimeError: GET https://cdn.example/?key=***&t=*** failed" in entry["exception"]
+    assert "key=***&t=***" in written["plain"]
+    assert leaks(list(written.values())) == []
 
 
 async def doctor_output(w: SandboxWorld, tmp_path: Path) -> str:
@@ -178,6 +249,7 @@ async def test_gpts_default_needs_manage_server(note: Note) -> None:
         reply = await ephemeral_reply(w, handle)
         assert "Manage Server" in reply.content
         assert await w.services.gpt_catalog.default(w.guild_id) is None
+        assert await settled(w, note) == STARTING_BALANCE
 
 
 @scenario(
@@ -199,6 +271,7 @@ async def test_history_button_checks_permission(note: Note) -> None:
         reply = await ephemeral_reply(w, press)
         assert "Manage Server" in reply.content and reply.id != page.id
         assert page.embeds[0]["footer"]["text"] == "Page 1 of 2"
+        assert await settled(w, note) == STARTING_BALANCE + 12
 
 
 @scenario(
@@ -232,189 +305,3 @@ async def test_modal_of_another_member(note: Note) -> None:
             await submit.wait_response(timeout=1.0)
         assert w.upstream.requests_to("/mj/submit/modal") == []
         assert await settled(w, note) == STARTING_BALANCE - 20 - 10
-
-
-# --- downloads ----------------------------------------------------------------------------------
-
-
-class CDN:
-    """Another host serving result files, with redirects of every kind."""
-
-    def __init__(self) -> None:
-        self.requests: list[tuple[str, str | None]] = []  # (path, Authorization)
-        self.port = 0
-
-    def app(self) -> web.Application:
-        app = web.Application()
-        app.router.add_get("/{name}", self.handle)
-        return app
-
-    async def handle(self, request: web.Request) -> web.StreamResponse:
-        name = request.match_info["name"]
-        self.requests.append((name, request.headers.get("Authorization")))
-        here = f"http://127.0.0.1:{self.port}"
-        redirects = {
-            "relative": "/img.png",
-            "absolute": f"{here}/img.png",
-            "other-host": f"http://localhost:{self.port}/img.png",
-            "other-port": "http://127.0.0.1:9/img.png",
-            "file": "file:///etc/passwd",
-            "gopher": "gopher://127.0.0.1:70/x",
-            "loop": "/loop",
-            "empty": "",
-        }
-        if name in redirects:
-            return web.Response(status=302, headers={"Location": redirects[name]})
-        if name == "img.png":
-            return web.Response(body=PNG, content_type="image/png")
-        if name == "slow":
-            await asyncio.sleep(3)
-            return web.Response(body=PNG, content_type="image/png")
-        if name == "chunked":
-            resp = web.StreamResponse()
-            resp.enable_chunked_encoding()
-            await resp.prepare(request)
-            for _ in range(50):
-                await resp.write(b"x" * 4096)
-            return resp
-        return web.Response(status=404)
-
-
-@contextlib.asynccontextmanager
-async def cdn_and_client() -> AsyncIterator[tuple[CDN, UpstreamClient, UpstreamSandbox]]:
-    cdn = CDN()
-    runner = web.AppRunner(cdn.app(), access_log=None, handler_cancellation=True)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    cdn.port = runner.addresses[0][1]
-    try:
-        async with UpstreamSandbox(api_key=API_KEY) as gateway, aiohttp.ClientSession() as http:
-            yield cdn, UpstreamClient(http, gateway.base_url, API_KEY), gateway
-    finally:
-        await runner.cleanup()
-
-
-REFUSED = ["other-host", "other-port", "file", "gopher", "loop", "empty"]
-
-
-@scenario(
-    "security",
-    "result downloads: http(s) only, same-host redirects only, size and time caps, "
-    "no key to other hosts",
-    sees="(the bot) refuses other hosts and schemes; posts the link instead",
-)
-async def test_download_rules(note: Note) -> None:
-    async with cdn_and_client() as (cdn, client, gateway):
-        base = f"http://127.0.0.1:{cdn.port}"
-        assert await client.download(f"{base}/img.png", max_bytes=10_000) == PNG
-        assert await client.download(f"{base}/relative", max_bytes=10_000) == PNG
-        assert await client.download(f"{base}/absolute", max_bytes=10_000) == PNG
-        served = [p for p, _ in cdn.requests].count("img.png")
-        for name in REFUSED:
-            with pytest.raises(UpstreamFailure, match="download refused"):
-                await client.download(f"{base}/{name}", max_bytes=10_000)
-        assert [p for p, _ in cdn.requests].count("img.png") == served  # no hop was followed
-        for url in ("file:///etc/passwd", "data:image/png;base64,AAAA", "ftp://127.0.0.1/x",
-                    "javascript:alert(1)", "//127.0.0.1/x"):  # fmt: skip
-            with pytest.raises(UpstreamFailure, match="only http"):
-                await client.download(url, max_bytes=10_000)
-        with pytest.raises(MediaTooLarge):
-            await client.download(f"{base}/chunked", max_bytes=50_000)
-        with pytest.raises(MediaTooLarge):
-            await client.download(f"{base}/img.png", max_bytes=10)
-        with pytest.raises(UpstreamTimeout):
-            await client.download(f"{base}/slow", max_bytes=10_000, timeout=0.5)
-        assert [auth for _, auth in cdn.requests if auth] == []  # the key stays with the gateway
-        await client.download(f"{gateway.base_url}/v1/models", max_bytes=100_000)
-        assert gateway.records[-1].authorized  # … where it is needed
-
-
-@scenario(
-    "security",
-    "a Midjourney result URL that redirects to another host",
-    sees="the card with its buttons and a link; the other host is never asked",
-    lost="the image is not attached (link instead)",
-)
-async def test_result_redirect_to_other_host(note: Note) -> None:
-    async with cdn_and_client() as (cdn, _, _gateway), world() as w:
-        mj = w.upstream.midjourney
-        evil = f"http://127.0.0.1:{cdn.port}/other-host"
-
-        def tasks(_rid: str) -> list[dict[str, Any]]:
-            return [
-                {**task_json(mj, t, w.upstream.base_url), "imageUrl": evil}
-                for t in mj.tasks.values()
-            ]
-
-        w.upstream.inject(r"/mj/task/list-by-condition$", 200, tasks, times=None)  # type: ignore[arg-type]
-        member = w.add_member("alice")
-        await run_slash(w, member, "imagine", {"prompt": "a fox"})
-        card = await finished_card(w)
-        assert card.attachments == [] and evil in card.content
-        assert [p for p, _ in cdn.requests] == ["other-host"]
-        await settled(w, note)
-
-
-# --- flooding -----------------------------------------------------------------------------------
-
-
-async def flood(w: SandboxWorld, member: int, count: int) -> list[Any]:
-    handles = [
-        await w.discord.slash(w.guild_id, w.channel_id, member, "gpt", {"prompt": f"q{n}"})
-        for n in range(count)
-    ]
-    for handle in handles:
-        await handle.wait_response(timeout=10)
-    return handles
-
-
-@scenario(
-    "security",
-    "one member fires 30 /gpt at once against a 60 s cooldown",
-    sees="one answer; 29 private “Please wait 60 s before using /gpt again.”",
-)
-async def test_flood_against_cooldown(note: Note) -> None:
-    async with world() as w:
-        member = w.add_member("flooder")
-        await w.services.policies.set_cooldown(w.guild_id, "gpt", 60)
-        w.upstream.chat.pace = 0.01
-        handles = await flood(w, member, 30)
-        await wait_until(lambda: w.bot.work.running == 0)
-        texts = [m.content for h in handles for m in w.discord.interaction_messages(h)]
-        waits = [t for t in texts if t.startswith("Please wait")]
-        assert len(waits) == 29
-        assert len(w.upstream.requests_to("/v1/chat/completions")) == 1
-        await settled(w, note)
-
-
-@scenario(
-    "security",
-    "one member fires 30 /gpt at once against a daily cap",
-    sees="as many answers as the cap allows; the rest: private “You have reached your daily "
-    "limit…”",
-)
-async def test_flood_against_daily_cap(note: Note) -> None:
-    async with world() as w:
-        member = w.add_member("flooder")
-        await w.services.policies.set_limit(w.guild_id, "member", member, 20)
-        w.upstream.chat.stall_after_chars = 4  # every answer holds its estimate for a while
-        w.upstream.chat.stall_seconds = 1.0
-        handles = await flood(w, member, 30)
-        await wait_until(lambda: w.bot.work.running == 0, timeout=20)
-        holds = [await w.services.ledger.get_hold(f"gpt:{h.id}") for h in handles]
-        [amount] = {h.amount for h in holds if h is not None}
-        allowed = 20 // amount
-        calls = w.upstream.requests_to("/v1/chat/completions")
-        texts = [m.content for h in handles for m in w.discord.interaction_messages(h)]
-        capped = [t for t in texts if t.startswith("You have reached your daily limit")]
-        assert len(calls) == allowed and len(capped) == 30 - allowed
-        async with w.services.db.read() as conn:
-            from bot.spending import day_start
-
-            spent = await w.services.spending.spent_since(
-                conn, w.guild_id, member, day_start(w.services.spending._clock())
-            )
-        assert spent <= 20
-        note(sees=f"{allowed} answers (estimate {amount} each, cap 20); {len(capped)} refusals")
-        await settled(w, note)

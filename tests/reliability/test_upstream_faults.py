@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from bot.sandbox.upstream.wire import openai_error
-from tests.helpers import answer_text, final_answer, run_slash, wait_until
+from tests.helpers import final_answer, run_slash, wait_until
 from tests.reliability.conftest import Note, scenario
 from tests.reliability.support import (
     STARTING_BALANCE,
@@ -284,19 +284,32 @@ async def test_gpt_error_event_mid_stream(note: Note) -> None:
         await settled(w, note)
 
 
+@pytest.mark.parametrize("locale", ["en-US", "zh-CN"])
 @scenario(
     "upstream",
     "content_filter finish_reason in a 200 stream",
-    sees="the text that came, with its footer; nothing more",
-    lost="nothing: charged for the text shown",
+    sees="the text that came, then “-# ⚠️ The answer was cut off: The AI service's content "
+    "filter stopped the answer here.” and the cost",
+    lost="nothing: charged for the text shown (by the upstream's usage)",
 )
-async def test_gpt_content_filter_finish(note: Note) -> None:
+async def test_gpt_content_filter_finish(note: Note, locale: str) -> None:
     async with world() as w:
         w.upstream.chat.reply = "Here is a partial"
         w.upstream.chat.finish_reason = "content_filter"
-        messages = await ask(w)
-        assert answer_text(messages) == "Here is a partial"
-        await settled(w, note)
+        [message] = await ask(w, locale=locale)
+        text, notice, footer = message.content.split("\n")
+        assert text == "Here is a partial"
+        assert (
+            notice
+            == {
+                "en-US": "-# ⚠️ The answer was cut off: The AI service's content filter stopped the "
+                "answer here.",
+                "zh-CN": "-# ⚠️ 回答中断：AI 服务的内容过滤在此处中止了回答。",
+            }[locale]
+        )
+        spent = STARTING_BALANCE - await settled(w, note)
+        assert footer.startswith("-# ") and f"{spent}" in footer and spent > 0
+        note(fault=f"content_filter finish_reason in a 200 stream ({locale})", sees=message.content)
 
 
 # --- /imagine: submit refusals in the MJ and task shapes --------------------------------------

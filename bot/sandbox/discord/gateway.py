@@ -281,6 +281,19 @@ class Gateway:
                 self._send(conn, {_CLOSE: code or 1001})
         return dropped
 
+    def invalidate(self, shard: int | None = None) -> int:
+        """Send INVALID_SESSION (``d: false``) and end the sessions: RESUME is refused from now
+        on, so clients IDENTIFY again. Returns how many connections were told."""
+        told = 0
+        for conn in list(self.connections):
+            session = conn.session
+            if session is None or (shard is not None and session.shard[0] != shard):
+                continue
+            session.alive = False
+            self._send(conn, {"op": INVALID_SESSION, "d": False})
+            told += 1
+        return told
+
     async def close(self) -> None:
         for conn in list(self.connections):
             conn.dropped = True

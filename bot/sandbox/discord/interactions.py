@@ -11,7 +11,7 @@ from typing import Any
 from .commands import SUB_COMMAND_GROUP, CommandRegistry, Found
 from .messages import Messages
 from .options import OptionBuilder
-from .payloads import ATTACHMENT_SIZE_LIMIT, Payloads
+from .payloads import Payloads
 from .permissions import ADMINISTRATOR, BOT_PERMISSIONS
 from .state import Channel, Store
 from .validation import walk_components
@@ -125,7 +125,7 @@ class InteractionFactory:
             "type": itype,
             "token": secrets.token_urlsafe(32),
             "version": 1,
-            "attachment_size_limit": ATTACHMENT_SIZE_LIMIT,
+            "attachment_size_limit": self.payloads.attachment_limit(guild_id),
             "locale": locale or user.locale,
             "entitlements": [],
             "channel_id": str(channel.id),

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from .mentions import parse_mentions
-from .payloads import ATTACHMENT_SIZE_LIMIT, Payloads
+from .payloads import Payloads
 from .permissions import INTENT_DIRECT_MESSAGES, INTENT_GUILD_MESSAGES
 from .request_body import Body, Upload
 from .responses import DiscordError, form_error, invalid_form
@@ -27,6 +27,9 @@ if TYPE_CHECKING:
     from .gateway import Gateway
 
 _FILE_FIELD = re.compile(r"files\[(\d+)\]|file(\d*)$")
+# Discord checks an enforced nonce "in the past few minutes" (API docs; the span is not given).
+NONCE_WINDOW = 300.0
+NONCE_MAX_LENGTH = 25
 
 
 class Messages:
@@ -37,13 +40,21 @@ class Messages:
         self.payloads = payloads
         self.gateway = gateway
         self._base_url = base_url
+        # (channel, author, nonce) → the message created with it, for ``enforce_nonce``.
+        self._nonces: dict[tuple[int, int, str], int] = {}
 
     # -- attachments -----------------------------------------------------------------------
     def store_file(
-        self, scope: int | str, filename: str, data: bytes, content_type: str
+        self,
+        scope: int | str,
+        filename: str,
+        data: bytes,
+        content_type: str,
+        *,
+        guild_id: int | None = None,
     ) -> Attachment:
         """Keep the bytes and serve them at an http URL on the sandbox, like Discord's CDN."""
-        if len(data) > ATTACHMENT_SIZE_LIMIT:
+        if len(data) > self.payloads.attachment_limit(guild_id):
             raise DiscordError(413, 40005)
         guessed = mimetypes.guess_type(filename)[0]
         if not content_type or content_type == "application/octet-stream":
@@ -58,6 +69,8 @@ class Messages:
         self, channel_id: int, data: dict[str, Any], uploads: list[Upload]
     ) -> list[Attachment]:
         meta = {str(a.get("id")): a for a in data.get("attachments") or [] if isinstance(a, dict)}
+        channel = self.store.channels.get(channel_id)
+        guild_id = channel.guild_id if channel is not None else None
         out = []
         for index, upload in enumerate(uploads):
             match = _FILE_FIELD.match(upload.field)
@@ -68,6 +81,7 @@ class Messages:
                 info.get("filename") or upload.filename,
                 upload.data,
                 upload.content_type,
+                guild_id=guild_id,
             )
             attachment.description = info.get("description")
             out.append(attachment)
@@ -92,6 +106,9 @@ class Messages:
     ) -> Message:
         data = body.object()
         check_message(data)
+        nonce = _nonce(data)
+        if data.get("enforce_nonce") and (earlier := self._by_nonce(channel.id, author_id, nonce)):
+            return earlier  # a repeat: Discord answers with the first message, makes no other
         attachments = self._uploads(channel.id, data, body.uploads)
         flags = (int(data.get("flags") or 0) & SETTABLE_FLAGS) | extra_flags
         if ephemeral_to is None:
@@ -123,7 +140,10 @@ class Messages:
             tts=bool(data.get("tts")),
             poll=data.get("poll"),
             interaction_metadata=interaction_metadata,
+            nonce=nonce,
         )
+        if nonce is not None:
+            self._nonces[(channel.id, author_id, nonce)] = message.id
         self._reference(message, data.get("message_reference"))
         message.snapshot(message.created_at)
         self.store.messages[message.id] = message
@@ -131,6 +151,17 @@ class Messages:
             channel.last_message_id = message.id
             channel.message_count += 1
             self.dispatch("MESSAGE_CREATE", message)
+        return message
+
+    def _by_nonce(self, channel_id: int, author_id: int, nonce: str | None) -> Message | None:
+        """The message this author made in this channel with this nonce, if it is recent."""
+        if nonce is None:
+            return None
+        message = self.store.messages.get(self._nonces.get((channel_id, author_id, nonce), 0))
+        if message is None or message.deleted:
+            return None
+        if self.store.clock.now() - message.created_at > NONCE_WINDOW:
+            return None
         return message
 
     def _reference(self, message: Message, ref: dict[str, Any] | None) -> None:
@@ -225,3 +256,18 @@ class Messages:
             intent=intent,
             content_exempt=exempt,
         )
+
+
+def _nonce(data: dict[str, Any]) -> str | None:
+    """A message's nonce as Discord keeps it: an integer or a string of at most 25 characters."""
+    nonce = data.get("nonce")
+    if nonce is None:
+        return None
+    if not isinstance(nonce, int | str) or isinstance(nonce, bool):
+        raise invalid_form(form_error(["nonce"], "BASE_TYPE_STRING", "Must be a string."))
+    text = str(nonce)
+    if not 1 <= len(text) <= NONCE_MAX_LENGTH:
+        raise invalid_form(
+            form_error(["nonce"], "BASE_TYPE_BAD_LENGTH", "Must be between 1 and 25 in length.")
+        )
+    return text

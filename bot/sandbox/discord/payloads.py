@@ -19,6 +19,16 @@ class Payloads:
     def __init__(self, store: Store, application_id: int) -> None:
         self.store = store
         self.application_id = application_id
+        # The upload limit of guilds that set none, and of DMs.
+        self.attachment_size_limit = ATTACHMENT_SIZE_LIMIT
+
+    def attachment_limit(self, guild_id: int | None) -> int:
+        """The largest file the bot may upload in a guild: what interactions report as
+        ``attachment_size_limit`` and what message uploads are held to."""
+        guild = self.store.guilds.get(guild_id) if guild_id is not None else None
+        if guild is not None and guild.attachment_size_limit is not None:
+            return guild.attachment_size_limit
+        return self.attachment_size_limit
 
     # -- users, members, roles -------------------------------------------------------------
     def user(self, user: User) -> dict[str, Any]:
@@ -217,6 +227,8 @@ class Payloads:
             "pinned": False,
             "flags": message.flags,
         }
+        if message.nonce is not None:
+            data["nonce"] = message.nonce
         if message.webhook_id is not None:
             data["webhook_id"] = str(message.webhook_id)
         if message.application_id is not None:

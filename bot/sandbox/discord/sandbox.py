@@ -17,7 +17,7 @@ from .gateway import Gateway, shard_of
 from .interactions import InteractionFactory, InteractionHandle, InteractionRegistry
 from .messages import Messages
 from .observe import Observations
-from .payloads import Payloads
+from .payloads import ATTACHMENT_SIZE_LIMIT, Payloads
 from .permissions import INTENT_GUILD_MEMBERS, INTENT_GUILDS
 from .ratelimit import Fault, FaultTable, RateLimiter
 from .request_body import Body
@@ -41,6 +41,7 @@ class DiscordSandbox(Observations):
         interaction_token_ttl: float = 900.0,
         shard_count: int = 1,
         host: str = "127.0.0.1",
+        attachment_size_limit: int = ATTACHMENT_SIZE_LIMIT,
     ) -> None:
         self.clock = Clock()
         ids = Snowflakes(self.clock)
@@ -61,6 +62,7 @@ class DiscordSandbox(Observations):
         self.records: list[dict[str, Any]] = []
         self.gateway_log: list[dict[str, Any]] = []
         self.payloads = Payloads(self.store, bot.id)
+        self.payloads.attachment_size_limit = attachment_size_limit
         self.gateway = Gateway(self.store, self.payloads, self.settings, self.gateway_log)
         self._messages = Messages(
             self.store, self.payloads, self.gateway, lambda: self.settings.base_url
@@ -166,6 +168,14 @@ class DiscordSandbox(Observations):
             guild.id, "GUILD_CREATE", self.payloads.guild_create(guild), intent=INTENT_GUILDS
         )
         return guild
+
+    def set_attachment_size_limit(self, limit: int, guild_id: int | None = None) -> None:
+        """What the bot may upload from now on: in one guild (as its boost level sets it), or
+        wherever no guild says otherwise. Interactions report it as ``attachment_size_limit``."""
+        if guild_id is None:
+            self.payloads.attachment_size_limit = limit
+        else:
+            self.store.guild(guild_id).attachment_size_limit = limit
 
     def add_channel(self, guild_id: int, name: str) -> int:
         channel = self.store.add_channel(guild_id, name)
@@ -315,6 +325,30 @@ class DiscordSandbox(Observations):
         if reply_to is not None:
             data["message_reference"] = {"message_id": str(reply_to)}
         return self._messages.create(channel, int(user_id), Body(data)).id
+
+    def delete_message(self, message_id: int) -> None:
+        """Someone with Manage Messages deletes a message (a bot's card, say)."""
+        self._messages.delete(self.store.message(message_id))
+
+    def delete_channel(self, channel_id: int) -> None:
+        """An admin deletes a channel, its threads and their messages with it: channel routes
+        answer 404/10003 from now on, interaction webhooks on its messages 404/10008."""
+        channel = self.store.channel(channel_id)
+        threads = [c for c in self.store.channels.values() if c.parent_id == channel.id]
+        gone = {channel.id, *(t.id for t in threads)}
+        for message in self.store.messages.values():
+            if message.channel_id in gone:
+                message.deleted = True
+        for doomed in [*threads, channel]:
+            del self.store.channels[doomed.id]
+            event = "THREAD_DELETE" if doomed.parent_id is not None else "CHANNEL_DELETE"
+            data = self.payloads.channel(doomed)
+            self.gateway.dispatch(doomed.guild_id, event, data, intent=INTENT_GUILDS)
+
+    def invalidate_sessions(self, shard: int | None = None) -> int:
+        """The gateway answers INVALID_SESSION (op 9, not resumable) on live connections: the
+        client must IDENTIFY again, on a new session; what was dispatched meanwhile is lost."""
+        return self.gateway.invalidate(shard)
 
     def drop_gateway(self, shard: int | None = None, code: int | None = None) -> int:
         """Cut gateway connections abruptly (1006; or close with `code`); clients RESUME."""

@@ -127,6 +127,8 @@ class Guild:
     role_ids: list[int] = field(default_factory=list)
     bot_role_id: int = 0
     created_at: float = 0.0
+    # What the bot may upload here (boosts raise it on Discord); None: the sandbox's default.
+    attachment_size_limit: int | None = None
 
 
 @dataclass
@@ -172,6 +174,7 @@ class Message:
     thread_id: int | None = None
     reactions: list[tuple[str, int]] = field(default_factory=list)
     poll: dict[str, Any] | None = None
+    nonce: str | None = None
 
     def snapshot(self, t: float) -> None:
         self.history.append((t, self.content, [dict(e) for e in self.embeds]))

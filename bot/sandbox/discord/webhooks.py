@@ -181,8 +181,11 @@ class InteractionRoutes:
         if handle.original_message_id is not None:
             metadata["original_response_message_id"] = str(handle.original_message_id)
         kind = CHAT_INPUT_COMMAND_MESSAGE if handle.type == APPLICATION_COMMAND else 0
+        channel = self.store.channels.get(int(handle.channel_id or 0))
+        if channel is None:  # deleted since the interaction came
+            raise DiscordError(404, 10003)
         return self.messages.create(
-            self.store.channel(handle.channel_id),
+            channel,
             self.store.bot_user_id,
             body,
             type=kind,

@@ -2,6 +2,8 @@
 
 Token usage is an estimate, not a tokenizer: ``ceil(chars / 4)``, where the prompt counts the
 text of every message (text parts only) and the completion counts reasoning plus reply text.
+``ChatState.usage_tokens`` reports fixed numbers instead, so that a test can tell the usage the
+upstream sent from an estimate the bot made of the same text.
 The streaming shape follows new-api (upstream-api.md §1): a role chunk with empty content,
 content chunks, a finish_reason chunk, a usage chunk with ``choices: []``, then ``[DONE]``.
 Switches on ``ChatState`` break that shape on purpose, for tests.
@@ -63,6 +65,7 @@ class ChatState:
     stall_seconds: float = 30.0  # … for this long
     crlf: bool = False
     usage: bool = True  # False: never send the usage chunk
+    usage_tokens: tuple[int, int] | None = None  # (prompt, completion) to report; None: estimate
     models: list[str] = field(default_factory=lambda: list(DEFAULT_MODELS))
     # A list turns on per-chunk send times: one StreamLog per streamed request, in arrival order.
     stream_logs: list[StreamLog] | None = None
@@ -98,9 +101,12 @@ def estimate_tokens(text: str) -> int:
     return math.ceil(len(text) / CHARS_PER_TOKEN)
 
 
-def _usage(body: dict[str, Any], reply: str, reasoning: str) -> dict[str, Any]:
+def _usage(state: ChatState, body: dict[str, Any], reply: str) -> dict[str, Any]:
+    reasoning = state.reasoning
     prompt = estimate_tokens("".join(message_text(m) for m in body["messages"]))
     completion = estimate_tokens(reasoning + reply)
+    if state.usage_tokens is not None:
+        prompt, completion = state.usage_tokens
     return {
         "prompt_tokens": prompt,
         "completion_tokens": completion,
@@ -142,7 +148,7 @@ async def completions(request: web.Request) -> web.StreamResponse:
             **meta,
             "object": "chat.completion",
             "choices": [{"index": 0, "message": message, "finish_reason": state.finish_reason}],
-            "usage": _usage(body, reply, state.reasoning),
+            "usage": _usage(state, body, reply),
         }
     )
 
@@ -198,7 +204,7 @@ async def _stream(
     options = body.get("stream_options") or {}
     if state.usage and options.get("include_usage", True) is not False:
         await send({**meta, "object": "chat.completion.chunk", "choices": [],
-                    "usage": _usage(body, reply, state.reasoning)})  # fmt: skip
+                    "usage": _usage(state, body, reply)})  # fmt: skip
     if not state.omit_done:
         await resp.write(f"data: [DONE]{eol}{eol}".encode())
     await resp.write_eof()

@@ -1,7 +1,8 @@
 """Sandbox images route (``POST /v1/images/generations``) and the media files it links to.
 
 ``GET /files/{name}`` serves a PNG for ``*.png`` and a few bytes shaped like an MP4 for ``*.mp4``
-(public, like a CDN); chat-format media replies in tests link here via ``state.url(base, name)``.
+or an MP3 for ``*.mp3`` (public, like a CDN); chat-format media replies in tests link here via
+``state.url(base, name)``.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from bot.sandbox.upstream.png import sandbox_png
+from bot.sandbox.upstream.suno import sandbox_mp3
 from bot.sandbox.upstream.wire import json_response
 
 PUBLIC_ATTR = "sandbox_public"
@@ -57,6 +59,8 @@ async def files(request: web.Request) -> web.Response:
         return web.Response(body=png, content_type="image/png")
     if name.endswith(".mp4"):
         return web.Response(body=_mp4(name, state.file_bytes), content_type="video/mp4")
+    if name.endswith(".mp3"):
+        return web.Response(body=sandbox_mp3(name, state.file_bytes), content_type="audio/mpeg")
     raise web.HTTPNotFound()
 
 

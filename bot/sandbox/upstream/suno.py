@@ -72,6 +72,8 @@ class SunoState:
     never_finish: bool = False  # tasks submitted from now on stay streaming
     audio_bytes: int | None = None  # pad served mp3 files to exactly this size
     image_bytes: int | None = None  # pad served cover images to exactly this size
+    # Appended to finished audio links, like a CDN's signed query (long links make long cards).
+    signature: str = ""
     clock: Callable[[], float] = time.monotonic
     tasks: dict[str, SandboxSunoTask] = field(default_factory=dict)
     submits: Counter[str] = field(default_factory=Counter)  # accepted submits by mode
@@ -144,7 +146,7 @@ def clip_json(
     _, clip_status, _ = state.phase(task)
     audio = {
         "streaming": f"{base}/suno/audiopipe?item_id={clip.id}",
-        "complete": f"{base}/suno/cdn/{clip.id}.mp3",
+        "complete": f"{base}/suno/cdn/{clip.id}.mp3{state.signature}",
     }.get(clip_status, "")
     shown = clip_status in ("streaming", "complete")
     image = f"{base}/suno/cdn/image_{clip.id}.png" if shown else ""

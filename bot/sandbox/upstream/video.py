@@ -8,6 +8,7 @@ re-wrap), ``luma_form`` (one object or a one-item array) and ``unified_form`` (t
 ``result_url``, as the gateway's key-protected proxy URL, in ``fail_reason``, only inside the raw
 upstream body, or Veo's ``data``). Finished videos are served as small MP4 files from the public
 ``/video/files/…`` (a CDN) and from Sora's ``/v1/videos/{id}/content``, which needs the key.
+A unified task for one of ``image_models`` makes a PNG instead, served the same ways.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import Any, Literal
 
 from aiohttp import web
 
+from bot.sandbox.upstream.png import sandbox_png
 from bot.sandbox.upstream.wire import json_response, openai_error, task_error
 
 Phase = Literal["queued", "running", "done", "failed"]
@@ -74,6 +76,8 @@ class VideoState:
     # Result links name this host (same server, another origin, like a CDN): the bot must not
     # send the key there. None = the gateway's own host.
     cdn_host: str | None = "localhost"
+    # Models the unified route treats as image models (a PNG result rather than an MP4).
+    image_models: tuple[str, ...] = ("flux-dev", "flux-schnell", "recraft-v3", "sd3.5-large")
     clock: Callable[[], float] = time.monotonic
     tasks: dict[str, SandboxVideoTask] = field(default_factory=dict)
     submits: Counter[str] = field(default_factory=Counter)  # accepted submits by API
@@ -131,7 +135,11 @@ def _file_url(state: VideoState, base: str, task: SandboxVideoTask) -> str:
     scheme, _, host = base.partition("://")
     if state.cdn_host:
         host = f"{state.cdn_host}:{host.rpartition(':')[2]}"
-    return f"{scheme}://{host}/video/files/{task.id}.mp4"
+    return f"{scheme}://{host}/video/files/{task.id}.{_suffix(state, task)}"
+
+
+def _suffix(state: VideoState, task: SandboxVideoTask) -> str:
+    return "png" if task.api == "unified" and task.model in state.image_models else "mp4"
 
 
 def _seconds(task: SandboxVideoTask) -> str:
@@ -406,8 +414,9 @@ async def unified_fetch(request: web.Request) -> web.Response:
 async def files(request: web.Request) -> web.Response:
     """The public CDN the result URLs point at."""
     state = request.app[VIDEO]
-    task = state.tasks.get(request.match_info["name"].removesuffix(".mp4"))
-    if task is None or state.phase(task)[0] != "done":
+    stem, _, suffix = request.match_info["name"].rpartition(".")
+    task = state.tasks.get(stem)
+    if task is None or state.phase(task)[0] != "done" or suffix != _suffix(state, task):
         raise web.HTTPNotFound()
     return _mp4(state, task)
 
@@ -416,6 +425,10 @@ async def files(request: web.Request) -> web.Response:
 
 
 def _mp4(state: VideoState, task: SandboxVideoTask) -> web.Response:
+    """The task's result file: an MP4, or a PNG for an image model."""
+    if _suffix(state, task) == "png":
+        png = sandbox_png(task.id, False, state.video_bytes)
+        return web.Response(body=png, content_type="image/png")
     return web.Response(body=sandbox_mp4(task.id, state.video_bytes), content_type="video/mp4")
 
 

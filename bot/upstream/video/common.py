@@ -145,14 +145,17 @@ def status_of(value: Any) -> VideoStatus:
     return STATUS_WORDS.get(text(value).strip().lower(), "pending")
 
 
-def progress_of(value: Any, status: VideoStatus) -> int:
-    """``"30%"``, ``30``, ``"30"`` or Runway's fraction ``0.3`` → 30, clamped to 0–100."""
+def progress_of(value: Any, status: VideoStatus, *, fraction: bool = False) -> int:
+    """``"30%"``, ``30``, ``"30"`` or a fraction ``0.3`` → 30, clamped to 0–100.
+
+    ``fraction``: the API counts 0–1 (Runway), so ``1.0`` is 100, not 1. Elsewhere only a
+    float strictly between 0 and 1 reads as a fraction."""
     if status == "succeeded":
         return 100
     number: float | None = None
     if isinstance(value, bool):
         number = None
-    elif isinstance(value, float) and 0 < value < 1:
+    elif isinstance(value, int | float) and (0 <= value <= 1 if fraction else 0 < value < 1):
         number = value * 100
     elif isinstance(value, int | float):
         number = float(value)

@@ -54,7 +54,7 @@ def parse_task(obj: Any, task_id: str) -> VideoTask:
     return VideoTask(
         id=task_id,
         status=status,
-        progress=progress_of(obj.get("progress"), status),
+        progress=progress_of(obj.get("progress"), status, fraction=True),
         url=url,
         error=error.strip(),
     )

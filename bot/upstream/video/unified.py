@@ -1,9 +1,10 @@
-"""The unified video route (upstream-api.md §4e): ``POST /v1/video/generations`` and its task.
+"""The unified task route (upstream-api.md §4e): ``POST /v1/video/generations`` and its task.
 
-Any model the gateway routes (Veo, Kling, Vidu, Hailuo…) is served here. Polling answers with
-new-api's generic task envelope ``{"code":"success","data":{status, progress, result_url,
-fail_reason, data:{raw upstream body}}}``; the video URL is ``result_url``, else a URL-like
-``fail_reason`` (older builds put it there on SUCCESS), else whatever URL the raw body holds.
+Any model the gateway routes (Veo, Kling, Vidu, Hailuo…, and image models such as Flux that a
+gateway serves as tasks) is served here. Polling answers with new-api's generic task envelope
+``{"code":"success","data":{status, progress, result_url, fail_reason, data:{raw upstream
+body}}}``; the result URL is ``result_url``, else a URL-like ``fail_reason`` (older builds put it
+there on SUCCESS), else whatever URL the raw body holds.
 Gemini/Veo channels answer with ``data`` as ``{task_id, status, url, format}`` instead.
 """
 
@@ -82,6 +83,11 @@ class UnifiedVideoClient:
             body["size"] = size
         if image := request.image_data_uri():
             body["image"] = image
+        return await self.submit_body(body)
+
+    async def submit_body(self, body: dict[str, Any]) -> str:
+        """Start a task from a ready ``TaskSubmitReq`` body (image models send only ``model``
+        and ``prompt``); returns the id to poll with."""
         obj = await submit_json(self._client, PATH, json=body)
         task_id = task_id_of(obj)
         if not task_id:

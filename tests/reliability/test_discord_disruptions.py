@@ -1,0 +1,148 @@
+"""More Discord faults: a job card deleted by a member, a channel deleted mid-answer, global and
+callback rate limits, and the gateway invalidating the session. Members get their answer or a
+clear word, and the ledger balances."""
+
+from __future__ import annotations
+
+from tests.helpers import answer_text, final_answer, run_slash, wait_until
+from tests.reliability.conftest import Note, scenario
+from tests.reliability.support import (
+    STARTING_BALANCE,
+    channel_cards,
+    ephemeral_reply,
+    finished_card,
+    settled,
+    world,
+)
+
+ORIGINAL = r"/messages/@original$"
+CALLBACK = r"^/interactions/\d+/[^/]+/callback$"
+CHAT = "/v1/chat/completions"
+QUIET_JOBS = {"progress_interval": 100.0}  # no progress edits: the delivery is the first edit
+
+
+def custom_ids(message: object) -> list[str]:
+    return [c["custom_id"] for row in message.components for c in row["components"]]  # type: ignore[attr-defined]
+
+
+@scenario(
+    "discord",
+    "a member deletes the job card while the task runs (the delivery edit answers 404/10008)",
+    sees="a new card with the image and its buttons, posted in the same channel; the buttons work",
+    lost="nothing: charged once",
+)
+async def test_job_card_deleted_by_member(note: Note) -> None:
+    async with world(jobs=QUIET_JOBS) as w:
+        w.upstream.midjourney.durations = (0.05, 0.05, 0.5)
+        member = w.add_member("alice")
+        await run_slash(w, member, "imagine", {"prompt": "a fox"})
+        await wait_until(lambda: len(channel_cards(w)) == 1)
+        [first] = channel_cards(w)
+        w.discord.delete_message(first.id)
+        card = await finished_card(w)
+        assert card.id != first.id and card.attachments and len(custom_ids(card)) == 9
+        assert [r["code"] for r in w.discord.records if r["code"] == 10008] == [10008]
+        await w.services.jobs.wait_idle(10)  # the delivery is recorded, not only shown
+        job = await w.services.jobs.get(1)
+        assert job is not None and job.message_id == card.id and job.delivery == "delivered"
+        press = await w.discord.click(card.id, custom_ids(card)[0], member)  # U1, on the new card
+        await press.wait_response(timeout=5)
+        upscale = await finished_card(w, 1)
+        assert upscale.attachments
+        assert await settled(w, note) == STARTING_BALANCE - 20 - 10
+
+
+@scenario(
+    "discord",
+    "the channel is deleted while a /gpt answer streams into it",
+    sees="nothing more (the channel is gone); the error reply finds no channel either",
+    lost="nothing: only the text shown before the deletion is charged",
+)
+async def test_channel_deleted_mid_stream(note: Note) -> None:
+    async with world() as w:
+        channel = w.discord.add_channel(w.guild_id, "doomed")
+        w.upstream.chat.reply = "A long answer, streamed slowly. " * 12
+        w.upstream.chat.pace = 0.02
+        member = w.add_member("alice")
+        handle = await run_slash(w, member, "gpt", {"prompt": "go"}, channel_id=channel)
+
+        def shown() -> str:
+            messages = w.discord.interaction_messages(handle)
+            return messages[0].content if messages else ""
+
+        await wait_until(lambda: shown().startswith("A long answer"))
+        w.discord.delete_channel(channel)
+        await wait_until(lambda: w.bot.work.running == 0, timeout=20)
+        assert w.discord.messages(channel) == []
+        hold = await w.services.ledger.get_hold(f"gpt:{handle.id}")
+        assert hold is not None and hold.status in ("settled", "refunded")
+        assert len(w.upstream.requests_to(CHAT)) == 1
+        note(sees=f"the answer stops where it was; its hold is {hold.status} "
+             f"({hold.actual or 0} of {hold.amount} credits)")  # fmt: skip
+        await settled(w, note)
+
+
+@scenario(
+    "discord",
+    "a global 429 (3 in a row) on the streamed reply's edits",
+    sees="the whole answer, a little later",
+)
+async def test_global_429_on_edits(note: Note) -> None:
+    async with world() as w:
+        w.upstream.chat.reply = "word " * 150
+        w.upstream.chat.pace = 0.005
+        w.discord.inject("PATCH", ORIGINAL, status=429, times=3, skip=1, retry_after=0.2,
+                         is_global=True)  # fmt: skip
+        member = w.add_member("alice")
+        messages = await final_answer(w, await run_slash(w, member, "gpt", {"prompt": "go"}))
+        assert answer_text(messages) == "word " * 150
+        assert w.discord.count_429(injected=True) == 3
+        await settled(w, note)
+
+
+@scenario(
+    "discord",
+    "a 429 on the interaction callback (the defer) of /gpt and /imagine",
+    sees="the answer and the job card, a moment later",
+)
+async def test_429_on_interaction_callback(note: Note) -> None:
+    async with world() as w:
+        w.discord.inject("POST", CALLBACK, status=429, times=2, retry_after=0.3)
+        member = w.add_member("alice")
+        messages = await final_answer(w, await run_slash(w, member, "gpt", {"prompt": "hi"}))
+        assert answer_text(messages).startswith("Echo: hi")
+        handle = await run_slash(w, member, "imagine", {"prompt": "a fox"})
+        await ephemeral_reply(w, handle)
+        card = await finished_card(w)
+        assert card.attachments
+        assert w.discord.count_429(injected=True) == 2
+        await settled(w, note)
+
+
+@scenario(
+    "discord",
+    "the gateway answers INVALID_SESSION (not resumable) during a stream",
+    sees="the whole answer; the bot identifies again and the next command works",
+)
+async def test_invalid_session_during_stream(note: Note) -> None:
+    async with world() as w:
+        w.upstream.chat.reply = "word " * 120
+        w.upstream.chat.pace = 0.01
+        member = w.add_member("alice")
+
+        def identifies() -> int:
+            return sum(1 for f in w.discord.gateway_log if f["dir"] == "in" and f["op"] == 2)
+
+        before = identifies()
+        handle = await run_slash(w, member, "gpt", {"prompt": "go"})
+        await wait_until(lambda: len(w.upstream.requests_to(CHAT)) == 1)
+        assert w.discord.invalidate_sessions() == 1
+        messages = await final_answer(w, handle)
+        assert answer_text(messages) == "word " * 120
+        await wait_until(lambda: identifies() > before, timeout=15)  # a new session
+        assert any(f["dir"] == "out" and f["op"] == 9 for f in w.discord.gateway_log)
+        await wait_until(lambda: w.bot.is_ready(), timeout=15)
+        w.upstream.chat.reply = "after the new session"
+        messages = await final_answer(w, await run_slash(w, member, "gpt", {"prompt": "again"}))
+        assert answer_text(messages) == "after the new session"
+        await settled(w, note)
