@@ -152,6 +152,12 @@ class SubmitFailed(SubmitRejected):
     key = "jobs.submit_failed"
 
 
+class JobNotFound(AtelierError):
+    """A button or modal names a job that is gone, of another guild, or never existed."""
+
+    key = "jobs.not_found"
+
+
 class JobNotAwaiting(AtelierError):
     """Input was given to a job that no longer waits for it (answered already, or finished)."""
 

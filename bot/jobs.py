@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from bot.config import JobsConfig
 from bot.db import Database, HoldRow, JobRow, table, utcnow
 from bot.errors import JobNotAwaiting, UpstreamError
+from bot.job_progress import ProgressDisplay
 from bot.job_types import (
     Job,
     NewJob,
@@ -61,10 +62,6 @@ ORPHAN_SWEEP_EVERY = 60.0
 # Discord, a gateway that cannot hand over a finished video for a few minutes); after the last
 # one, some 18 minutes on, the job stays pending until the next start.
 DELIVERY_RETRY_DELAYS = (1.0, 5.0, 30.0, 120.0, 300.0, 600.0)
-# Progress edits started per second at most, over all jobs. Discord allows a bot 50 requests a
-# second in all, and results, commands and answers need most of them: with a thousand jobs
-# running, showing every job's progress would crowd out the results.
-PROGRESS_PER_SECOND = 10.0
 
 
 @dataclass(slots=True)
@@ -98,19 +95,10 @@ class JobEngine:
         self._clock = clock
         self._pollers: dict[str, _Poller] = {}
         self._presenters: dict[str, Presenter] = {}
-        self._last_progress: dict[int, float] = {}
-        # Progress edits on their way to Discord by job, the channels they are in, when each
-        # channel last had one, and the engine-wide allowance (a token bucket).
-        self._progress_shown: dict[int, asyncio.Task[None]] = {}
-        self._progress_channels: set[int] = set()
-        self._channel_progress: dict[int, float] = {}
-        self._progress_tokens = PROGRESS_PER_SECOND
-        self._progress_refilled = 0.0
         self._deliveries: set[asyncio.Task[None]] = set()
         self._endings = 0
-        # Jobs whose "waiting for your input" this process has shown (again after a restart).
-        self._asked: set[int] = set()
         self._delivery_slots = asyncio.Semaphore(8)
+        self._progress = ProgressDisplay(config.progress_interval, self._delivery_slots.locked)
         # The longest a paid answer may hold credit (None: never sweep orphaned holds).
         self.orphan_after = None if answer_timeout is None else answer_timeout + orphan_margin
         self._sweeper: asyncio.Task[None] | None = None
@@ -161,7 +149,7 @@ class JobEngine:
                 with contextlib.suppress(asyncio.CancelledError):
                     await poller.task
                 poller.task = None
-        background = [*self._progress_shown.values(), *self._deliveries]
+        background = [*self._progress.tasks(), *self._deliveries]
         for task in background:
             task.cancel()
         if background:
@@ -542,10 +530,10 @@ class JobEngine:
                 progress = state.progress
                 now_job = replace(job, status=status, progress=progress)
                 if status == "awaiting":
-                    if job.id not in self._asked:
+                    if job.id not in self._progress.asked:
                         asking.append((replace(now_job, result=state.result), state))
                 else:
-                    self._asked.discard(job.id)
+                    self._progress.asked.discard(job.id)
                     if (status, progress) != (job.status, job.progress):
                         moved.append((now_job, state))
             params.append(
@@ -585,7 +573,7 @@ class JobEngine:
         for job, state in asking:
             # Unlike progress, never throttled away: the job cannot finish without an answer.
             # Shown once per process; after a restart once more (the same card, edited).
-            self._asked.add(job.id)
+            self._progress.asked.add(job.id)
             self._show_progress(job, state, urgent=True)
 
     async def _backoff(self, job: Job, now: datetime) -> None:
@@ -599,65 +587,9 @@ class JobEngine:
             )
 
     def _show_progress(self, job: Job, state: TaskState, *, urgent: bool = False) -> None:
-        """Show progress in the background, or not at all: it is a courtesy, and Discord's
-        rate limits would make a poll round that waited on it late for every other job. An
-        ``urgent`` state (input asked for or given) skips the throttle and queues behind the
-        job's edit on its way, so a job's edits land in the order they were made."""
-        loop_now = asyncio.get_running_loop().time()
         presenter = self.presenter_for(job)
-        if presenter is None or not (urgent or self._progress_allowed(job, loop_now)):
-            return
-        self._last_progress[job.id] = self._channel_progress[job.channel_id] = loop_now
-        self._progress_channels.add(job.channel_id)
-        previous = self._progress_shown.get(job.id)
-        task = asyncio.create_task(
-            self._display_progress(presenter, job, state, previous), name=f"progress-job-{job.id}"
-        )
-        self._progress_shown[job.id] = task
-
-        def done(_: asyncio.Task[None]) -> None:
-            if self._progress_shown.get(job.id) is task:
-                del self._progress_shown[job.id]
-            self._progress_channels.discard(job.channel_id)
-
-        task.add_done_callback(done)
-
-    def _progress_allowed(self, job: Job, now: float) -> bool:
-        """At most one progress edit per job and per channel every ``progress_interval`` and
-        never two on their way at once, so that progress leaves most of a channel's 5 requests
-        per 5 s to results; ``PROGRESS_PER_SECOND`` over all jobs; and none while results wait
-        for a delivery slot (Discord, not the engine, is then what holds them up)."""
-        interval = self.config.progress_interval
-        if (
-            self._delivery_slots.locked()
-            or job.id in self._progress_shown
-            or job.channel_id in self._progress_channels
-            or now - self._last_progress.get(job.id, 0.0) < interval
-            or now - self._channel_progress.get(job.channel_id, 0.0) < interval
-        ):
-            return False
-        refill = (now - self._progress_refilled) * PROGRESS_PER_SECOND
-        self._progress_tokens = min(PROGRESS_PER_SECOND, self._progress_tokens + refill)
-        self._progress_refilled = now
-        if self._progress_tokens < 1:
-            return False
-        self._progress_tokens -= 1
-        return True
-
-    async def _display_progress(
-        self,
-        presenter: Presenter,
-        job: Job,
-        state: TaskState,
-        previous: asyncio.Task[None] | None,
-    ) -> None:
-        if previous is not None:
-            await asyncio.wait([previous])
-        try:
-            await presenter.progress(job, state)
-        except Exception:
-            log.warning("progress display failed for job %s", job.id, exc_info=True)
-            self._asked.discard(job.id)  # a question not shown is asked again at the next poll
+        if presenter is not None:
+            self._progress.show(presenter, job, state, urgent=urgent)
 
     async def _next_due(self, provider_name: str) -> float:
         async with self.db.read() as conn:
@@ -685,8 +617,7 @@ class JobEngine:
                     return
                 if job.hold_id is not None:
                     await self.ledger.close_in(conn, job.hold_id, 1 << 62, "settled")
-            self._last_progress.pop(job.id, None)
-            self._asked.discard(job.id)
+            self._progress.forget(job.id)
             refreshed = await self.get(job.id)
             if refreshed is not None:
                 self._schedule_delivery(refreshed)
@@ -701,8 +632,7 @@ class JobEngine:
                 )
                 if claimed and job.hold_id is not None:
                     await self.ledger.close_in(conn, job.hold_id, 0, "refunded")
-            self._last_progress.pop(job.id, None)
-            self._asked.discard(job.id)
+            self._progress.forget(job.id)
             if claimed and deliver:
                 refreshed = await self.get(job.id)
                 if refreshed is not None:
@@ -750,7 +680,7 @@ class JobEngine:
         if presenter is None:
             log.error("no presenter for job %s of kind %s", job.id, job.kind)
             return
-        progress = self._progress_shown.get(job.id)
+        progress = self._progress.on_its_way(job.id)
         if progress is not None:
             await asyncio.wait([progress])  # a late progress edit must not land over the result
         for pause in (*DELIVERY_RETRY_DELAYS, None):

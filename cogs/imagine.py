@@ -12,11 +12,11 @@ from discord.ext import commands
 
 from bot.app import Admitted, AtelierBot, require_guild, role_ids
 from bot.chat_input import require_prompt
-from bot.errors import AtelierError, UnknownModel
+from bot.errors import AtelierError, JobNotFound, UnknownModel
 from bot.i18n import cmd
 from bot.job_types import Job, NewJob, TaskState
 from bot.providers.midjourney import action_kind
-from cogs.imagine_prompt import AnswerButton, JobNotFound, PromptModal, job_prompt
+from cogs.imagine_prompt import AnswerButton, PromptModal, job_prompt
 from cogs.media import IMAGE_PROVIDERS, MediaPresenter, start_media_job
 from cogs.views import error_text, file_or_link, progress_bar, show, start_job
 

@@ -16,7 +16,7 @@ import discord
 
 from bot.app import Admitted, AtelierBot
 from bot.chat_input import require_prompt
-from bot.errors import AtelierError, JobNotAwaiting
+from bot.errors import AtelierError, JobNotAwaiting, JobNotFound
 from bot.job_types import Job
 
 # Discord's limits: 45 characters for a modal's title and a field's label, 4000 for a text input.
@@ -24,10 +24,6 @@ TITLE_LIMIT = 45
 PROMPT_LIMIT = 4000
 
 PromptHandler = Callable[[discord.Interaction[AtelierBot], str], Awaitable[None]]
-
-
-class JobNotFound(AtelierError):
-    key = "jobs.not_found"
 
 
 class NotYourJob(AtelierError):

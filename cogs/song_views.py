@@ -13,7 +13,7 @@ from typing import Any
 import discord
 
 from bot.app import Admitted, AtelierBot, require_guild, role_ids
-from bot.errors import AtelierError
+from bot.errors import AtelierError, JobNotFound
 from bot.job_types import Job, NewJob
 from bot.providers.suno import LYRICS, MUSIC
 from cogs.media import start_media_job
@@ -27,10 +27,6 @@ MAX_TITLE = 80
 MAX_CLIPS = 4  # a row of buttons each (5 rows), an mp3 and a cover each (10 files)
 ICONS = {MUSIC: "🎵", LYRICS: "📝"}
 _TIME = re.compile(r"(?:(\d{1,3}):)?(\d{1,5}(?:\.\d+)?)")
-
-
-class JobNotFound(AtelierError):
-    key = "jobs.not_found"
 
 
 class EmptyPrompt(AtelierError):

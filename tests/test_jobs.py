@@ -253,7 +253,7 @@ async def test_a_job_awaiting_input_asks_once_and_runs_on_its_answer(
         for _ in range(count):
             now[0] += timedelta(seconds=10)
             await engine.poll_round("fake")
-        await asyncio.gather(*engine._progress_shown.values())
+        await asyncio.gather(*engine._progress.tasks())
 
     await rounds(engine, 3)
     assert presenter.asked == [(job.id, {"prompt": "p1"})]  # every poll sees it; asked once
