@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.config import ChatConfig
-from bot.errors import AnswerFiltered, UpstreamError, UpstreamFailure
+from bot.errors import AnswerFiltered, AnswerNotShown, UpstreamError, UpstreamFailure
 from bot.ledger import Hold, Ledger
 from bot.pricing import PricingConfig
 from bot.spending import Spending, SpendRequest
@@ -166,13 +166,15 @@ class AnswerService:
         outcome = Outcome(text, min(cost, hold.amount), usage, error)
         try:
             await reply.finish(footer(outcome))
-        except Exception:
+        except Exception as exc:
+            # Discord's doing (a deleted channel, lost access), not a bug: a warning, and the
+            # member is told in their language where Discord still allows it.
             shown = text[: reply.visible_chars]
             log.warning("answer for hold %s could not be shown in full (%d of %d chars)",
-                        hold.id, len(shown), len(text))  # fmt: skip
+                        hold.id, len(shown), len(text), exc_info=True)  # fmt: skip
             outcome.shown = False
             outcome.cost = await self._close(hold, self.cost(choice, messages, shown, None), shown)
-            raise
+            raise AnswerNotShown(f"hold {hold.id}: {type(exc).__name__}") from exc
         outcome.cost = await self._close(hold, outcome.cost, text)
         return outcome
 

@@ -183,8 +183,17 @@ class ImageModel(_Section):
     # media model whose answer ends with links to the images; unified: a task on the gateway's
     # unified route (POST /v1/video/generations, then polled), as some serve Flux or Recraft.
     adapter: Literal["midjourney", "images", "chat", "unified"]
-    # Credits per image; empty = pricing.actions.image (mj_imagine for Midjourney).
+    # Credits per image; empty = pricing.actions.image. Midjourney is priced per action instead.
     price: int | None = Field(None, ge=0)
+
+    @model_validator(mode="after")
+    def _midjourney_priced_per_action(self) -> ImageModel:
+        if self.adapter == "midjourney" and self.price is not None:
+            raise ValueError(
+                "Midjourney is priced per action in [pricing.actions] (mj_imagine, mj_upscale, "
+                "…): leave price out"
+            )
+        return self
 
 
 def _default_image_models() -> list[ImageModel]:

@@ -107,6 +107,13 @@ class AnswerFiltered(ContentBlocked):
     key = "gpt.filtered"
 
 
+class AnswerNotShown(AtelierError):
+    """Discord would not take the answer's last writes (its channel was deleted, the bot lost
+    access): what was shown is charged, and the member is told if Discord still lets us."""
+
+    key = "gpt.not_shown"
+
+
 class UpstreamFailure(UpstreamError):
     key = "error.upstream_failure"
 

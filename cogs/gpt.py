@@ -14,7 +14,7 @@ from bot.answers import ChatChoice, Message, Outcome
 from bot.app import AtelierBot, require_guild, role_ids
 from bot.chat_input import check_attachment, has_visible_text, require_prompt, user_content
 from bot.conversations import Turn, trim_history
-from bot.errors import AtelierError, UnknownModel, UpstreamError
+from bot.errors import AnswerNotShown, AtelierError, UnknownModel, UpstreamError
 from bot.gpt_catalog import GPTNotFound, InvalidGPTId, parse_gizmo_id
 from bot.i18n import cmd
 from bot.log_setup import bind
@@ -272,7 +272,7 @@ class GPT(commands.Cog):
                 outcome = await services.answers.run(
                     hold, choice, messages, reply, lambda o: self.footer(locale, choice, o)
                 )
-            except discord.HTTPException as exc:
+            except AnswerNotShown as exc:
                 # The thread is gone or closed to us: nowhere to say so; only what showed is paid.
                 log.warning("could not reply in thread %s: %s", message.channel.id, exc)
                 return

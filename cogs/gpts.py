@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 from typing import Any
@@ -255,7 +256,14 @@ class GPTs(
         # Free, but it reaches the upstream: it counts against the member's built-in rate.
         self.bot.services.limiter.admit(require_guild(interaction), interaction.user.id)
         await interaction.response.defer(thinking=True)
-        results = addable(await self.bot.services.gpts.search(query))[:SEARCH_RESULTS]
+        try:
+            results = addable(await self.bot.services.gpts.search(query))[:SEARCH_RESULTS]
+        except Exception:
+            # The "thinking…" reply is public and the error is for the member alone: without
+            # it, the error handler's private follow-up is posted privately, not in its place.
+            with contextlib.suppress(discord.HTTPException):
+                await interaction.delete_original_response()
+            raise
         if not results:
             await interaction.followup.send(self.t(interaction, "gpts.search_empty", query=query))
             return

@@ -54,6 +54,18 @@ def test_wrong_types_and_negative_prices() -> None:
     assert "pricing.actions" in found
 
 
+def test_a_price_that_would_be_ignored_is_refused() -> None:
+    found = problems(
+        {
+            "discord": {"token": "t"},
+            "upstream": {"api_key": "k"},
+            "image": {"models": [{"name": "mj", "adapter": "midjourney", "price": 5}]},
+        }
+    )
+    assert list(found) == ["image.models.0"]
+    assert "[pricing.actions]" in found["image.models.0"]
+
+
 def test_shard_ids_must_be_shards_of_shard_count() -> None:
     def shards(**discord: object) -> dict[str, str]:
         return problems({"discord": {"token": "t", **discord}, "upstream": {"api_key": "k"}})

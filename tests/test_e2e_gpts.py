@@ -13,7 +13,7 @@ from bot.sandbox.discord import InteractionHandle, Message
 from bot.sandbox.discord.permissions import DEFAULT_MEMBER, MANAGE_GUILD
 from bot.sandbox.upstream.gpts import Gizmo
 from bot.sandbox.world import SandboxWorld
-from tests.helpers import FAST_CHAT, final_answer, run_slash
+from tests.helpers import FAST_CHAT, final_answer, run_slash, wait_until
 
 DALLE = "g-2fkFE8rbu"
 IMAGES = "g-pmuQfob8d"
@@ -374,6 +374,16 @@ async def test_search_without_results_says_so() -> None:
             lambda m: m.interaction_id == handle.id and "zzz" in m.content
         )
         assert message.content == "No GPTs found for “zzz”."
+
+
+async def test_search_failure_is_told_privately_and_leaves_nothing_public() -> None:
+    async with world() as w:
+        alice = w.add_member("alice", locale="zh-CN")
+        w.upstream.inject("/v2/gpts/search", 502, "<html>Bad Gateway</html>")
+        handle = await run_slash(w, alice, "gpts search", {"query": "dall"}, locale="zh-CN")
+        await wait_until(lambda: any(m.ephemeral for m in w.discord.interaction_messages(handle)))
+        thinking, message = w.discord.interaction_messages(handle)
+        assert thinking.deleted and message.ephemeral and "AI 服务" in message.content
 
 
 async def test_search_skips_repeated_and_malformed_ids() -> None:

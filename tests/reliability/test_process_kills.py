@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import signal
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -28,6 +26,7 @@ from bot.sandbox.upstream import UpstreamSandbox
 from bot.sandbox.upstream.wire import openai_error
 from bot.upstream.client import UpstreamClient
 from bot.upstream.midjourney import MidjourneyClient
+from tests.bot_process import BotProcess, write_config
 from tests.helpers import FAST_CHAT, run_slash, wait_until
 from tests.reliability.conftest import Note, scenario
 from tests.reliability.support import (
@@ -40,8 +39,6 @@ from tests.reliability.support import (
     settled,
     world,
 )
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 class Gate:
@@ -249,92 +246,12 @@ async def test_orphan_sweep_is_precise(note: Note) -> None:
 # --- a real process and a real SIGKILL ---------------------------------------------------------
 
 
-class BotProcess:
-    """``python -m bot run --config …`` with its output collected."""
-
-    def __init__(self, config: Path, discord: DiscordSandbox) -> None:
-        self.config = config
-        self.discord = discord
-        self.output = bytearray()
-        self.proc: asyncio.subprocess.Process | None = None
-        self._reader: asyncio.Task[None] | None = None
-
-    async def start(self) -> None:
-        readies = self._readies()
-        env = {k: v for k, v in os.environ.items() if not k.startswith("ATELIER_")}
-        self.proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot", "run", "--config", str(self.config),
-            cwd=ROOT, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-        )  # fmt: skip
-        self._reader = asyncio.create_task(self._read())
-        await wait_until(lambda: self._readies() > readies or self.proc.returncode is not None, 30)
-        assert self.proc.returncode is None, self.output.decode(errors="replace")
-
-    def _readies(self) -> int:
-        return sum(1 for f in self.discord.gateway_log if f["event"] == "READY")
-
-    async def _read(self) -> None:
-        assert self.proc is not None and self.proc.stdout is not None
-        while chunk := await self.proc.stdout.read(65536):
-            self.output += chunk
-
-    async def stop(self, sig: int) -> int:
-        assert self.proc is not None
-        self.proc.send_signal(sig)
-        code = await asyncio.wait_for(self.proc.wait(), 30)
-        if self._reader is not None:
-            await self._reader
-        return code
-
-
 @contextlib.asynccontextmanager
 async def sandboxes(tmp_path: Path) -> AsyncIterator[tuple[DiscordSandbox, UpstreamSandbox, Path]]:
     async with DiscordSandbox(token="real-process-discord-token") as discord:
         upstream = UpstreamSandbox(api_key="sk-real-process-api-key-0123456789")
         async with upstream:
             yield discord, upstream, tmp_path / "atelier.db"
-
-
-def write_config(
-    path: Path, discord: DiscordSandbox, upstream: UpstreamSandbox, guild: Any
-) -> None:
-    jobs = "\n".join(f"{k} = {v}" for k, v in FAST_JOBS.items())
-    chat = "\n".join(
-        f"{k} = {str(v).lower() if isinstance(v, bool) else v}" for k, v in FAST_CHAT.items()
-    )
-    path.write_text(
-        f"""
-[discord]
-token = "{discord.token}"
-api_base = "{discord.api_base}"
-gateway_url = "{discord.gateway_url}"
-owner_ids = [{guild.owner_id}]
-sync_guild_ids = [{guild.id}]
-
-[upstream]
-base_url = "{upstream.base_url}"
-api_key = "{upstream.api_key}"
-
-[database]
-url = "sqlite+aiosqlite:///{path.parent / "atelier.db"}"
-
-[credit]
-starting_balance = {STARTING_BALANCE}
-
-[chat]
-{chat}
-
-[jobs]
-{jobs}
-
-[runtime]
-shutdown_grace = 2
-
-[logging]
-level = "DEBUG"
-""",
-        encoding="utf-8",
-    )
 
 
 @scenario(
@@ -348,13 +265,17 @@ async def test_real_sigkill(note: Note, tmp_path: Path) -> None:
     async with sandboxes(tmp_path) as (discord, upstream, db_path):
         guild = discord.add_guild("Killed", locale="en-US")
         member = discord.add_member(guild.id, "alice")
-        config = tmp_path / "config.toml"
-        write_config(config, discord, upstream, guild)
+        config = write_config(
+            tmp_path / "config.toml", discord, upstream, f"sqlite+aiosqlite:///{db_path}",
+            discord={"owner_ids": [guild.owner_id], "sync_guild_ids": [guild.id]},
+            credit={"starting_balance": STARTING_BALANCE}, chat=FAST_CHAT, jobs=FAST_JOBS,
+            runtime={"shutdown_grace": 2}, logging={"format": "plain", "level": "DEBUG"},
+        )  # fmt: skip
         upstream.midjourney.durations = (0.05, 0.05, 1.5)
         upstream.chat.reply = "This answer stalls half way. " * 6
         upstream.chat.stall_after_chars = 40
         upstream.chat.stall_seconds = 60
-        bot = BotProcess(config, discord)
+        bot = BotProcess(config, tmp_path / "bot.log", discord)
         await bot.start()
 
         # An error that echoes the key back, as gateways do: the process must not repeat it.
@@ -376,7 +297,8 @@ async def test_real_sigkill(note: Note, tmp_path: Path) -> None:
         await wait_until(
             lambda: any("stalls" in m.content for m in discord.interaction_messages(answer)), 10
         )
-        assert await bot.stop(signal.SIGKILL) == -signal.SIGKILL
+        bot.kill()
+        assert await bot.wait() == -signal.SIGKILL
 
         url = f"sqlite+aiosqlite:///{db_path}"
         assert await backdate_holds(url, 600 + 2 + 60 + 1) == 2  # both holds; only one orphan
@@ -389,7 +311,8 @@ async def test_real_sigkill(note: Note, tmp_path: Path) -> None:
             return len(cards) == 1 and bool(cards[0].attachments)
 
         await wait_until(delivered, 20)
-        assert await bot.stop(signal.SIGTERM) == 0  # graceful this time
+        bot.signal(signal.SIGTERM)
+        assert await bot.wait() == 0  # graceful this time
         assert job.responded
 
         db = Database(url)
@@ -404,7 +327,7 @@ async def test_real_sigkill(note: Note, tmp_path: Path) -> None:
         finally:
             await db.close()
         note(ledger=f"balance {balance}/{STARTING_BALANCE}, 0 open hold(s), 0 discrepancy(ies)")
-        output = bot.output.decode(errors="replace")
+        output = bot.log.read_text(errors="replace")
         assert "sk-***" in output  # the echo was logged (DEBUG), masked
         shown = [m.content for m in discord.store.messages.values()]
         for secret in (discord.token, upstream.api_key, bare):

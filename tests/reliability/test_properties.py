@@ -234,21 +234,13 @@ def dynamic_items() -> list[type[discord.ui.DynamicItem[Any]]]:
 
 
 ITEMS = dynamic_items()
-# Strings near our templates: the right prefixes with digits of any kind and length after them.
+# Strings near our templates: each template's fixed prefix (up to its first group) with digits
+# of any kind and length after it.
 _DIGITS = st.text(alphabet=st.sampled_from("0123456789-١３𝟘 x"), min_size=0, max_size=30)
+PREFIXES = sorted({i.__discord_ui_compiled_template__.pattern.split("(")[0] for i in ITEMS})
 NEAR_IDS = st.builds(
     lambda prefix, parts: prefix + ":".join(parts),
-    st.sampled_from(
-        [
-            "atelier:mj:",
-            "atelier:mjd:",
-            "atelier:hist:",
-            "atelier:gpts:page:",
-            "atelier:gpts:add:g-",
-            "atelier:song:",
-            "atelier:songmake:",
-        ]
-    ),
+    st.sampled_from(PREFIXES),
     st.lists(_DIGITS, min_size=1, max_size=4),
 )
 

@@ -20,7 +20,7 @@ from bot.log_setup import build_handler
 from bot.sandbox.upstream.wire import mj_error, openai_error
 from bot.sandbox.world import SandboxWorld
 from bot.upstream.gpts import GPTsClient
-from tests.helpers import final_answer, private_reply, run_slash
+from tests.helpers import final_answer, run_slash
 from tests.reliability.conftest import Note, scenario
 from tests.reliability.support import (
     EXTENSIONS,
@@ -157,7 +157,9 @@ async def test_secret_in_unexpected_exception(note: Note, monkeypatch: pytest.Mo
             monkeypatch.setattr(GPTsClient, "search", broken)
             member = w.add_member("alice")
             handle = await run_slash(w, member, "gpts search", {"query": "cats"})
-            reply = await private_reply(w, handle)  # the deferred "thinking…" message
+            reply = await w.discord.wait_for_message(  # private, in place of "thinking…"
+                lambda m: m.interaction_id == handle.id and m.ephemeral and bool(m.content)
+            )
             assert reply.content.startswith("Sorry, something went wrong")
             assert leaks([m.content for m in w.discord.store.messages.values()]) == []
             assert await settled(w, note) == STARTING_BALANCE

@@ -225,6 +225,7 @@ class InteractionRoutes:
         if (
             handle.response_type == DEFERRED_MESSAGE
             and original is not None
+            and not original.deleted
             and original.flags & FLAG_LOADING
         ):
             # Documented backwards compatibility: right after a deferred response, a followup
