@@ -174,3 +174,8 @@ async def insert_without_account(db: Database, guild_id: int, amount: int) -> No
             "INSERT INTO ledger (guild_id, kind, amount, key, created_at) "
             f"VALUES ({int(guild_id)}, 'grant', {int(amount)}, 'stray:{int(guild_id)}', now())"
         )
+
+
+def custom_ids(message: Message) -> list[str]:
+    """The custom_ids of a message's buttons, row by row."""
+    return [c["custom_id"] for row in message.components for c in row["components"]]

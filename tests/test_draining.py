@@ -12,7 +12,7 @@ import discord
 from bot.app import EXTENSIONS, Admitted
 from bot.sandbox.discord import Message
 from bot.sandbox.world import SandboxWorld
-from tests.helpers import FAST_CHAT, private_reply, run_slash, wait_until
+from tests.helpers import FAST_CHAT, custom_ids, private_reply, run_slash, wait_until
 
 FAST_JOBS = {"poll_initial": 0.05, "poll_max": 0.2, "poll_floor": 0.02, "progress_interval": 0.5}
 CONFIG: dict[str, Any] = {"chat": FAST_CHAT, "jobs": FAST_JOBS}
@@ -43,10 +43,6 @@ def test_every_button_and_modal_of_the_cogs_passes_admit() -> None:
         if cls.interaction_check is not Admitted.interaction_check
     ]
     assert bypassing == []
-
-
-def custom_ids(message: Message) -> list[str]:
-    return [c["custom_id"] for row in message.components for c in row["components"]]
 
 
 def labels(message: Message) -> list[str]:

@@ -13,7 +13,7 @@ from bot.sandbox.discord import InteractionHandle, Message
 from bot.sandbox.discord.permissions import DEFAULT_MEMBER, MANAGE_GUILD
 from bot.sandbox.upstream.gpts import Gizmo
 from bot.sandbox.world import SandboxWorld
-from tests.helpers import FAST_CHAT, final_answer, run_slash, wait_until
+from tests.helpers import FAST_CHAT, custom_ids, final_answer, run_slash, wait_until
 
 DALLE = "g-2fkFE8rbu"
 IMAGES = "g-pmuQfob8d"
@@ -45,10 +45,6 @@ def field_names(message: Message) -> list[str]:
 
 def field(message: Message, name: str) -> str:
     return next(f["value"] for f in message.embeds[0]["fields"] if f["name"] == name)
-
-
-def custom_ids(message: Message) -> list[str]:
-    return [c["custom_id"] for row in message.components for c in row["components"]]
 
 
 def button(message: Message, label: str) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from bot.sandbox.discord.validation import walk_components
 from bot.sandbox.upstream.png import sandbox_png
 from bot.sandbox.world import SandboxWorld
 from bot.upstream.midjourney import data_uri
-from tests.helpers import FAST_CHAT, private_reply, run_slash, wait_until
+from tests.helpers import FAST_CHAT, custom_ids, private_reply, run_slash, wait_until
 
 FAST_JOBS = {"poll_initial": 0.05, "poll_max": 0.2, "poll_floor": 0.02, "progress_interval": 0.5}
 CONFIG: dict[str, Any] = {"chat": FAST_CHAT, "jobs": FAST_JOBS}
@@ -25,10 +25,6 @@ def cards(world: SandboxWorld) -> list[Message]:
         for m in world.discord.messages(world.channel_id)
         if not m.ephemeral and m.content.startswith(("🎨", "❌"))
     ]
-
-
-def custom_ids(message: Message) -> list[str]:
-    return [c["custom_id"] for row in message.components for c in row["components"]]
 
 
 def labels(message: Message) -> list[str]:

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from bot.__main__ import main as cli
-from tests.helpers import final_answer, run_slash
+from tests.helpers import custom_ids, final_answer, run_slash
 from tests.reliability.conftest import Note, scenario
 from tests.reliability.support import (
     STARTING_BALANCE,
@@ -26,10 +26,6 @@ from tests.reliability.support import (
 ROOT = Path(__file__).resolve().parents[2]
 CHAT = "/v1/chat/completions"
 PNG = b"\x89PNG\r\n\x1a\n" + b"0" * 64
-
-
-def custom_ids(message: Any) -> list[str]:
-    return [c["custom_id"] for row in message.components for c in row["components"]]
 
 
 def untouched(w: Any) -> None:

@@ -4,7 +4,7 @@ clear word, and the ledger balances."""
 
 from __future__ import annotations
 
-from tests.helpers import answer_text, final_answer, run_slash, wait_until
+from tests.helpers import answer_text, custom_ids, final_answer, run_slash, wait_until
 from tests.reliability.conftest import Note, scenario
 from tests.reliability.support import (
     STARTING_BALANCE,
@@ -19,10 +19,6 @@ ORIGINAL = r"/messages/@original$"
 CALLBACK = r"^/interactions/\d+/[^/]+/callback$"
 CHAT = "/v1/chat/completions"
 QUIET_JOBS = {"progress_interval": 100.0}  # no progress edits: the delivery is the first edit
-
-
-def custom_ids(message: object) -> list[str]:
-    return [c["custom_id"] for row in message.components for c in row["components"]]  # type: ignore[attr-defined]
 
 
 @scenario(

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import answer_text, final_answer, run_slash, wait_until
+from tests.helpers import answer_text, custom_ids, final_answer, run_slash, wait_until
 from tests.reliability.conftest import Note, scenario
 from tests.reliability.support import (
     STARTING_BALANCE,
@@ -27,10 +27,6 @@ QUIET_JOBS = {"progress_interval": 100.0}
 def instant(w: Any) -> None:
     """Tasks finish before their first poll: no progress edits, the first card edit delivers."""
     w.upstream.midjourney.durations = (0.0, 0.0, 0.0)
-
-
-def custom_ids(message: Any) -> list[str]:
-    return [c["custom_id"] for row in message.components for c in row["components"]]
 
 
 async def gpt(w: Any, prompt: str = "go", member: int | None = None) -> Any:
