@@ -1,9 +1,13 @@
-"""Ledger throughput: hold + settle pairs per second with 1, 10 and 100 concurrent workers.
+"""Ledger throughput, old code beside new: hold + settle pairs per second at 1, 10, 100 workers.
 
-    python bench/ledger.py [--seconds 5] [--postgres postgresql+asyncpg://postgres@127.0.0.1/test]
+    python bench/ledger.py [--seconds 3] [--base 9628317] [--postgres URL or '']
 
-Each worker loops: pass the spending gate (cooldown, cap, balance, hold), then settle part of
-it, for a fixed time. SQLite runs on a temporary file; PostgreSQL in a throw-away schema.
+Each worker loops: pass the spending gate (cooldown, cap, balance, hold), then settle 7 of the 10
+held, for a fixed time. The old code is the base commit's ``bot`` package, taken from git into a
+temporary folder at bench time; each side runs in its own process with the same arguments.
+After each run the balance must equal the opening balance minus 7 per pair (no lost update) and
+``ledger check`` must find nothing. SQLite runs on a temporary file; PostgreSQL in a throw-away
+schema.
 """
 
 from __future__ import annotations
@@ -11,94 +15,139 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
+import json
+import os
+import subprocess
+import sys
+import tarfile
 import tempfile
 import time
 import uuid
+from io import BytesIO
 from pathlib import Path
 
-from bot.db import Database
-from bot.ledger import Ledger
-from bot.migrations import upgrade
-from bot.spending import Spending, SpendRequest
-
+ROOT = Path(__file__).resolve().parent.parent
 GUILD = 1_300_000_000_000_000_000
+OPENING = 10**12
+HELD, CHARGED = 10, 7
 DEFAULT_POSTGRES = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+DEFAULT_BASE = "9628317"  # the ledger before issue 14
 
 
-async def run(db: Database, workers: int, seconds: float) -> tuple[float, int, bool]:
-    await upgrade(db)
-    ledger = Ledger(db, starting_balance=10**12)
-    spending = Spending(db, ledger, moderation=None)  # type: ignore[arg-type]
-    counter = itertools.count()
-    done = 0
-    deadline = time.monotonic() + seconds
+async def measure(url: str, workers: int, seconds: float) -> dict[str, object]:
+    """One side's run, in this process, with whichever ``bot`` package is on the path."""
+    from bot.db import Database
+    from bot.ledger import Ledger
+    from bot.migrations import upgrade
+    from bot.spending import Spending, SpendRequest
 
-    async def worker(member: int) -> None:
-        nonlocal done
-        while time.monotonic() < deadline:
-            n = next(counter)
-            hold = await spending.hold(
-                SpendRequest(GUILD, member, 10, key=f"bench:{n}", command="gpt:x", cooldown="gpt")
-            )
-            await ledger.settle(hold, 7)
-            done += 1
+    schema = None
+    if url.startswith("postgresql"):
+        schema = f"bench_{uuid.uuid4().hex[:8]}"
+        admin = Database(url)
+        async with admin.engine.begin() as conn:
+            await conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
+        await admin.close()
+        db = Database(url, connect_args={"server_settings": {"search_path": schema}})
+    else:
+        db = Database(url)
+    try:
+        await upgrade(db)
+        ledger = Ledger(db, starting_balance=OPENING)
+        spending = Spending(db, ledger, moderation=None)  # type: ignore[arg-type]
+        counter = itertools.count()
+        done = 0
+        deadline = time.monotonic() + seconds
 
-    started = time.monotonic()
-    await asyncio.gather(*(worker(m) for m in range(workers)))
-    elapsed = time.monotonic() - started
-    consistent = await ledger.check() == []
-    return done / elapsed, done, consistent
+        async def worker(member: int) -> None:
+            nonlocal done
+            while time.monotonic() < deadline:
+                request = SpendRequest(
+                    GUILD, member, HELD, key=f"bench:{next(counter)}", command="gpt:x",
+                    cooldown="gpt",
+                )  # fmt: skip
+                await ledger.settle(await spending.hold(request), CHARGED)
+                done += 1
+
+        started = time.monotonic()
+        await asyncio.gather(*(worker(m) for m in range(workers)))
+        elapsed = time.monotonic() - started
+        balance = await ledger.balance(GUILD)
+        return {
+            "rate": done / elapsed,
+            "pairs": done,
+            "lost": (OPENING - CHARGED * done) - balance,  # credits moved but not recorded
+            "check": await ledger.check() == [],
+        }
+    finally:
+        await db.close()
+        if schema:
+            admin = Database(url)
+            async with admin.engine.begin() as conn:
+                await conn.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
+            await admin.close()
 
 
-async def sqlite_db(folder: Path, workers: int) -> Database:
-    return Database(f"sqlite+aiosqlite:///{folder / f'bench-{workers}.db'}")
+def extract_base(revision: str, folder: Path) -> Path:
+    """The base commit's ``bot`` package, from git, into ``folder``."""
+    archive = subprocess.run(
+        ["git", "-C", str(ROOT), "archive", revision, "bot"], check=True, capture_output=True
+    ).stdout
+    with tarfile.open(fileobj=BytesIO(archive)) as tar:
+        tar.extractall(folder, filter="data")
+    return folder
 
 
-async def postgres_db(url: str) -> tuple[Database, str]:
-    schema = f"bench_{uuid.uuid4().hex[:8]}"
-    admin = Database(url)
-    async with admin.engine.begin() as conn:
-        await conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
-    await admin.close()
-    return Database(url, connect_args={"server_settings": {"search_path": schema}}), schema
+def run_side(code: Path, url: str, workers: int, seconds: float) -> dict[str, object]:
+    env = {**os.environ, "PYTHONPATH": str(code)}
+    out = subprocess.run(
+        [sys.executable, __file__, "--one", url, "--workers", str(workers),
+         "--seconds", str(seconds)],
+        check=True, capture_output=True, text=True, env=env, cwd=code,
+    ).stdout  # fmt: skip
+    return json.loads(out.strip().splitlines()[-1])
 
 
-async def drop_schema(url: str, schema: str) -> None:
-    admin = Database(url)
-    async with admin.engine.begin() as conn:
-        await conn.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
-    await admin.close()
-
-
-async def main() -> None:
+def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--workers", default="1,10,100")
+    parser.add_argument("--base", default=DEFAULT_BASE, help="git revision of the old code")
     parser.add_argument("--postgres", default=DEFAULT_POSTGRES, help="'' to skip PostgreSQL")
+    parser.add_argument("--one", help=argparse.SUPPRESS)  # one side's run, in a child process
     args = parser.parse_args()
+    if args.one:
+        print(json.dumps(asyncio.run(measure(args.one, int(args.workers), args.seconds))))
+        return
     counts = [int(w) for w in args.workers.split(",")]
-    print(f"{'backend':<11}{'workers':>8}{'pairs/s':>10}{'pairs':>8}  ledger check")
+    print(f"old = {args.base}, new = the working tree; {args.seconds:g} s per run")
+    print(f"{'backend':<11}{'workers':>8}{'old/s':>8}{'new/s':>8}{'ratio':>7}  lost  ledger check")
     with tempfile.TemporaryDirectory() as folder:
-        for workers in counts:
-            db = await sqlite_db(Path(folder), workers)
-            rate, total, ok = await run(db, workers, args.seconds)
-            await db.close()
-            print(
-                f"{'sqlite':<11}{workers:>8}{rate:>10.0f}{total:>8}  {'ok' if ok else 'MISMATCH'}"
-            )
-    if args.postgres:
-        for workers in counts:
-            try:
-                db, schema = await postgres_db(args.postgres)
-            except OSError as exc:
-                print(f"postgresql: not reachable ({exc}); skipped")
+        old = extract_base(args.base, Path(folder) / "old")
+        for backend in ("sqlite", "postgresql"):
+            if backend == "postgresql" and not args.postgres:
                 break
-            rate, total, ok = await run(db, workers, args.seconds)
-            await db.close()
-            await drop_schema(args.postgres, schema)
-            verdict = "ok" if ok else "MISMATCH"
-            print(f"{'postgresql':<11}{workers:>8}{rate:>10.0f}{total:>8}  {verdict}")
+            for workers in counts:
+                results = []
+                for side, code in (("old", old), ("new", ROOT)):
+                    url = args.postgres
+                    if backend == "sqlite":
+                        url = f"sqlite+aiosqlite:///{Path(folder) / f'{side}-{workers}.db'}"
+                    try:
+                        results.append(run_side(code, url, workers, args.seconds))
+                    except subprocess.CalledProcessError as exc:
+                        last = (exc.stderr or "").strip().splitlines()[-1:] or ["?"]
+                        print(f"{backend}: {side} side failed: {last[0]}")
+                        return
+                before, after = results
+                lost = f"{before['lost']}/{after['lost']}"
+                checks = "/".join("ok" if r["check"] else "MISMATCH" for r in results)
+                ratio = after["rate"] / max(before["rate"], 1e-9)  # type: ignore[operator]
+                print(
+                    f"{backend:<11}{workers:>8}{before['rate']:>8.0f}{after['rate']:>8.0f}"
+                    f"{ratio:>6.1f}x  {lost:<5} {checks}"
+                )
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    main()

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     BigInteger,
@@ -18,12 +18,18 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    create_engine,
     event,
+    make_url,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import CursorResult
+from sqlalchemy.engine import Connection, CursorResult, Engine
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from bot.sqlite_writer import SQLiteWriter
+
+T = TypeVar("T")
 
 # SQLite only autoincrements an INTEGER PRIMARY KEY; PostgreSQL wants BIGINT for long-lived ids.
 IdType = BigInteger().with_variant(Integer(), "sqlite")
@@ -219,7 +225,7 @@ def table(model: type[Base]) -> Table:
 
 
 class Database:
-    """Owns the engine. ``transaction()`` is the only way writes happen.
+    """Owns the engine. ``transaction()`` and ``write()`` are the only ways writes happen.
 
     The schema is made and changed by migrations (``bot.migrations.upgrade``), never from the
     models directly: a table created from them would carry no revision to upgrade from.
@@ -234,12 +240,29 @@ class Database:
         if self.is_sqlite:
             kwargs["connect_args"].setdefault("timeout", 30)
         else:
-            kwargs.update(pool_size=10, max_overflow=20, pool_pre_ping=True)
+            # No pre-ping: it cost a BEGIN, a ";" and a ROLLBACK on every checkout. A connection
+            # the server closed fails its statement and is discarded by the pool instead, and
+            # recycling bounds how long an idle one may sit behind a proxy's timeout.
+            kwargs.update(pool_size=10, max_overflow=20, pool_recycle=300)
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         # SQLite allows one writer; queueing writers here is cheaper than its busy-wait backoff.
         self._sqlite_writer = asyncio.Lock() if self.is_sqlite else None
-        if self.is_sqlite:
-            _configure_sqlite(self.engine)
+        self._writer: SQLiteWriter | None = None
+        if self._sqlite_writer is not None:
+            _configure_sqlite(self.engine.sync_engine)
+            database = make_url(url).database
+            if database and database != ":memory:":
+                engine = create_engine(
+                    make_url(url).set(drivername="sqlite"),
+                    echo=echo,
+                    pool_size=1,
+                    max_overflow=0,
+                    connect_args={**kwargs["connect_args"], "check_same_thread": False},
+                )
+                _configure_sqlite(engine)
+                self._writer = SQLiteWriter(
+                    engine.execution_options(atelier_write=True), self._sqlite_writer
+                )
 
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
@@ -253,6 +276,15 @@ class Database:
             async with conn.begin():
                 yield conn
 
+    async def write(self, work: Callable[[Connection], T]) -> T:
+        """Run ``work`` (plain, blocking SQLAlchemy Core) as one transaction and return its
+        result; an exception rolls it back. On a SQLite file the transaction is one hop to the
+        writer thread (bot/sqlite_writer.py); elsewhere it runs through ``run_sync``."""
+        if self._writer is None:
+            async with self.transaction() as conn:
+                return await conn.run_sync(work)
+        return await self._writer.run(work)
+
     @contextlib.asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
         """A connection for reads that need no lock (WAL readers never block the writer)."""
@@ -260,11 +292,14 @@ class Database:
             yield conn
 
     async def close(self) -> None:
+        if self._writer is not None:
+            await self._writer.close()
+            self._writer = None
         await self.engine.dispose()
 
 
-def _configure_sqlite(engine: AsyncEngine) -> None:
-    @event.listens_for(engine.sync_engine, "connect")
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         # Take transaction control from the driver so BEGIN IMMEDIATE below is what runs: a
         # deferred BEGIN that later writes can fail with "database is locked" without waiting.
@@ -276,7 +311,7 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 
-    @event.listens_for(engine.sync_engine, "close")
+    @event.listens_for(engine, "close")
     def _on_close(dbapi_conn: Any, _record: Any) -> None:
         # A task cancelled while its statement ran leaves that statement unfinalised, and
         # SQLite then keeps the closed connection alive, write lock and all, until the
@@ -286,17 +321,31 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         with contextlib.suppress(Exception):
             dbapi_conn.rollback()
 
-    @event.listens_for(engine.sync_engine, "begin")
+    @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
         write = conn.get_execution_options().get("atelier_write", False)
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+        # Straight to the driver: this runs before every transaction.
+        cursor = conn.connection.dbapi_connection.cursor()
+        try:
+            cursor.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+        finally:
+            cursor.close()
 
 
 async def insert_ignore(
     conn: AsyncConnection, model: type[Base], values: Mapping[str, Any]
 ) -> bool:
     """INSERT that does nothing on a key conflict; True when a row was inserted."""
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    stmt = dialect.insert(table(model)).values(**values).on_conflict_do_nothing()
-    result: CursorResult[Any] = await conn.execute(stmt)  # type: ignore[assignment]
+    return await conn.run_sync(insert_ignore_now, model, values)
+
+
+def insert_ignore_now(conn: Connection, model: type[Base], values: Mapping[str, Any]) -> bool:
+    """``insert_ignore`` on a plain connection (inside ``Database.write``)."""
+    result: CursorResult[Any] = conn.execute(on_conflict_insert(conn, model).values(**values))
     return result.rowcount == 1
+
+
+def on_conflict_insert(conn: Connection, model: type[Base]) -> Any:
+    """An INSERT of the connection's dialect that does nothing on any key conflict."""
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    return dialect.insert(table(model)).on_conflict_do_nothing()

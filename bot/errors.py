@@ -220,3 +220,24 @@ class PromptFlagged(AtelierError):
 
 class NotOperator(AtelierError):
     key = "credit.not_operator"
+
+
+# ---- amounts and guild ids outside their ranges (bot/amounts.py) ------------------------------
+
+
+class AmountOutOfRange(AtelierError):
+    """An amount (a grant, a balance, a cap, a threshold…) outside its documented range."""
+
+    key = "amounts.out_of_range"
+
+
+class BalanceLimitReached(AtelierError):
+    """A grant would take the balance past the largest one a guild may hold."""
+
+    key = "amounts.balance_limit"
+
+
+class NotAGuildId(AtelierError):
+    """Not a Discord server id: a positive snowflake."""
+
+    key = "credit.not_a_guild_id"

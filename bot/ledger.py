@@ -3,24 +3,45 @@
 Every movement is one transaction that changes the balance and appends a ledger row, so a guild's
 balance always equals the sum of its ledger rows. Every movement carries an idempotency key: a
 replay of the same key (a retried interaction, a job resumed after a restart) moves nothing.
+
+The movements are plain (blocking) SQLAlchemy Core run through ``Database.write``: on SQLite a
+whole transaction is one hop to the writer thread. Each takes as few statements as it can: the
+unique keys of ``holds`` and ``ledger`` detect a replay (INSERT … ON CONFLICT DO NOTHING), not a
+read first; the balance changes in one guarded UPDATE, run last so that PostgreSQL keeps the
+account row locked only until the commit; and a guild's account, once seen, is not re-created.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import func, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bot.db import Database, GuildAccount, HoldRow, LedgerEntry, insert_ignore, table, utcnow
-from bot.errors import InsufficientCredit, UnknownHold
+from bot.amounts import MAX_BALANCE, check_amount
+from bot.db import Database, GuildAccount, HoldRow, LedgerEntry, insert_ignore_now, table, utcnow
+from bot.errors import BalanceLimitReached, InsufficientCredit, UnknownHold
+from bot.ledger_check import Discrepancy, check_ledger
+from bot.ledger_sql import (
+    APPEND,
+    APPEND_ONCE,
+    CLOSE_HOLD,
+    CREDIT,
+    CREDIT_UP_TO,
+    DEBIT,
+    INSERT_HOLD,
+    SELECT_HOLD,
+    SELECT_HOLD_BY_KEY,
+    rowcount,
+)
 
 ACCOUNTS = table(GuildAccount)
 HOLDS = table(HoldRow)
 LEDGER = table(LedgerEntry)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,34 +70,48 @@ class Hold:
 
 
 @dataclass(frozen=True, slots=True)
-class Discrepancy:
-    guild_id: int
-    balance: int | None  # None: ledger rows for a guild that has no account row
-    ledger_sum: int
+class Grant:
+    """What a grant or set did: ``moved`` is False when its key was a replay."""
+
+    balance: int
+    amount: int
+    moved: bool
 
 
 class Ledger:
-    """The only writer of balances. Amounts are integer credits."""
+    """The only writer of balances. Amounts are integer credits (bot/amounts.py: the ranges)."""
 
     def __init__(self, db: Database, *, starting_balance: int) -> None:
         self.db = db
-        self.starting_balance = starting_balance
+        self.starting_balance = check_amount("credit.starting_balance", starting_balance, 0)
+        # Guilds whose account row is committed: rows are never deleted, so the INSERT that
+        # opens one need not run again in this process.
+        self._opened: set[int] = set()
+
+    async def write(self, guild_id: int, work: Callable[[Connection], T]) -> T:
+        """``Database.write`` for a movement of ``guild_id``'s credit."""
+        result = await self.db.write(work)
+        self._opened.add(guild_id)  # committed: the account exists now
+        return result
+
+    # ---- opening an account ------------------------------------------------------------------
 
     async def ensure_in(self, conn: AsyncConnection, guild_id: int) -> None:
         """Open the guild's account with the starting balance the first time it is seen."""
-        created = await insert_ignore(
-            conn,
-            GuildAccount,
-            {"guild_id": guild_id, "balance": self.starting_balance, "created_at": utcnow()},
-        )
-        if created:
-            await self._append(
+        await conn.run_sync(self.ensure_now, guild_id)
+
+    def ensure_now(self, conn: Connection, guild_id: int) -> None:
+        if guild_id in self._opened:
+            return
+        values = {"guild_id": guild_id, "balance": self.starting_balance, "created_at": utcnow()}
+        if insert_ignore_now(conn, GuildAccount, values):
+            self._append(
                 conn, guild_id, None, "opening", self.starting_balance, f"opening:{guild_id}"
             )
 
-    async def _append(
+    def _append(
         self,
-        conn: AsyncConnection,
+        conn: Connection,
         guild_id: int,
         user_id: int | None,
         kind: str,
@@ -86,51 +121,50 @@ class Ledger:
         command: str | None = None,
         hold_id: int | None = None,
         note: str | None = None,
-    ) -> None:
-        await conn.execute(
-            LEDGER.insert().values(
-                guild_id=guild_id,
-                user_id=user_id,
-                kind=kind,
-                amount=amount,
-                key=key,
-                command=command,
-                hold_id=hold_id,
-                note=note,
-                created_at=utcnow(),
-            )
-        )
+        replayable: bool = False,
+    ) -> bool:
+        """Append a ledger row; with ``replayable``, a row whose key exists is skipped and
+        False returned."""
+        statement = APPEND_ONCE if replayable else APPEND
+        moved = rowcount(
+            conn, statement, guild=guild_id, user=user_id, kind=kind, amount=amount, key=key,
+            command=command, hold=hold_id, note=note, now=utcnow(),
+        )  # fmt: skip
+        return moved == 1
 
-    async def balance(self, guild_id: int) -> int:
-        """The guild's balance; a guild seen for the first time gets the starting balance."""
+    # ---- balances ------------------------------------------------------------------------------
+
+    async def find_balance(self, guild_id: int) -> int | None:
+        """The guild's balance, or None for a guild never seen (nothing is created)."""
         async with self.db.read() as conn:
             value = await conn.scalar(
                 select(ACCOUNTS.c.balance).where(ACCOUNTS.c.guild_id == guild_id)
             )
-        if value is not None:
-            return int(value)
-        async with self.db.transaction() as conn:
-            await self.ensure_in(conn, guild_id)
-            return int(
-                await conn.scalar(select(ACCOUNTS.c.balance).where(ACCOUNTS.c.guild_id == guild_id))
-            )
+        return None if value is None else int(value)
 
-    async def grant(
-        self,
-        guild_id: int,
-        amount: int,
-        *,
-        key: str,
-        user_id: int | None = None,
-        note: str | None = None,
-    ) -> int:
+    async def balance(self, guild_id: int) -> int:
+        """The guild's balance; a guild seen for the first time gets the starting balance."""
+        value = await self.find_balance(guild_id)
+        if value is not None:
+            return value
+
+        def open_account(conn: Connection) -> int:
+            self.ensure_now(conn, guild_id)
+            return self._balance_now(conn, guild_id)
+
+        return await self.write(guild_id, open_account)
+
+    # ---- grants --------------------------------------------------------------------------------
+
+    async def grant(self, guild_id: int, amount: int, **movement: Any) -> int:
         """Add (or with a negative amount, remove) credit; returns the new balance.
 
         A negative grant never takes the balance below zero: it fails with InsufficientCredit.
+        ``movement``: ``adjust``'s key, user_id and note.
         """
-        return await self._grant(guild_id, lambda _balance: amount, key, user_id, note)
+        return (await self.adjust(guild_id, amount, **movement)).balance
 
-    async def set_balance(
+    async def adjust(
         self,
         guild_id: int,
         amount: int,
@@ -138,15 +172,33 @@ class Ledger:
         key: str,
         user_id: int | None = None,
         note: str | None = None,
-    ) -> int:
-        """Make the balance exactly ``amount``; returns it.
+    ) -> Grant:
+        """Add (or with a negative amount, remove) credit, and say what moved. A balance past
+        MAX_BALANCE is refused (BalanceLimitReached), an amount outside ±MAX_BALANCE too
+        (AmountOutOfRange), a debit below zero too (InsufficientCredit)."""
+        check_amount("amount", amount, -MAX_BALANCE)
+        return await self._grant(guild_id, lambda _balance: amount, key, user_id, note)
+
+    async def set_balance(self, guild_id: int, amount: int, **movement: Any) -> int:
+        """Make the balance exactly ``amount``; returns it (``set_to``'s balance)."""
+        return (await self.set_to(guild_id, amount, **movement)).balance
+
+    async def set_to(
+        self,
+        guild_id: int,
+        amount: int,
+        *,
+        key: str,
+        user_id: int | None = None,
+        note: str | None = None,
+    ) -> Grant:
+        """Make the balance exactly ``amount``, and say what moved.
 
         The difference is read and written in one transaction with the account row locked, so
         a hold or settle landing meanwhile cannot make the result miss ``amount``; the ledger
         row records the difference as a grant.
         """
-        if amount < 0:
-            raise ValueError("a balance cannot be negative")
+        check_amount("amount", amount, 0)
         return await self._grant(guild_id, lambda balance: amount - balance, key, user_id, note)
 
     async def _grant(
@@ -156,22 +208,26 @@ class Ledger:
         key: str,
         user_id: int | None,
         note: str | None,
-    ) -> int:
-        """One grant row of ``difference(balance)``, the balance read with the account row
-        locked; a replayed key moves nothing. Returns the new balance."""
-        try:
-            async with self.db.transaction() as conn:
-                await self.ensure_in(conn, guild_id)
-                if not await self._key_used(conn, f"grant:{key}"):
-                    amount = difference(await self._balance_in(conn, guild_id, lock=True))
-                    await self._debit_or_credit(conn, guild_id, amount)
-                    await self._append(
-                        conn, guild_id, user_id, "grant", amount, f"grant:{key}", note=note
-                    )
-                return await self._balance_in(conn, guild_id)
-        except IntegrityError:
-            # A concurrent replay of the same key won the race; it moved the credit once.
-            return await self.balance(guild_id)
+    ) -> Grant:
+        def work(conn: Connection) -> Grant:
+            self.ensure_now(conn, guild_id)
+            balance = self._balance_now(conn, guild_id, lock=True)
+            amount = difference(balance)
+            # The row first: its unique key makes a replay (even a concurrent one) a no-op.
+            if not self._append(
+                conn, guild_id, user_id, "grant", amount, f"grant:{key}",
+                note=note, replayable=True,
+            ):  # fmt: skip
+                return Grant(balance, 0, moved=False)
+            if amount < 0:
+                self._debit(conn, guild_id, -amount)
+            elif amount > 0:
+                self._credit(conn, guild_id, amount, limit=True)
+            return Grant(balance + amount, amount, moved=True)
+
+        return await self.write(guild_id, work)
+
+    # ---- holds ---------------------------------------------------------------------------------
 
     async def hold(
         self, guild_id: int, user_id: int | None, amount: int, *, key: str, command: str
@@ -180,17 +236,12 @@ class Ledger:
 
         The debit is a single conditional UPDATE, so concurrent holds can never overdraw.
         """
-        existing = await self.get_hold(key)
-        if existing is not None:
-            return existing
-        try:
-            async with self.db.transaction() as conn:
-                return await self.hold_in(conn, guild_id, user_id, amount, key=key, command=command)
-        except IntegrityError:
-            hold = await self.get_hold(key)
-            if hold is None:
-                raise
-            return hold
+        return await self.write(
+            guild_id,
+            lambda conn: self.hold_now(conn, guild_id, user_id, amount, key=key, command=command)[
+                0
+            ],
+        )
 
     async def hold_in(
         self,
@@ -203,95 +254,108 @@ class Ledger:
         command: str,
     ) -> Hold:
         """``hold`` inside the caller's transaction, so a job row and its hold commit together."""
-        if amount < 0:
-            raise ValueError("a hold cannot be negative")
-        await self.ensure_in(conn, guild_id)
-        await self._debit_or_credit(conn, guild_id, -amount)
-        result = await conn.execute(
-            HOLDS.insert()
-            .values(
-                guild_id=guild_id,
-                user_id=user_id,
-                key=key,
-                command=command,
-                amount=amount,
-                status="open",
-                created_at=utcnow(),
-            )
-            .returning(*HOLDS.c)
+
+        def work(sync: Connection) -> Hold:
+            return self.hold_now(sync, guild_id, user_id, amount, key=key, command=command)[0]
+
+        return await conn.run_sync(work)
+
+    def hold_now(
+        self,
+        conn: Connection,
+        guild_id: int,
+        user_id: int | None,
+        amount: int,
+        *,
+        key: str,
+        command: str,
+    ) -> tuple[Hold, bool]:
+        """The hold, and whether it is new (False: ``key`` was a replay; nothing moved)."""
+        check_amount("amount", amount, 0, 2**63 - 1)
+        if amount > MAX_BALANCE:  # no balance can cover it; never sent to the database
+            raise InsufficientCredit(guild_id, self._balance_now(conn, guild_id), amount)
+        self.ensure_now(conn, guild_id)
+        row = conn.execute(
+            INSERT_HOLD,
+            {"guild": guild_id, "user": user_id, "key": key, "command": command,
+             "amount": amount, "now": utcnow()},
+        ).one_or_none()  # fmt: skip
+        if row is None:  # the key was held before: that hold stands
+            return Hold.from_row(conn.execute(SELECT_HOLD_BY_KEY, {"key": key}).one()), False
+        self._append(
+            conn, guild_id, user_id, "hold", -amount, f"hold:{key}", command=command, hold_id=row.id
         )
-        row = result.one()
-        await self._append(
-            conn, guild_id, user_id, "hold", -amount, f"hold:{key}",
-            command=command, hold_id=row.id,
-        )  # fmt: skip
-        return Hold.from_row(row)
+        self._debit(conn, guild_id, amount)
+        return Hold.from_row(row), True
 
     async def settle(self, hold: Hold | int, actual: int) -> Hold:
         """Charge ``actual`` (capped at the amount held) and return the rest to the guild."""
-        return await self._close(hold, max(0, actual), "settled")
+        return await self._close(hold, actual, "settled")
 
     async def refund(self, hold: Hold | int) -> Hold:
         """Return the whole hold; used when nothing was delivered."""
         return await self._close(hold, 0, "refunded")
 
-    async def refund_settled(self, hold: Hold | int) -> Hold:
-        """Give back what a settled hold charged: what was paid for turned out undeliverable
-        (a result too large to upload whose link only the bot may open). The hold becomes
-        ``refunded``; any other hold, or a replay, moves nothing."""
-        hold_id = hold if isinstance(hold, int) else hold.id
-        async with self.db.transaction() as conn:
-            row = (await conn.execute(select(HOLDS).where(HOLDS.c.id == hold_id))).one_or_none()
-            if row is None:
-                raise UnknownHold(f"hold {hold_id} does not exist")
-            reopened = await conn.execute(
-                update(HOLDS)
-                .where(HOLDS.c.id == hold_id, HOLDS.c.status == "settled")
-                .values(status="refunded", actual=0, closed_at=utcnow())
-            )
-            if reopened.rowcount == 1 and row.actual:  # type: ignore[attr-defined]
-                await self._debit_or_credit(conn, row.guild_id, row.actual)
-                await self._append(
-                    conn, row.guild_id, row.user_id, "refund", row.actual, f"refund:{row.key}",
-                    command=row.command, hold_id=row.id,
-                )  # fmt: skip
-            row = (await conn.execute(select(HOLDS).where(HOLDS.c.id == hold_id))).one()
-            return Hold.from_row(row)
-
     async def _close(self, hold: Hold | int, actual: int, status: str) -> Hold:
-        async with self.db.transaction() as conn:
-            return await self.close_in(conn, hold, actual, status)
+        return await self.db.write(lambda conn: self.close_now(conn, hold, actual, status))
 
     async def close_in(
         self, conn: AsyncConnection, hold: Hold | int, actual: int, status: str
     ) -> Hold:
         """Settle (``status="settled"``) or refund (``"refunded"``) inside the caller's
         transaction; a hold already closed is returned unchanged."""
+        return await conn.run_sync(self.close_now, hold, actual, status)
+
+    def close_now(self, conn: Connection, hold: Hold | int, actual: int, status: str) -> Hold:
         hold_id = hold if isinstance(hold, int) else hold.id
-        row = (await conn.execute(select(HOLDS).where(HOLDS.c.id == hold_id))).one_or_none()
-        if row is None:
-            raise UnknownHold(f"hold {hold_id} does not exist")
-        if row.status != "open":
+        # Clamped here so that no number outside 64 bits reaches the driver; capped at the
+        # amount held by the UPDATE itself.
+        wanted = min(max(0, actual), MAX_BALANCE)
+        row = conn.execute(
+            CLOSE_HOLD, {"status": status, "now": utcnow(), "wanted": wanted, "id": hold_id}
+        ).one_or_none()
+        if row is None:  # closed before (a replay), or never held
+            row = conn.execute(SELECT_HOLD, {"id": hold_id}).one_or_none()
+            if row is None:
+                raise UnknownHold(f"hold {hold_id} does not exist")
             return Hold.from_row(row)
-        charged = min(max(0, actual), row.amount)
-        closed = await conn.execute(
-            update(HOLDS)
-            .where(HOLDS.c.id == hold_id, HOLDS.c.status == "open")
-            .values(status=status, actual=charged, closed_at=utcnow())
-        )
-        if closed.rowcount != 1:  # type: ignore[attr-defined]
-            row = (await conn.execute(select(HOLDS).where(HOLDS.c.id == hold_id))).one()
-            return Hold.from_row(row)
-        back = row.amount - charged
+        back = row.amount - row.actual
         if back:
-            await self._debit_or_credit(conn, row.guild_id, back)
             kind = "refund" if status == "refunded" else "release"
-            await self._append(
+            self._append(
                 conn, row.guild_id, row.user_id, kind, back, f"{kind}:{row.key}",
                 command=row.command, hold_id=row.id,
             )  # fmt: skip
-        row = (await conn.execute(select(HOLDS).where(HOLDS.c.id == hold_id))).one()
+            self._credit(conn, row.guild_id, back)
         return Hold.from_row(row)
+
+    async def refund_settled(self, hold: Hold | int) -> Hold:
+        """Give back what a settled hold charged: what was paid for turned out undeliverable
+        (a result too large to upload whose link only the bot may open). The hold becomes
+        ``refunded``; any other hold, or a replay, moves nothing."""
+        hold_id = hold if isinstance(hold, int) else hold.id
+
+        def work(conn: Connection) -> Hold:
+            row = conn.execute(select(HOLDS).where(HOLDS.c.id == hold_id)).one_or_none()
+            if row is None:
+                raise UnknownHold(f"hold {hold_id} does not exist")
+            reopened = conn.execute(
+                update(HOLDS)
+                .where(HOLDS.c.id == hold_id, HOLDS.c.status == "settled")
+                .values(status="refunded", actual=0, closed_at=utcnow())
+                .returning(*HOLDS.c)
+            ).one_or_none()
+            if reopened is None:  # not settled, or refunded meanwhile: as it is now
+                return Hold.from_row(conn.execute(SELECT_HOLD, {"id": hold_id}).one())
+            if row.actual:
+                self._append(
+                    conn, row.guild_id, row.user_id, "refund", row.actual, f"refund:{row.key}",
+                    command=row.command, hold_id=row.id,
+                )  # fmt: skip
+                self._credit(conn, row.guild_id, row.actual)
+            return Hold.from_row(reopened)
+
+        return await self.db.write(work)
 
     async def get_hold(self, key: str) -> Hold | None:
         async with self.db.read() as conn:
@@ -303,53 +367,35 @@ class Ledger:
             rows = await conn.execute(select(HOLDS).where(HOLDS.c.status == "open"))
             return [Hold.from_row(r) for r in rows]
 
+    # ---- the operator's check ------------------------------------------------------------------
+
     async def check(self) -> list[Discrepancy]:
         """Every guild whose balance differs from the sum of its ledger rows, and every guild
-        with ledger rows but no account row."""
-        sums = (
-            select(LEDGER.c.guild_id, func.sum(LEDGER.c.amount).label("total"))
-            .group_by(LEDGER.c.guild_id)
-            .subquery()
-        )
-        query = select(ACCOUNTS.c.guild_id, ACCOUNTS.c.balance, sums.c.total).outerjoin(
-            sums, sums.c.guild_id == ACCOUNTS.c.guild_id
-        )
-        # The foreign key forbids these, but a restore or a hand edit may have bypassed it.
-        no_account = select(sums.c.guild_id, sums.c.total).where(
-            ~select(ACCOUNTS.c.guild_id).where(ACCOUNTS.c.guild_id == sums.c.guild_id).exists()
-        )
-        async with self.db.read() as conn:
-            rows = (await conn.execute(query)).all()
-            orphans = (await conn.execute(no_account)).all()
-        found = [
-            Discrepancy(r.guild_id, int(r.balance), int(r.total or 0))
-            for r in rows
-            if int(r.balance) != int(r.total or 0)
-        ]
-        found += [Discrepancy(r.guild_id, None, int(r.total or 0)) for r in orphans]
-        return sorted(found, key=lambda d: d.guild_id)
+        with ledger rows but no account row (bot/ledger_check.py)."""
+        return await check_ledger(self.db)
 
-    async def _debit_or_credit(self, conn: AsyncConnection, guild_id: int, delta: int) -> None:
-        if delta >= 0:
-            await conn.execute(
-                update(ACCOUNTS)
-                .where(ACCOUNTS.c.guild_id == guild_id)
-                .values(balance=ACCOUNTS.c.balance + delta)
-            )
+    # ---- the balance itself --------------------------------------------------------------------
+
+    def _debit(self, conn: Connection, guild_id: int, amount: int) -> None:
+        if amount and rowcount(conn, DEBIT, guild=guild_id, amount=amount) != 1:
+            raise InsufficientCredit(guild_id, self._balance_now(conn, guild_id), amount)
+
+    def _credit(self, conn: Connection, guild_id: int, amount: int, *, limit: bool = False) -> None:
+        """Add ``amount``; with ``limit`` (a grant), refuse a balance past MAX_BALANCE. What a
+        hold returns is never refused: it was the guild's before."""
+        if not limit:
+            rowcount(conn, CREDIT, guild=guild_id, amount=amount)
             return
-        result = await conn.execute(
-            update(ACCOUNTS)
-            .where(ACCOUNTS.c.guild_id == guild_id, ACCOUNTS.c.balance >= -delta)
-            .values(balance=ACCOUNTS.c.balance + delta)
+        if rowcount(conn, CREDIT_UP_TO, guild=guild_id, amount=amount, room=MAX_BALANCE - amount):
+            return
+        raise BalanceLimitReached(
+            f"guild {guild_id}: a grant of {amount} would pass {MAX_BALANCE}",
+            limit=f"{MAX_BALANCE:,}",
+            balance=f"{self._balance_now(conn, guild_id):,}",
         )
-        if result.rowcount != 1:  # type: ignore[attr-defined]
-            raise InsufficientCredit(guild_id, await self._balance_in(conn, guild_id), -delta)
 
-    async def _balance_in(self, conn: AsyncConnection, guild_id: int, *, lock: bool = False) -> int:
+    def _balance_now(self, conn: Connection, guild_id: int, *, lock: bool = False) -> int:
         query = select(ACCOUNTS.c.balance).where(ACCOUNTS.c.guild_id == guild_id)
         # FOR UPDATE on PostgreSQL; SQLite's single writer (BEGIN IMMEDIATE) already serialises.
-        value = await conn.scalar(query.with_for_update() if lock else query)
+        value = conn.scalar(query.with_for_update() if lock else query)
         return int(value or 0)
-
-    async def _key_used(self, conn: AsyncConnection, key: str) -> bool:
-        return await conn.scalar(select(LEDGER.c.id).where(LEDGER.c.key == key)) is not None

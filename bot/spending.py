@@ -9,12 +9,14 @@ the cap.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import case, func, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import bindparam, case, func, select, text, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.db import (
@@ -25,16 +27,41 @@ from bot.db import (
     GuildSettings,
     HoldRow,
     SpendLimit,
-    insert_ignore,
+    insert_ignore_now,
     table,
     utcnow,
 )
-from bot.errors import DailyCapReached, OnCooldown, PromptFlagged, TooManyRunning, UpstreamError
+from bot.errors import (
+    AtelierError,
+    DailyCapReached,
+    OnCooldown,
+    PromptFlagged,
+    TooManyRunning,
+    UpstreamError,
+)
 from bot.ledger import Hold, Ledger
 from bot.member_limits import MemberLimiter
 from bot.upstream.moderation import ModerationClient
 
 log = logging.getLogger(__name__)
+
+# How long a guild's low-balance alert setting is trusted before it is read again. Only
+# ``/credit alert`` changes it, and it calls ``alert_changed``; another process's change is seen
+# within this time.
+ALERT_CACHE_SECONDS = 30.0
+
+# The lowest daily cap that applies to a member (their own or one of their roles'), and the
+# cooldown of a command: prepared once, as they run before every hold.
+_CAP_SQL = (
+    "SELECT min(daily_cap) FROM spend_limits WHERE guild_id = :guild AND ("
+    "(target_type = 'member' AND target_id = :user) OR "
+    "(target_type = 'role' AND target_id IN :roles))"
+)
+DAILY_CAP = text(_CAP_SQL).bindparams(bindparam("roles", expanding=True))
+POLICY = text(
+    "SELECT (SELECT seconds FROM cooldowns WHERE guild_id = :guild AND command = :command), "
+    f"({_CAP_SQL})"
+).bindparams(bindparam("roles", expanding=True))
 
 ACCOUNTS = table(GuildAccount)
 HOLDS = table(HoldRow)
@@ -94,6 +121,7 @@ class Spending:
         self.limiter = limiter
         self.on_low_balance: LowBalanceHook | None = None
         self.on_flagged: FlaggedHook | None = None
+        self._alerts: dict[int, tuple[float, _Alert | None]] = {}
 
     # ---- before anything is held -------------------------------------------------------------
 
@@ -126,18 +154,12 @@ class Spending:
     # ---- the hold ----------------------------------------------------------------------------
 
     async def hold(self, request: SpendRequest) -> Hold:
-        existing = await self.ledger.get_hold(request.key)
-        if existing is not None:
-            return existing
-        try:
-            async with self.db.transaction() as conn:
-                hold = await self.hold_in(conn, request)
-        except IntegrityError:
-            # The same key replayed concurrently: the first hold stands, nothing moves twice.
-            replayed = await self.ledger.get_hold(request.key)
-            if replayed is None:
-                raise
-            return replayed
+        """Take the hold in one transaction (one hop to SQLite's writer); a replayed key returns
+        the first hold and moves nothing."""
+        now = self._clock()
+        hold = await self.ledger.write(
+            request.guild_id, lambda conn: self.hold_now(conn, request, now)
+        )
         await self.balance_changed(request.guild_id)
         return hold
 
@@ -147,17 +169,33 @@ class Spending:
         Call ``balance_changed`` once the transaction has committed.
         """
         now = self._clock()
-        await self.ledger.ensure_in(conn, request.guild_id)
-        # Serialise this guild's holds (PostgreSQL); SQLite's single writer already does.
-        await conn.execute(
-            select(ACCOUNTS.c.balance)
-            .where(ACCOUNTS.c.guild_id == request.guild_id)
-            .with_for_update()
-        )
-        await self._check_running(conn, request)
-        await self._check_cooldown(conn, request, now)
-        await self._check_cap(conn, request, now)
-        hold = await self.ledger.hold_in(
+        return await conn.run_sync(lambda sync: self.hold_now(sync, request, now))
+
+    def hold_now(self, conn: Connection, request: SpendRequest, now: datetime) -> Hold:
+        self.ledger.ensure_now(conn, request.guild_id)
+        limit = self.limiter.config.concurrent if self.limiter is not None else 0
+        seconds, cap = conn.execute(
+            POLICY, {**self._cap_params(request.guild_id, request.user_id, request.role_ids),
+                     "command": request.cooldown},
+        ).one()  # fmt: skip
+        if limit or seconds or cap is not None:
+            try:
+                # Serialise this guild's holds (PostgreSQL); SQLite's single writer already does.
+                conn.execute(
+                    select(ACCOUNTS.c.balance)
+                    .where(ACCOUNTS.c.guild_id == request.guild_id)
+                    .with_for_update()
+                )
+                self._check_running(conn, request, limit)
+                self._check_cooldown(conn, request, now, seconds)
+                self._check_cap(conn, request, now, cap)
+            except AtelierError:
+                # A replay of a hold already taken is not refused by the cooldown it set.
+                replayed = conn.execute(select(HOLDS).where(HOLDS.c.key == request.key)).first()
+                if replayed is None:
+                    raise
+                return Hold.from_row(replayed)
+        hold, new = self.ledger.hold_now(
             conn,
             request.guild_id,
             request.user_id,
@@ -165,18 +203,18 @@ class Spending:
             key=request.key,
             command=request.command,
         )
-        await self._mark_cooldown(conn, request, now)
+        if new and seconds:
+            self._mark_cooldown(conn, request, now)
         return hold
 
-    async def _check_running(self, conn: AsyncConnection, request: SpendRequest) -> None:
+    def _check_running(self, conn: Connection, request: SpendRequest, limit: int) -> None:
         """Refuse a member who has ``limits.concurrent`` paid answers or jobs going already.
 
         Open holds are what runs: a streaming answer's or a job's, until it settles or is
         refunded. Counted in the database, so it holds across processes and restarts."""
-        limit = self.limiter.config.concurrent if self.limiter is not None else 0
         if limit == 0:
             return
-        running = await conn.scalar(
+        running = conn.scalar(
             select(func.count()).where(
                 HOLDS.c.guild_id == request.guild_id,
                 HOLDS.c.user_id == request.user_id,
@@ -186,17 +224,12 @@ class Spending:
         if (running or 0) >= limit:
             raise TooManyRunning("running", running=running)
 
-    async def _check_cooldown(
-        self, conn: AsyncConnection, request: SpendRequest, now: datetime
+    def _check_cooldown(
+        self, conn: Connection, request: SpendRequest, now: datetime, seconds: int | None
     ) -> None:
-        seconds = await conn.scalar(
-            select(COOLDOWNS.c.seconds).where(
-                COOLDOWNS.c.guild_id == request.guild_id, COOLDOWNS.c.command == request.cooldown
-            )
-        )
         if not seconds:
             return
-        last = await conn.scalar(
+        last = conn.scalar(
             select(MARKS.c.last_at).where(
                 MARKS.c.guild_id == request.guild_id,
                 MARKS.c.user_id == request.user_id,
@@ -210,17 +243,17 @@ class Spending:
         if wait > 0:
             raise OnCooldown("cooldown", command=request.cooldown, seconds=max(1, round(wait)))
 
-    async def _mark_cooldown(
-        self, conn: AsyncConnection, request: SpendRequest, now: datetime
-    ) -> None:
+    def _mark_cooldown(self, conn: Connection, request: SpendRequest, now: datetime) -> None:
+        """Only commands with a cooldown are marked: with none set there is nothing to wait
+        for, and the hold path stays one statement shorter."""
         values = {
             "guild_id": request.guild_id,
             "user_id": request.user_id,
             "command": request.cooldown,
             "last_at": now,
         }
-        if not await insert_ignore(conn, CooldownMark, values):
-            await conn.execute(
+        if not insert_ignore_now(conn, CooldownMark, values):
+            conn.execute(
                 update(MARKS)
                 .where(
                     MARKS.c.guild_id == request.guild_id,
@@ -230,21 +263,23 @@ class Spending:
                 .values(last_at=now)
             )
 
+    @staticmethod
+    def _cap_params(guild_id: int, user_id: int, role_ids: Sequence[int]) -> dict[str, Any]:
+        return {"guild": guild_id, "user": user_id, "roles": list(role_ids) or [-1]}
+
     async def daily_cap(
         self, conn: AsyncConnection, guild_id: int, user_id: int, role_ids: Sequence[int]
     ) -> int | None:
-        member = (LIMITS.c.target_type == "member") & (LIMITS.c.target_id == user_id)
-        roles = (LIMITS.c.target_type == "role") & LIMITS.c.target_id.in_(list(role_ids) or [-1])
-        return await conn.scalar(
-            select(func.min(LIMITS.c.daily_cap)).where(
-                LIMITS.c.guild_id == guild_id, member | roles
-            )
-        )
+        return await conn.scalar(DAILY_CAP, self._cap_params(guild_id, user_id, role_ids))
 
     async def spent_since(
         self, conn: AsyncConnection, guild_id: int, user_id: int, since: datetime
     ) -> int:
-        value = await conn.scalar(
+        return await conn.run_sync(self._spent_now, guild_id, user_id, since)
+
+    @staticmethod
+    def _spent_now(conn: Connection, guild_id: int, user_id: int, since: datetime) -> int:
+        value = conn.scalar(
             select(spent_expression()).where(
                 HOLDS.c.guild_id == guild_id,
                 HOLDS.c.user_id == user_id,
@@ -253,30 +288,30 @@ class Spending:
         )
         return int(value or 0)
 
-    async def _check_cap(self, conn: AsyncConnection, request: SpendRequest, now: datetime) -> None:
-        cap = await self.daily_cap(conn, request.guild_id, request.user_id, request.role_ids)
+    def _check_cap(
+        self, conn: Connection, request: SpendRequest, now: datetime, cap: int | None
+    ) -> None:
         if cap is None:
             return
-        spent = await self.spent_since(conn, request.guild_id, request.user_id, day_start(now))
+        spent = self._spent_now(conn, request.guild_id, request.user_id, day_start(now))
         if spent + request.amount > cap:
             raise DailyCapReached("daily cap", cap=cap, spent=spent, needed=request.amount)
 
     # ---- after money moved -------------------------------------------------------------------
 
     async def balance_changed(self, guild_id: int) -> None:
-        """Post the low-balance notice once when the balance first falls below the threshold."""
-        async with self.db.read() as conn:
-            row = (
-                await conn.execute(
-                    select(SETTINGS.c.alert_channel_id, SETTINGS.c.alert_threshold).where(
-                        SETTINGS.c.guild_id == guild_id
-                    )
-                )
-            ).one_or_none()
-        if row is None or row.alert_channel_id is None or row.alert_threshold is None:
-            return  # the common case costs one read, no write transaction
+        """Post the low-balance notice once when the balance first falls below the threshold.
+
+        The guild's alert setting is cached (``ALERT_CACHE_SECONDS``; ``alert_changed`` drops
+        it at once), so a guild without an alert costs nothing here, and one with an alert a
+        read of the balance and a write only when the flag must flip."""
+        alert = await self._alert(guild_id)
+        if alert is None:
+            return
         balance = await self.ledger.balance(guild_id)
-        below = balance < row.alert_threshold
+        below = balance < alert.threshold
+        if below == alert.sent:
+            return
         async with self.db.transaction() as conn:
             # Flip the flag only if it is not already right; re-armed after a top-up.
             flipped = await conn.execute(
@@ -284,5 +319,39 @@ class Spending:
                 .where(SETTINGS.c.guild_id == guild_id, SETTINGS.c.alert_sent.is_not(below))
                 .values(alert_sent=below)
             )
+        alert.sent = below
         if below and flipped.rowcount == 1 and self.on_low_balance is not None:  # type: ignore[attr-defined]
-            await self.on_low_balance(guild_id, row.alert_channel_id, balance, row.alert_threshold)
+            await self.on_low_balance(guild_id, alert.channel_id, balance, alert.threshold)
+
+    async def alert_changed(self, guild_id: int) -> None:
+        """The guild's alert was set or cleared: forget the cached one, then check at once."""
+        self._alerts.pop(guild_id, None)
+        await self.balance_changed(guild_id)
+
+    async def _alert(self, guild_id: int) -> _Alert | None:
+        cached = self._alerts.get(guild_id)
+        now = time.monotonic()
+        if cached is not None and now - cached[0] < ALERT_CACHE_SECONDS:
+            return cached[1]
+        async with self.db.read() as conn:
+            row = (
+                await conn.execute(
+                    select(
+                        SETTINGS.c.alert_channel_id,
+                        SETTINGS.c.alert_threshold,
+                        SETTINGS.c.alert_sent,
+                    ).where(SETTINGS.c.guild_id == guild_id)
+                )
+            ).one_or_none()
+        alert = None
+        if row is not None and row.alert_channel_id is not None and row.alert_threshold is not None:
+            alert = _Alert(row.alert_channel_id, row.alert_threshold, bool(row.alert_sent))
+        self._alerts[guild_id] = (now, alert)
+        return alert
+
+
+@dataclass(slots=True)
+class _Alert:
+    channel_id: int
+    threshold: int
+    sent: bool

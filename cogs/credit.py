@@ -12,7 +12,7 @@ from discord.ext import commands
 
 from bot.app import AtelierBot, require_guild, role_ids
 from bot.config import Config
-from bot.errors import AtelierError, NotOperator
+from bot.errors import NotAGuildId, NotOperator
 from bot.i18n import cmd
 from bot.reports import Reports
 from cogs.credit_pages import (
@@ -25,10 +25,6 @@ from cogs.credit_pages import (
 )
 
 log = logging.getLogger(__name__)
-
-
-class NotAGuildId(AtelierError):
-    key = "credit.not_a_guild_id"
 
 
 def parse_guild_id(value: str) -> int:
@@ -314,7 +310,7 @@ class Credit(
             ),
             ephemeral=True,
         )
-        await self.services.spending.balance_changed(guild_id)
+        await self.services.spending.alert_changed(guild_id)
 
 
 async def setup(bot: AtelierBot) -> None:
