@@ -19,11 +19,18 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     event,
+    text,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from bot.db_errors import connect_error, missing_driver, sqlite_folder_problem
+from bot.sqlite_paths import sqlite_file
+
+# Seconds to open a PostgreSQL connection.
+CONNECT_TIMEOUT = 10
 
 # SQLite only autoincrements an INTEGER PRIMARY KEY; PostgreSQL wants BIGINT for long-lived ids.
 IdType = BigInteger().with_variant(Integer(), "sqlite")
@@ -226,20 +233,47 @@ class Database:
     """
 
     def __init__(
-        self, url: str, *, echo: bool = False, connect_args: Mapping[str, Any] | None = None
+        self,
+        url: str,
+        *,
+        echo: bool = False,
+        connect_args: Mapping[str, Any] | None = None,
+        read_only: bool = False,
     ) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         kwargs: dict[str, Any] = {"echo": echo, "connect_args": dict(connect_args or {})}
+        engine_url = url
         if self.is_sqlite:
             kwargs["connect_args"].setdefault("timeout", 30)
+            path = sqlite_file(url)
+            if read_only and path is not None:
+                # ``atelier doctor`` looks without creating or changing anything.
+                engine_url = f"sqlite+aiosqlite:///file:{path}?mode=ro&uri=true"
         else:
             kwargs.update(pool_size=10, max_overflow=20, pool_pre_ping=True)
-        self.engine: AsyncEngine = create_async_engine(url, **kwargs)
+            # asyncpg waits a minute by default; a server that is down should be said sooner.
+            kwargs["connect_args"].setdefault("timeout", CONNECT_TIMEOUT)
+        try:
+            self.engine: AsyncEngine = create_async_engine(engine_url, **kwargs)
+        except ModuleNotFoundError as exc:
+            raise (missing_driver(url, exc) or exc) from exc
         # SQLite allows one writer; queueing writers here is cheaper than its busy-wait backoff.
         self._sqlite_writer = asyncio.Lock() if self.is_sqlite else None
         if self.is_sqlite:
-            _configure_sqlite(self.engine)
+            _configure_sqlite(self.engine, read_only=read_only)
+
+    async def check_connection(self) -> None:
+        """Open one connection first, so that a database that cannot be opened is one clear
+        ``OperatorError`` naming database.url (the cause kept for DEBUG logs)."""
+        problem = sqlite_folder_problem(self.url) if self.is_sqlite else None
+        if problem is not None:
+            raise problem
+        try:
+            async with self.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+        except Exception as exc:
+            raise (connect_error(self.url, exc) or exc) from exc
 
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
@@ -263,14 +297,15 @@ class Database:
         await self.engine.dispose()
 
 
-def _configure_sqlite(engine: AsyncEngine) -> None:
+def _configure_sqlite(engine: AsyncEngine, *, read_only: bool = False) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         # Take transaction control from the driver so BEGIN IMMEDIATE below is what runs: a
         # deferred BEGIN that later writes can fail with "database is locked" without waiting.
         dbapi_conn.isolation_level = None
         cursor = dbapi_conn.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
+        if not read_only:
+            cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
