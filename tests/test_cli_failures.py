@@ -182,11 +182,21 @@ async def test_discord_unreachable_is_said_retried_and_given_up(tmp_path: Path) 
             assert "discord.startup_timeout" in result.err
 
 
-async def test_a_token_discord_rejects_and_a_missing_intent(tmp_path: Path) -> None:
-    async with DiscordSandbox() as discord, UpstreamSandbox() as upstream:
+async def test_a_token_discord_rejects_a_missing_intent_and_a_silent_gateway(
+    tmp_path: Path,
+) -> None:
+    async with (
+        DiscordSandbox() as discord,
+        UpstreamSandbox() as upstream,
+        silent_endpoint() as port,
+    ):
         db = f"sqlite+aiosqlite:///{tmp_path / 'a.db'}"
         wrong = write_config(tmp_path / "wrong.toml", discord, upstream, db,
                              discord={**FAST, "token": "not-the-sandbox-token"})  # fmt: skip
+        gateway = f"ws://127.0.0.1:{port}/"
+        silent = write_config(tmp_path / "silent.toml", discord, upstream, db,
+                              discord={**FAST, "gateway_url": gateway},
+                              logging={"format": "plain"})  # fmt: skip
         no_intent = DiscordSandbox()
         async with no_intent:
             no_intent.settings.privileged_intents = 0  # Message Content not enabled in the portal
@@ -194,14 +204,19 @@ async def test_a_token_discord_rejects_and_a_missing_intent(tmp_path: Path) -> N
             intent = write_config(
                 tmp_path / "intent.toml", no_intent, upstream, second_db, discord=FAST
             )
-            rejected, refused = await asyncio.gather(
+            rejected, refused, unanswered = await asyncio.gather(
                 atelier("run", "--config", str(wrong), cwd=tmp_path),
                 atelier("run", "--config", str(intent), cwd=tmp_path),
+                atelier("run", "--config", str(silent), cwd=tmp_path),
             )
     rejected.assert_clean(2, "discord.token: rejected by Discord (401)", "Reset Token")
     assert "not-the-sandbox-token" not in rejected.text
     refused.assert_clean(5, "4014", "Message Content Intent", "Privileged Gateway Intents",
                          "https://discord.com/developers/applications")  # fmt: skip
+    # discord.py's own retry notices stay one line each (no traceback) and the start ends.
+    unanswered.assert_clean(4, f"connecting shard 0 to the Discord gateway at {gateway}",
+                            f"cannot connect to the Discord gateway at {gateway} within 1.5 s",
+                            "discord.gateway_url", "Failed to connect for shard_id: 0")  # fmt: skip
 
 
 async def test_unreachable_upstream_at_start_still_runs_and_names_the_commands(
