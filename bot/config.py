@@ -407,7 +407,7 @@ def parse_config(
     merged.setdefault("database", {})  # validated here, so its default path is resolved too
     for name, (section, key) in ENV_OVERRIDES.items():
         value = (env if env is not None else os.environ).get(name)
-        if value:
+        if value and value.strip():  # a blank variable does not hide the file's value
             target = merged.setdefault(section, {})
             if isinstance(target, dict):
                 target[key] = value

@@ -11,6 +11,7 @@ import logging
 import signal
 import threading
 
+import aiohttp
 import discord
 
 from bot.config import Config
@@ -21,7 +22,7 @@ from bot.errors import (
     UpstreamAuthError,
     UpstreamError,
 )
-from bot.reachability import TOKEN_HELP, wait_for_discord
+from bot.reachability import TOKEN_HELP, network_reason, wait_for_discord
 from bot.services import Services
 
 log = logging.getLogger(__name__)
@@ -124,3 +125,8 @@ async def run(config: Config) -> None:
         log.info("stopped before the bot was connected")
     except discord.DiscordException as exc:
         raise (discord_error(exc, config) or exc) from exc
+    except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+        # Discord answered the probe, then went away while discord.py logged in.
+        raise ServiceUnreachable(
+            f"lost Discord at {config.discord.api_base} while logging in: {network_reason(exc)}"
+        ) from exc

@@ -15,6 +15,7 @@ import shutil
 import signal
 import socket
 import sys
+import weakref
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,14 +62,24 @@ class Result:
             assert word in self.text, (word, self.text)
 
 
+# At most this many processes at once, so a loaded machine is not swamped (each imports the
+# bot); one semaphore per event loop, as each test has its own loop.
+AT_ONCE = 4
+_slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
+    weakref.WeakKeyDictionary()
+)
+
+
 async def atelier(
-    *args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 60.0
+    *args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 120.0
 ) -> Result:
-    process = await asyncio.create_subprocess_exec(
-        atelier_executable(), *args, cwd=cwd, env=env or clean_env(cwd),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    out, err = await asyncio.wait_for(process.communicate(), timeout)
+    slots = _slots.setdefault(asyncio.get_running_loop(), asyncio.Semaphore(AT_ONCE))
+    async with slots:
+        process = await asyncio.create_subprocess_exec(
+            atelier_executable(), *args, cwd=cwd, env=env or clean_env(cwd),
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        out, err = await asyncio.wait_for(process.communicate(), timeout)
     assert process.returncode is not None
     return Result(process.returncode, out.decode(errors="replace"), err.decode(errors="replace"))
 
@@ -299,6 +310,8 @@ async def test_database_failures_name_database_url(tmp_path: Path) -> None:
         (["run"], "sqlite+aiosqlite:////sys/atelier.db", {}, 2, ("/sys", "not writable")),
         (["run"], f"postgresql+asyncpg://postgres@127.0.0.1:{closed_port()}/test", {}, 4,
          ("cannot reach the database", "connection refused", "database.url")),
+        (["doctor", "--timeout", "5"], f"postgresql+asyncpg://postgres@127.0.0.1:{closed_port()}/t",
+         {}, 4, ("database  FAIL  cannot reach the database", "connection refused")),
         (["ledger", "check"], "postgresql+asyncpg://u@atelier-no-such-host.invalid/db", {}, 4,
          ("unknown host",)),
         (["run"], _postgres(), {"PYTHONPATH": str(shim)}, 6,
