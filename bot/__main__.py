@@ -1,36 +1,44 @@
-"""Command line: ``atelier run``, ``atelier demo``."""
+"""Command line: ``atelier run``, ``atelier demo``, ``atelier doctor`` and the operator verbs.
+
+Exit codes (the README's "Exit codes" table): 0 done; 1 a check found a problem (``ledger
+check``, ``db current``) or an unexpected error; 2 a setting or argument is wrong, or refused
+by its service; 3 the database schema is not this build's; 4 Discord or the database cannot be
+reached; 5 the Discord application lacks a developer-portal setting; 6 an optional part is not
+installed. Every ordinary failure is an ``OperatorError`` printed here, in one place.
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import signal
+import logging
 import sys
+import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-import discord
-
 from bot.config import Config, load_config
-from bot.doctor import doctor
-from bot.errors import ConfigError, SchemaError
+from bot.doctor import add_doctor
+from bot.errors import ConfigError, OperatorError, SchemaError
 from bot.log_setup import setup_logging
 from bot.operator_cli import add_commands
 
-EXIT_CONFIG = 2
-EXIT_SCHEMA = 3
+EXIT_CONFIG = ConfigError.exit_code
+EXIT_SCHEMA = SchemaError.exit_code
+EXIT_UNEXPECTED = 1
 
 
-def _print_config_problems(error: ConfigError) -> int:
-    print(f"atelier: the configuration has {len(error.problems)} problem(s):", file=sys.stderr)
-    for path, reason in error.problems:
-        print(f"  {path}: {reason}", file=sys.stderr)
-    return EXIT_CONFIG
-
-
-def _print_schema_problem(error: SchemaError) -> int:
-    print(f"atelier: {error}", file=sys.stderr)
-    return EXIT_SCHEMA
+def report(error: OperatorError) -> int:
+    """Print an ordinary failure (with its traceback only at log level DEBUG); its exit code."""
+    if logging.getLogger().isEnabledFor(logging.DEBUG):
+        traceback.print_exception(error, file=sys.stderr)
+    if isinstance(error, ConfigError):
+        print(f"atelier: the configuration has {len(error.problems)} problem(s):", file=sys.stderr)
+        for path, reason in error.problems:
+            print(f"  {path}: {reason}", file=sys.stderr)
+    else:
+        print(f"atelier: {error}", file=sys.stderr)
+    return error.exit_code
 
 
 def _setup_logging(config: Config) -> None:
@@ -38,44 +46,19 @@ def _setup_logging(config: Config) -> None:
     setup_logging(config.logging.level, config.logging.format, secrets)
 
 
-async def _run(config: Config) -> None:
-    from bot.app import AtelierBot
-    from bot.services import open_services
-
-    async with open_services(config) as services, AtelierBot(services) as bot:
-        loop = asyncio.get_running_loop()
-        for signame in ("SIGTERM", "SIGINT"):
-            # SIGTERM from Docker or systemd, SIGINT from Ctrl-C: both stop gracefully.
-            loop.add_signal_handler(
-                getattr(signal, signame), lambda: asyncio.ensure_future(bot.shutdown())
-            )
-        await bot.start(config.discord.token.get_secret_value())
-
-
 def cmd_run(args: argparse.Namespace) -> int:
-    try:
-        config = load_config(args.config)
-    except ConfigError as error:
-        return _print_config_problems(error)
+    from bot.startup import run
+
+    config = load_config(args.config)
     _setup_logging(config)
-    try:
-        asyncio.run(_run(config))
-    except discord.LoginFailure:
-        return _print_config_problems(ConfigError([("discord.token", "rejected by Discord")]))
-    except SchemaError as error:
-        return _print_schema_problem(error)
-    except KeyboardInterrupt:
-        pass
+    asyncio.run(run(config))
     return 0
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from bot.demo import run_demo
 
-    try:
-        return asyncio.run(run_demo(args.config))
-    except ConfigError as error:
-        return _print_config_problems(error)
+    return asyncio.run(run_demo(args.config))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -107,27 +90,25 @@ def build_parser() -> argparse.ArgumentParser:
         )
         sub.set_defaults(handler=handler)
     add_commands(commands, config_option)
-    check = commands.add_parser(
-        "doctor", parents=[config_option], help="check config, database, Discord and upstream"
-    )
-    check.set_defaults(async_handler=doctor)
+    add_doctor(commands, config_option)
     return parser
-
-
-def _run_async_handler(args: argparse.Namespace) -> int:
-    try:
-        return int(asyncio.run(args.async_handler(args)))
-    except ConfigError as error:
-        return _print_config_problems(error)
-    except SchemaError as error:
-        return _print_schema_problem(error)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if getattr(args, "async_handler", None) is not None:
-        return _run_async_handler(args)
-    return int(args.handler(args))
+    try:
+        if getattr(args, "async_handler", None) is not None:
+            return int(asyncio.run(args.async_handler(args)))
+        return int(args.handler(args))
+    except OperatorError as error:
+        return report(error)
+    except KeyboardInterrupt:
+        # Ctrl-C before the bot's own handlers are installed (``run`` handles it after).
+        return 0
+    except Exception:
+        traceback.print_exc()
+        print("atelier: unexpected error (a bug: please report it with the above)", file=sys.stderr)
+        return EXIT_UNEXPECTED
 
 
 if __name__ == "__main__":

@@ -10,11 +10,12 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import discord
+import yarl
 from discord import app_commands
 from discord.ext import commands
 
 from bot.endpoints import use_discord_endpoints
-from bot.errors import AtelierError, NotInGuild
+from bot.errors import AtelierError, NotInGuild, ServiceUnreachable
 from bot.i18n import CatalogTranslator
 from bot.log_setup import bind
 from bot.services import Services
@@ -142,6 +143,10 @@ class AtelierBot(commands.AutoShardedBot):
         extensions: Sequence[str] = EXTENSIONS,
         **options: Any,
     ) -> None:
+        # The bot uses no voice: discord.py's warnings that voice libraries are missing would
+        # only make an admin wonder what to install.
+        discord.VoiceClient.warn_nacl = False
+        discord.VoiceClient.warn_dave = False
         intents = discord.Intents.default()
         intents.message_content = True  # thread conversations read members' replies
         options.setdefault("allowed_mentions", discord.AllowedMentions.none())
@@ -149,6 +154,7 @@ class AtelierBot(commands.AutoShardedBot):
         discord_config = services.config.discord
         options.setdefault("shard_count", discord_config.shard_count)
         options.setdefault("shard_ids", list(discord_config.shard_ids) or None)
+        options.setdefault("shard_connect_timeout", discord_config.connect_timeout)
         super().__init__(
             command_prefix=commands.when_mentioned,
             intents=intents,
@@ -160,6 +166,9 @@ class AtelierBot(commands.AutoShardedBot):
         self.extension_names = tuple(extensions)
         self.work = Activity()
         self.draining = False
+        # Set once every shard of this process has reached the gateway: from then on a signal
+        # drains (``shutdown``); before, it just abandons the start.
+        self.gateway_connected = False
         # The templates of our persistent buttons, to tell a stale or forged id of ours apart.
         self._button_templates: dict[type, re.Pattern[str]] = {}
 
@@ -167,6 +176,27 @@ class AtelierBot(commands.AutoShardedBot):
         discord_cfg = self.services.config.discord
         use_discord_endpoints(discord_cfg.api_base, discord_cfg.gateway_url)
         await super().login(token)
+
+    async def launch_shard(
+        self, gateway: yarl.URL, shard_id: int, *, initial: bool = False
+    ) -> None:
+        """discord.py retries a shard's first connection every 5 s for ever; give up after
+        ``discord.startup_timeout`` instead, so an unreachable gateway is said and ends."""
+        discord_cfg = self.services.config.discord
+        bound = max(discord_cfg.startup_timeout, discord_cfg.connect_timeout)
+        log.info("connecting shard %d to the Discord gateway at %s", shard_id, gateway)
+        try:
+            async with asyncio.timeout(bound):
+                await super().launch_shard(gateway, shard_id, initial=initial)
+        except TimeoutError:
+            raise ServiceUnreachable(
+                f"cannot connect to the Discord gateway at {gateway} within {bound:g} s; "
+                "check the network, or discord.gateway_url if you use a proxy"
+            ) from None
+
+    async def launch_shards(self) -> None:
+        await super().launch_shards()
+        self.gateway_connected = True
 
     async def setup_hook(self) -> None:
         await self.tree.set_translator(CatalogTranslator(self.services.catalog))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -23,8 +23,10 @@ from pydantic import (
     model_validator,
 )
 
+from bot.config_problems import describe
 from bot.errors import ConfigError
 from bot.pricing import PricingConfig
+from bot.sqlite_paths import resolve_sqlite_url
 
 DEFAULT_CONFIG_PATH = Path("config.toml")
 
@@ -37,6 +39,8 @@ ENV_OVERRIDES: dict[str, tuple[str, str]] = {
     "ATELIER_METRICS_LISTEN": ("metrics", "listen"),
 }
 _ENV_FOR_KEY = {f"{section}.{key}": env for env, (section, key) in ENV_OVERRIDES.items()}
+# An empty or blank secret is as good as none: validation reports it as missing.
+SECRET_KEYS = (("discord", "token"), ("upstream", "api_key"))
 
 
 class _Section(BaseModel):
@@ -59,6 +63,10 @@ class DiscordConfig(_Section):
     gateway_url: str = "wss://gateway.discord.gg/"
     owner_ids: list[int] = Field(default_factory=list)
     sync_guild_ids: list[int] = Field(default_factory=list)
+    # Seconds one attempt to reach Discord at start may take, and how long the bot keeps
+    # retrying (with growing pauses) before it gives up with exit status 4.
+    connect_timeout: float = Field(10.0, gt=0)
+    startup_timeout: float = Field(300.0, ge=0)
 
     @field_validator("shard_ids")
     @classmethod
@@ -98,16 +106,19 @@ class UpstreamConfig(_Section):
 
 
 class DatabaseConfig(_Section):
-    url: str = "sqlite+aiosqlite:///atelier.db"
+    # A relative SQLite path is resolved against the config file's folder.
+    url: str = Field("sqlite+aiosqlite:///atelier.db", validate_default=True)
     # Migrate the schema on start; when false, start refuses a schema that is behind.
     auto_upgrade: bool = True
 
     @field_validator("url")
     @classmethod
-    def _url(cls, value: str) -> str:
+    def _url(cls, value: str, info: ValidationInfo) -> str:
         if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
             raise ValueError("must start with sqlite+aiosqlite:// or postgresql+asyncpg://")
-        return value
+        # A relative SQLite file lives beside the config file, wherever the bot is started.
+        base = (info.context or {}).get("base_dir") or Path.cwd()
+        return resolve_sqlite_url(value, Path(base))
 
 
 class CreditConfig(_Section):
@@ -364,51 +375,57 @@ class Config(_Section):
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
 
 
-def _describe(error: Mapping[str, Any]) -> tuple[str, str]:
-    path = ".".join(str(part) for part in error["loc"])
-    kind = error["type"]
-    if kind == "missing":
-        reason = "missing"
-        env = _ENV_FOR_KEY.get(path)
-        if env:
-            reason += f"; set it in config.toml or {env}"
-    elif kind == "extra_forbidden":
-        reason = "unknown key"
+def _drop(node: Any, parts: list[str]) -> None:
+    if not isinstance(node, dict) or parts[0] not in node:
+        return
+    if len(parts) == 1:
+        del node[parts[0]]
     else:
-        reason = str(error["msg"]).removeprefix("Value error, ")
-        if "input" in error and not path.endswith(("token", "api_key")):
-            reason += f" (got {error['input']!r})"
-    return path, reason
+        _drop(node[parts[0]], parts[1:])
 
 
 def parse_config(
     data: Mapping[str, Any],
     env: Mapping[str, str] | None = None,
     overrides: Mapping[str, Mapping[str, Any]] | None = None,
+    *,
+    base_dir: Path | None = None,
+    drop: Collection[str] = (),
 ) -> Config:
     """Validate a mapping (as read from TOML) with environment overrides applied.
 
     ``overrides`` replace whole keys after the environment; the demo uses them to aim the bot at
-    its sandboxes while keeping the operator's pricing and credit settings.
+    its sandboxes while keeping the operator's pricing and credit settings. A relative SQLite
+    path is resolved against ``base_dir`` (the config file's folder; default: the cwd).
+    ``drop`` leaves dotted keys out (so they take their defaults): ``atelier doctor`` drops the
+    faulty ones to check every part the file gets right.
     """
     merged: dict[str, Any] = {k: dict(v) if isinstance(v, Mapping) else v for k, v in data.items()}
     # Empty required sections let the errors name the missing keys rather than the section.
     merged.setdefault("discord", {})
     merged.setdefault("upstream", {})
+    merged.setdefault("database", {})  # validated here, so its default path is resolved too
     for name, (section, key) in ENV_OVERRIDES.items():
         value = (env if env is not None else os.environ).get(name)
-        if value:
+        if value and value.strip():  # a blank variable does not hide the file's value
             target = merged.setdefault(section, {})
             if isinstance(target, dict):
                 target[key] = value
+    for dotted in drop:
+        _drop(merged, dotted.split("."))
     for section, values in (overrides or {}).items():
         target = merged.setdefault(section, {})
         if isinstance(target, dict):
             target.update(values)
+    for section, key in SECRET_KEYS:
+        target = merged.get(section)
+        if isinstance(target, dict) and isinstance(target.get(key), str):
+            if not target[key].strip():
+                del target[key]
     try:
-        return Config.model_validate(merged)
+        return Config.model_validate(merged, context={"base_dir": base_dir})
     except ValidationError as exc:
-        raise ConfigError([_describe(e) for e in exc.errors()]) from None
+        raise ConfigError([describe(e, Config, _ENV_FOR_KEY) for e in exc.errors()]) from None
 
 
 def load_config(
@@ -417,6 +434,7 @@ def load_config(
     overrides: Mapping[str, Mapping[str, Any]] | None = None,
     *,
     offline: bool = False,
+    drop: Collection[str] = (),
 ) -> Config:
     """Read and validate the config file; a missing default file means environment only.
 
@@ -440,5 +458,7 @@ def load_config(
             target = data.setdefault(section, {})
             if isinstance(target, dict):
                 for key, value in values.items():
-                    target.setdefault(key, value)
-    return parse_config(data, env, overrides)
+                    if not str(target.get(key) or "").strip():
+                        target[key] = value
+    base_dir = path.resolve().parent if path.exists() else None
+    return parse_config(data, env, overrides, base_dir=base_dir, drop=drop)

@@ -21,15 +21,20 @@ from sqlalchemy import (
     create_engine,
     event,
     make_url,
+    text,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, CursorResult, Engine
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from bot.db_errors import connect_error, missing_driver, sqlite_folder_problem
+from bot.sqlite_paths import sqlite_file
 from bot.sqlite_writer import SQLiteWriter
 
 T = TypeVar("T")
+# Seconds to open a PostgreSQL connection.
+CONNECT_TIMEOUT = 10
 
 # SQLite only autoincrements an INTEGER PRIMARY KEY; PostgreSQL wants BIGINT for long-lived ids.
 IdType = BigInteger().with_variant(Integer(), "sqlite")
@@ -232,26 +237,41 @@ class Database:
     """
 
     def __init__(
-        self, url: str, *, echo: bool = False, connect_args: Mapping[str, Any] | None = None
+        self,
+        url: str,
+        *,
+        echo: bool = False,
+        connect_args: Mapping[str, Any] | None = None,
+        read_only: bool = False,
     ) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         kwargs: dict[str, Any] = {"echo": echo, "connect_args": dict(connect_args or {})}
+        engine_url = url
         if self.is_sqlite:
             kwargs["connect_args"].setdefault("timeout", 30)
+            path = sqlite_file(url)
+            if read_only and path is not None:
+                # ``atelier doctor`` looks without creating or changing anything.
+                engine_url = f"sqlite+aiosqlite:///file:{path}?mode=ro&uri=true"
         else:
             # No pre-ping: it cost a BEGIN, a ";" and a ROLLBACK on every checkout. A connection
             # the server closed fails its statement and is discarded by the pool instead, and
             # recycling bounds how long an idle one may sit behind a proxy's timeout.
             kwargs.update(pool_size=10, max_overflow=20, pool_recycle=300)
-        self.engine: AsyncEngine = create_async_engine(url, **kwargs)
+            # asyncpg waits a minute by default; a server that is down should be said sooner.
+            kwargs["connect_args"].setdefault("timeout", CONNECT_TIMEOUT)
+        try:
+            self.engine: AsyncEngine = create_async_engine(engine_url, **kwargs)
+        except ModuleNotFoundError as exc:
+            raise (missing_driver(url, exc) or exc) from exc
         # SQLite allows one writer; queueing writers here is cheaper than its busy-wait backoff.
         self._sqlite_writer = asyncio.Lock() if self.is_sqlite else None
         self._writer: SQLiteWriter | None = None
         if self._sqlite_writer is not None:
-            _configure_sqlite(self.engine.sync_engine)
+            _configure_sqlite(self.engine.sync_engine, read_only=read_only)
             database = make_url(url).database
-            if database and database != ":memory:":
+            if database and database != ":memory:" and not read_only:
                 engine = create_engine(
                     make_url(url).set(drivername="sqlite"),
                     echo=echo,
@@ -263,6 +283,18 @@ class Database:
                 self._writer = SQLiteWriter(
                     engine.execution_options(atelier_write=True), self._sqlite_writer
                 )
+
+    async def check_connection(self) -> None:
+        """Open one connection first, so that a database that cannot be opened is one clear
+        ``OperatorError`` naming database.url (the cause kept for DEBUG logs)."""
+        problem = sqlite_folder_problem(self.url) if self.is_sqlite else None
+        if problem is not None:
+            raise problem
+        try:
+            async with self.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+        except Exception as exc:
+            raise (connect_error(self.url, exc) or exc) from exc
 
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
@@ -298,14 +330,15 @@ class Database:
         await self.engine.dispose()
 
 
-def _configure_sqlite(engine: Engine) -> None:
+def _configure_sqlite(engine: Engine, *, read_only: bool = False) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         # Take transaction control from the driver so BEGIN IMMEDIATE below is what runs: a
         # deferred BEGIN that later writes can fail with "database is locked" without waiting.
         dbapi_conn.isolation_level = None
         cursor = dbapi_conn.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
+        if not read_only:
+            cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")

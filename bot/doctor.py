@@ -1,19 +1,48 @@
-"""``atelier doctor``: check config, database, Discord token and upstream key; say what to fix."""
+"""``atelier doctor``: check every part on its own (config, database, Discord, upstream) and say
+what to fix.
+
+Each check is a ``DoctorCheck`` in ``CHECKS``: a name, the config sections it depends on and an
+async function returning a ``Check`` row. All run at once, each bounded by ``--timeout``; a
+faulty config key fails only the checks that need it (the others run with that key left out).
+The report goes to stdout and nothing else does; progress on a slow check goes to stderr. The
+exit code is the first failing row's, the same as ``atelier run`` would exit with.
+"""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import logging
+import sys
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import aiohttp
-from sqlalchemy import text
 
-from bot.config import Config, load_config
+from bot.config import DEFAULT_CONFIG_PATH, SECRET_KEYS, Config, load_config
 from bot.db import Database
-from bot.errors import ConfigError, UpstreamAuthError, UpstreamError
+from bot.db_errors import sqlite_folder_problem
+from bot.errors import (
+    ConfigError,
+    OperatorError,
+    SchemaError,
+    ServiceUnreachable,
+    UpstreamAuthError,
+    UpstreamError,
+)
+from bot.migrations import current, head
+from bot.reachability import probe_discord
+from bot.sqlite_paths import sqlite_file
 from bot.upstream import BillingClient, UpstreamClient
 
-TIMEOUT = aiohttp.ClientTimeout(total=15)
+DEFAULT_TIMEOUT = 10.0
+# A check still running after this long (or half the timeout) says so on stderr, and again
+# every PROGRESS_EVERY seconds.
+PROGRESS_AFTER = 1.0
+PROGRESS_EVERY = 3.0
+PLACEHOLDER_SECRET = "not-set"
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,72 +50,209 @@ class Check:
     name: str
     ok: bool
     detail: str
+    exit_code: int = 0
 
 
-async def check_database(config: Config) -> Check:
-    db = Database(config.database.url)
+@dataclass(frozen=True, slots=True)
+class Context:
+    config: Config
+    problems: dict[str, str]  # config problems by dotted key
+    session: aiohttp.ClientSession
+    timeout: float
+
+
+@dataclass(frozen=True, slots=True)
+class DoctorCheck:
+    name: str
+    sections: tuple[str, ...]  # a config problem under these fails the check without running it
+    run: Callable[[Context], Awaitable[Check]]
+    target: Callable[[Config], str]  # what is being reached, for the progress line
+
+
+def failed(name: str, error: OperatorError) -> Check:
+    return Check(name, False, str(error), error.exit_code)
+
+
+async def check_database(ctx: Context) -> Check:
+    url = ctx.config.database.url
+    path = sqlite_file(url)
+    shown = f"sqlite {path}" if path is not None else url.split("://", 1)[0]
+    if path is not None and not path.exists():
+        # Never create it here: check its folder, and say where ``atelier run`` will.
+        problem = sqlite_folder_problem(url)
+        if problem is not None:
+            return failed("database", problem)
+        return Check("database", True, f"{shown} (no file yet: the first start creates it)")
+    db = Database(url, read_only=True)
     try:
-        async with db.read() as conn:
-            await conn.execute(text("SELECT 1"))
-        return Check("database", True, config.database.url.split("://", 1)[0])
-    except Exception as exc:  # any driver error is a finding, not a crash
-        return Check("database", False, f"database.url: cannot connect ({type(exc).__name__})")
+        await db.check_connection()
+        revision, wanted = await current(db), head()
     finally:
         await db.close()
+    if revision == wanted:
+        return Check("database", True, f"{shown}, schema {revision} (current)")
+    if ctx.config.database.auto_upgrade:
+        found = revision or "none"
+        return Check("database", True, f"{shown}, schema {found}: a start upgrades it")
+    behind = f"{shown}: schema {revision or 'none'}, needs {wanted}; run `atelier db upgrade`"
+    return failed("database", SchemaError(behind))
 
 
-async def check_discord(config: Config, session: aiohttp.ClientSession) -> Check:
-    url = f"{config.discord.api_base}/users/@me"
-    headers = {"Authorization": f"Bot {config.discord.token.get_secret_value()}"}
-    try:
-        async with session.get(url, headers=headers, timeout=TIMEOUT) as resp:
-            if resp.status == 401:
-                return Check("discord", False, "discord.token: rejected by Discord (401)")
-            if resp.status >= 400:
-                return Check("discord", False, f"discord.api_base: answered HTTP {resp.status}")
-            user = await resp.json(content_type=None)
-            return Check("discord", True, f"logged in as {user.get('username', '?')}")
-    except (aiohttp.ClientError, TimeoutError) as exc:
-        return Check("discord", False, f"discord.api_base: unreachable ({type(exc).__name__})")
+async def check_discord(ctx: Context) -> Check:
+    discord_cfg = ctx.config.discord
+    token = discord_cfg.token.get_secret_value()
+    me = await probe_discord(ctx.session, discord_cfg.api_base, token, ctx.timeout)
+    return Check("discord", True, f"logged in as {me.username} (id {me.user_id})")
 
 
-async def check_upstream(config: Config, session: aiohttp.ClientSession) -> Check:
-    up = config.upstream
+async def check_upstream(ctx: Context) -> Check:
+    up = ctx.config.upstream
     client = UpstreamClient(
-        session,
+        ctx.session,
         up.base_url,
         up.api_key.get_secret_value(),
-        connect_timeout=up.connect_timeout,
-        read_timeout=up.read_timeout,
-        total_timeout=30,
+        connect_timeout=min(up.connect_timeout, ctx.timeout),
+        read_timeout=min(up.read_timeout, ctx.timeout),
+        total_timeout=ctx.timeout,
     )
     try:
         balance = await BillingClient(client).balance()
     except UpstreamAuthError:
-        return Check("upstream", False, "upstream.api_key: rejected by the gateway")
+        return Check("upstream", False, "upstream.api_key: rejected by the gateway", 2)
     except UpstreamError as exc:
-        return Check("upstream", False, f"upstream.base_url: {exc.detail or 'request failed'}")
+        reason = exc.detail or "request failed"
+        return Check("upstream", False, f"upstream.base_url {up.base_url}: {reason}", 4)
     if balance.unlimited:
         return Check("upstream", True, "key accepted (unlimited)")
     return Check("upstream", True, f"key accepted, ${balance.remaining_usd:,.2f} remaining")
 
 
-async def run_checks(config: Config) -> list[Check]:
-    checks = [await check_database(config)]
-    async with aiohttp.ClientSession() as session:
-        checks.append(await check_discord(config, session))
-        checks.append(await check_upstream(config, session))
-    return checks
+CHECKS: list[DoctorCheck] = [
+    DoctorCheck("database", ("database",), check_database, lambda c: "the database"),
+    DoctorCheck("discord", ("discord",), check_discord, lambda c: c.discord.api_base),
+    DoctorCheck("upstream", ("upstream",), check_upstream, lambda c: c.upstream.base_url),
+]
 
 
-async def doctor(args: argparse.Namespace) -> int:
+def load_leniently(path: Path | None) -> tuple[Config | None, dict[str, str]]:
+    """The config, and its problems; faulty keys left out so the rest can still be checked.
+    None when the file itself cannot be read."""
+    problems: dict[str, str] = {}
+    unreadable = str(path or DEFAULT_CONFIG_PATH)
+    for _ in range(3):  # leaving a key out can reveal a problem of the section around it
+        secrets = {s: {k: PLACEHOLDER_SECRET} for s, k in SECRET_KEYS if f"{s}.{k}" in problems}
+        try:
+            config = load_config(path, overrides=secrets, drop=[_droppable(k) for k in problems])
+        except ConfigError as error:
+            problems.update((k, r) for k, r in error.problems if k not in problems)
+            if unreadable in problems:
+                return None, problems
+            continue
+        return config, problems
+    return None, problems
+
+
+def _droppable(key: str) -> str:
+    """A list item's problem drops the whole list (``chat.models.0.name`` -> ``chat.models``)."""
+    parts = key.split(".")
+    for index, part in enumerate(parts):
+        if part.isdigit():
+            return ".".join(parts[:index])
+    return key
+
+
+async def _run_one(check: DoctorCheck, ctx: Context) -> Check:
+    bad = {k: r for k, r in ctx.problems.items() if k.split(".")[0] in check.sections}
+    if bad:
+        key, reason = next(iter(bad.items()))
+        return Check(check.name, False, f"{key}: {reason}", ConfigError.exit_code)
     try:
-        config = load_config(args.config)
-    except ConfigError as error:
-        checks = [Check("config", False, f"{path}: {reason}") for path, reason in error.problems]
-    else:
-        checks = [Check("config", True, "valid"), *await run_checks(config)]
+        async with asyncio.timeout(ctx.timeout):
+            return await check.run(ctx)
+    except OperatorError as error:
+        return failed(check.name, error)
+    except TimeoutError:
+        target = check.target(ctx.config)
+        error = ServiceUnreachable(f"no answer from {target} within {ctx.timeout:g} s")
+        return failed(check.name, error)
+
+
+async def _await_with_progress(task: asyncio.Task[Check], name: str, target: str) -> Check:
+    started = time.monotonic()
+    wait = PROGRESS_AFTER
+    while True:
+        done, _ = await asyncio.wait({task}, timeout=wait)
+        if done:
+            return task.result()
+        elapsed = time.monotonic() - started
+        print(f"doctor: still checking {name} ({target}), {elapsed:.0f} s…", file=sys.stderr)
+        wait = PROGRESS_EVERY
+
+
+async def run_checks(
+    config: Config,
+    problems: dict[str, str],
+    timeout: float,  # noqa: ASYNC109
+) -> list[Check]:
+    """Every check at once; rows in ``CHECKS`` order."""
+    async with aiohttp.ClientSession() as session:
+        ctx = Context(config, problems, session, timeout)
+        tasks = [asyncio.create_task(_run_one(check, ctx)) for check in CHECKS]
+        return [
+            await _await_with_progress(task, check.name, check.target(config))
+            for check, task in zip(CHECKS, tasks, strict=True)
+        ]
+
+
+def print_report(checks: list[Check]) -> None:
     width = max(len(c.name) for c in checks)
     for check in checks:
         print(f"{check.name:<{width}}  {'ok  ' if check.ok else 'FAIL'}  {check.detail}")
-    return 0 if all(c.ok for c in checks) else 1
+
+
+async def doctor(args: argparse.Namespace) -> int:
+    # Only the report: the libraries' log lines (alembic's, the clients' warnings) stay out.
+    logging.disable(logging.CRITICAL)
+    try:
+        config, problems = load_leniently(args.config)
+        rows = [
+            Check("config", False, f"{k}: {r}", ConfigError.exit_code) for k, r in problems.items()
+        ]
+        if config is None:
+            rows += [
+                Check(c.name, False, "not checked: the configuration cannot be read", 2)
+                for c in CHECKS
+            ]
+        else:
+            rows = rows or [Check("config", True, _config_source(args.config))]
+            rows += await run_checks(config, problems, args.timeout)
+    finally:
+        logging.disable(logging.NOTSET)
+    print_report(rows)
+    return next((c.exit_code for c in rows if not c.ok), 0)
+
+
+def _config_source(path: Path | None) -> str:
+    chosen = path or DEFAULT_CONFIG_PATH
+    if chosen.exists():
+        return f"valid ({chosen.resolve()})"
+    return "valid (no config file: defaults and the environment)"
+
+
+def add_doctor(
+    commands: argparse._SubParsersAction,  # type: ignore[type-arg]
+    config_option: argparse.ArgumentParser,
+) -> None:
+    check = commands.add_parser(
+        "doctor",
+        parents=[config_option],
+        help="check config, database, Discord and upstream; exit with the code `run` would",
+    )
+    check.add_argument(
+        "--timeout",
+        type=float,
+        default=DEFAULT_TIMEOUT,
+        metavar="SECONDS",
+        help=f"longest wait for each check (default {DEFAULT_TIMEOUT:g})",
+    )
+    check.set_defaults(async_handler=doctor)

@@ -19,16 +19,57 @@ class AtelierError(Exception):
         self.params = params
 
 
-class ConfigError(Exception):
+# -- Operator errors: ordinary problems at start or in a CLI verb ---------------------------
+# Each is one message that names the setting or service and says what to do; ``exit_code`` is
+# the process's exit status, listed in the README ("Exit codes"). ``bot/__main__.py`` prints
+# them in one place; a traceback is shown only at log level DEBUG.
+
+
+class OperatorError(Exception):
+    """An ordinary problem an operator fixes; the message says what to do."""
+
+    exit_code = 1
+
+
+class ConfigError(OperatorError):
     """The configuration is invalid; ``problems`` are ``(key path, reason)`` pairs."""
+
+    exit_code = 2
 
     def __init__(self, problems: list[tuple[str, str]]) -> None:
         self.problems = problems
         super().__init__("; ".join(f"{path}: {reason}" for path, reason in problems))
 
 
-class SchemaError(Exception):
+class BadSetting(OperatorError):
+    """A setting or command-line argument is wrong, or the service it names refuses it (a
+    rejected token or password, a database that does not exist, a folder that is missing)."""
+
+    exit_code = 2
+
+
+class SchemaError(OperatorError):
     """The database schema is not the one this build runs on; the message says what to do."""
+
+    exit_code = 3
+
+
+class ServiceUnreachable(OperatorError):
+    """Discord or the database cannot be reached (refused, unknown host, TLS, no answer)."""
+
+    exit_code = 4
+
+
+class PortalSettingMissing(OperatorError):
+    """Discord refuses the bot for a setting of its application in the developer portal."""
+
+    exit_code = 5
+
+
+class NotInstalled(OperatorError):
+    """An optional part of Atelier the configuration needs is not installed."""
+
+    exit_code = 6
 
 
 class InsufficientCredit(AtelierError):

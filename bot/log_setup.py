@@ -89,12 +89,34 @@ class PlainFormatter(logging.Formatter):
         return f"{text} [{ids}]" if ids else text
 
 
+class BriefLibraryErrors(logging.Filter):
+    """Above DEBUG, a library's exception log (discord.py's "Failed to connect … Retrying",
+    its reconnect notices) keeps one line naming the exception instead of a traceback: those
+    are ordinary network failures, and the bot's own messages say what to do about them."""
+
+    PREFIXES = ("discord.", "aiohttp.")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if (
+            record.exc_info
+            and record.name.startswith(self.PREFIXES)
+            and not logging.getLogger().isEnabledFor(logging.DEBUG)
+        ):
+            exc = record.exc_info[1]
+            if exc is not None:
+                record.msg = f"{record.getMessage()} ({type(exc).__name__}: {exc})"
+                record.args = None
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
 def build_handler(
     fmt: str = "plain", secrets: Iterable[str] = (), stream: TextIO | None = None
 ) -> logging.Handler:
     """The handler ``atelier run`` logs through (to stderr unless ``stream`` is given)."""
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(JsonFormatter() if fmt == "json" else PlainFormatter())
+    handler.addFilter(BriefLibraryErrors())
     handler.addFilter(ContextFilter(secrets))
     return handler
 

@@ -8,14 +8,26 @@ from pathlib import Path
 
 from bot.config import load_config
 from bot.db import Database
+from bot.errors import BadSetting
 from bot.ledger import Ledger
-from bot.migrations import current, head, prepare, upgrade
+from bot.migrations import current, head, prepare, revisions, upgrade
 from bot.reports import Reports
+
+
+async def _connect(config_path: Path | None) -> Database:
+    """The configured database, connected (an ordinary failure is one clear error)."""
+    db = Database(load_config(config_path, offline=True).database.url)
+    try:
+        await db.check_connection()
+    except BaseException:
+        await db.close()
+        raise
+    return db
 
 
 async def _open(config_path: Path | None) -> tuple[Database, Ledger]:
     config = load_config(config_path, offline=True)
-    db = Database(config.database.url)
+    db = await _connect(config_path)
     try:
         await prepare(db, auto_upgrade=config.database.auto_upgrade)
     except BaseException:
@@ -24,8 +36,17 @@ async def _open(config_path: Path | None) -> tuple[Database, Ledger]:
     return db, Ledger(db, starting_balance=config.credit.starting_balance)
 
 
+def _known_revision(revision: str) -> None:
+    if revision != "head" and revision not in revisions():
+        raise BadSetting(
+            f"revision {revision!r} is not one this build knows; run `atelier db upgrade` for "
+            f"the newest ({head()}), or name one of: {', '.join(revisions())}"
+        )
+
+
 async def db_upgrade(args: argparse.Namespace) -> int:
-    db = Database(load_config(args.config, offline=True).database.url)
+    _known_revision(args.revision)
+    db = await _connect(args.config)
     try:
         before = await current(db)
         await upgrade(db, args.revision)
@@ -40,7 +61,7 @@ async def db_upgrade(args: argparse.Namespace) -> int:
 
 
 async def db_current(args: argparse.Namespace) -> int:
-    db = Database(load_config(args.config, offline=True).database.url)
+    db = await _connect(args.config)
     try:
         revision, wanted = await current(db), head()
         if revision == wanted:
@@ -83,9 +104,16 @@ async def credit_balance(args: argparse.Namespace) -> int:
 
 
 async def credit_export(args: argparse.Namespace) -> int:
+    folder = args.csv.resolve().parent
+    if not folder.is_dir():
+        raise BadSetting(f"--csv: the folder {folder} does not exist; create it first")
     db, _ = await _open(args.config)
     try:
-        args.csv.write_text(await Reports(db).export_csv(args.guild), encoding="utf-8")
+        text = await Reports(db).export_csv(args.guild)
+        try:
+            args.csv.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise BadSetting(f"--csv: cannot write {args.csv}: {exc.strerror}") from exc
         print(f"wrote {args.csv}")
         return 0
     finally:

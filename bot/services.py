@@ -64,6 +64,7 @@ async def open_services(config: Config) -> AsyncIterator[Services]:
     """Upgrade (or check) the database schema, open the HTTP session and the clients."""
     db = Database(config.database.url)
     try:
+        await db.check_connection()
         await prepare(db, auto_upgrade=config.database.auto_upgrade)
     except BaseException:
         await db.close()

@@ -188,3 +188,41 @@ def test_every_setting_is_documented_in_the_example() -> None:
 
     missing = sorted(key for key in _keys(Config) if not present(key))
     assert missing == []
+
+
+def test_blank_secrets_are_missing_and_misspelt_keys_get_a_suggestion() -> None:
+    found = problems(
+        {
+            "discord": {"token": " \t", "sync_guild_id": []},
+            "upstream": {"api_key": ""},
+            "chat": {"models": [{"name": "m", "strem": False}]},
+            "loging": {},
+        }
+    )
+    assert found["discord.token"].startswith("missing; set it in config.toml or ATELIER_")
+    assert found["upstream.api_key"].startswith("missing")
+    assert found["discord.sync_guild_id"] == "unknown key; did you mean 'sync_guild_ids'?"
+    assert found["chat.models.0.strem"] == "unknown key; did you mean 'stream'?"
+    assert found["loging"] == "unknown key; did you mean 'logging'?"
+    # A blank value in the environment does not hide the file's.
+    env = {"ATELIER_DISCORD_TOKEN": "  ", "ATELIER_API_KEY": "sk-x"}
+    assert "discord.token" in problems({}, env)
+    kept = parse_config({"discord": {"token": "from-file"}}, env)
+    assert kept.discord.token.get_secret_value() == "from-file"
+
+
+def test_a_relative_sqlite_path_is_the_config_folders(tmp_path: Path, monkeypatch) -> None:
+    folder = tmp_path / "etc"
+    folder.mkdir()
+    config = folder / "atelier.toml"
+    config.write_text('[discord]\ntoken = "t"\n[upstream]\napi_key = "k"\n')
+    monkeypatch.chdir(tmp_path)
+    assert load_config(config).database.url == f"sqlite+aiosqlite:///{folder / 'atelier.db'}"
+    config.write_text(config.read_text() + '[database]\nurl = "sqlite+aiosqlite:///d/x.db"\n')
+    assert load_config(config).database.url == f"sqlite+aiosqlite:///{folder / 'd' / 'x.db'}"
+    # No config file: the working directory; absolute paths and PostgreSQL are kept as given.
+    bare = parse_config({"discord": {"token": "t"}, "upstream": {"api_key": "k"}}, {})
+    assert bare.database.url == f"sqlite+aiosqlite:///{tmp_path / 'atelier.db'}"
+    for url in ("sqlite+aiosqlite:////srv/a.db", "postgresql+asyncpg://u:p@h/db"):
+        data = {"discord": {"token": "t"}, "upstream": {"api_key": "k"}, "database": {"url": url}}
+        assert parse_config(data, {}, base_dir=folder).database.url == url

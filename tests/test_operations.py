@@ -43,16 +43,17 @@ async def test_doctor_reports_each_broken_setting_by_name(
         bad = write_config(tmp_path / "bad.toml", discord, upstream, token="wrong-token-123",
                            key="sk-wrong-key-456",
                            db=f"sqlite+aiosqlite:///{tmp_path / 'missing' / 'x.db'}")  # fmt: skip
-        assert await asyncio.to_thread(main, ["doctor", "--config", str(bad)]) == 1
+        # The first failing row's code, the one `atelier run` exits with: 2, a setting.
+        assert await asyncio.to_thread(main, ["doctor", "--config", str(bad)]) == 2
         out = capsys.readouterr().out
         assert "discord.token: rejected by Discord" in out
         assert "upstream.api_key: rejected" in out
-        assert "database.url: cannot connect" in out
+        assert f"database.url: the folder {tmp_path / 'missing'} of the SQLite file" in out
         assert "wrong-token-123" not in out and "sk-wrong-key-456" not in out
 
     broken = tmp_path / "broken.toml"
     broken.write_text('[discord]\ntoken = "t"\napi_base = "nope"\n')
-    assert await asyncio.to_thread(main, ["doctor", "--config", str(broken)]) == 1
+    assert await asyncio.to_thread(main, ["doctor", "--config", str(broken)]) == 2
     out = capsys.readouterr().out
     assert "discord.api_base: must be a URL" in out and "upstream.api_key: missing" in out
 

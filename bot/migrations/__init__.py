@@ -51,6 +51,11 @@ def head() -> str:
     return revision
 
 
+def revisions() -> list[str]:
+    """Every revision this build knows, oldest first."""
+    return [r.revision for r in reversed(list(_script().walk_revisions()))]
+
+
 async def current(db: Database) -> str | None:
     """The database's revision; None when it has none (new, or made before migrations)."""
     async with db.read() as conn:

@@ -1,0 +1,394 @@
+"""An admin's first hour: every ordinary failure, through the installed ``atelier`` executable.
+
+Each case runs ``atelier`` in a subprocess with a clean environment (no ATELIER_* variables)
+and asserts the exit code, the setting or service named, and that no traceback is printed.
+Cases run concurrently; timeouts are short through the config (``discord.connect_timeout``,
+``discord.startup_timeout``) and ``doctor --timeout``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import sys
+import weakref
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from bot.sandbox.discord import DiscordSandbox
+from bot.sandbox.upstream import UpstreamSandbox
+from tests.bot_process import write_config
+from tests.conftest import POSTGRES_URL
+
+ROOT = Path(__file__).resolve().parent.parent
+FAST = {"connect_timeout": 0.5, "startup_timeout": 1.5}
+
+
+def atelier_executable() -> str:
+    beside = Path(sys.executable).with_name("atelier")
+    found = str(beside) if beside.exists() else shutil.which("atelier")
+    assert found, "the atelier console script is not installed (pip install .)"
+    return found
+
+
+def clean_env(home: Path, **extra: str) -> dict[str, str]:
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(home), "LANG": "C.UTF-8"}
+    env.update(extra)
+    return env
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+    @property
+    def text(self) -> str:
+        return self.out + self.err
+
+    def assert_clean(self, code: int, *named: str) -> None:
+        assert self.code == code, self.text
+        assert "Traceback" not in self.text, self.text
+        for word in named:
+            assert word in self.text, (word, self.text)
+
+
+# At most this many processes at once, so a loaded machine is not swamped (each imports the
+# bot); one semaphore per event loop, as each test has its own loop.
+AT_ONCE = 4
+_slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+async def atelier(
+    *args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 120.0
+) -> Result:
+    slots = _slots.setdefault(asyncio.get_running_loop(), asyncio.Semaphore(AT_ONCE))
+    async with slots:
+        process = await asyncio.create_subprocess_exec(
+            atelier_executable(), *args, cwd=cwd, env=env or clean_env(cwd),
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        out, err = await asyncio.wait_for(process.communicate(), timeout)
+    assert process.returncode is not None
+    return Result(process.returncode, out.decode(errors="replace"), err.decode(errors="replace"))
+
+
+async def start_run(config: Path, cwd: Path) -> asyncio.subprocess.Process:
+    """``atelier run`` with its log (stderr) on stdout, to read as it comes."""
+    return await asyncio.create_subprocess_exec(
+        atelier_executable(), "run", "--config", str(config), cwd=cwd, env=clean_env(cwd),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+
+
+async def read_until(
+    process: asyncio.subprocess.Process, seen: list[str], done: Callable[[], bool]
+) -> None:
+    assert process.stdout is not None
+    async with asyncio.timeout(60):
+        while not done():
+            line = (await process.stdout.readline()).decode()
+            assert line, "".join(seen)  # the process ended first
+            seen.append(line)
+
+
+@contextlib.asynccontextmanager
+async def silent_endpoint() -> AsyncIterator[int]:
+    """Accepts connections and never answers: a reverse proxy whose backend is down."""
+    held: list[asyncio.StreamWriter] = []
+
+    async def hold(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)
+
+    server = await asyncio.start_server(hold, "127.0.0.1", 0)
+    try:
+        yield server.sockets[0].getsockname()[1]
+    finally:
+        for writer in held:
+            writer.close()
+        server.close()
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def config_file(path: Path, discord: dict[str, object], database: str, **sections: object) -> Path:
+    """A config for the sandboxes' shape without starting them (the address is the test)."""
+    d = SimpleNamespace(token="t0ken-for-tests", api_base="http://127.0.0.1:1/api/v10",
+                        gateway_url="ws://127.0.0.1:1/")  # fmt: skip
+    u = SimpleNamespace(base_url="http://127.0.0.1:1", api_key="sk-test-key")
+    return write_config(path, d, u, database, discord={**FAST, **discord}, **sections)  # type: ignore[arg-type]
+
+
+# -- item 1: the example config as shipped --------------------------------------------------
+
+
+async def test_the_example_config_as_shipped_names_both_secrets(tmp_path: Path) -> None:
+    shutil.copy(ROOT / "config.example.toml", tmp_path / "config.toml")
+    blank = tmp_path / "blank.toml"
+    blank.write_text('[discord]\ntoken = "   "\n[upstream]\napi_key = "\\t"\n')
+    run, doctor, blank_run = await asyncio.gather(
+        atelier("run", cwd=tmp_path),
+        atelier("doctor", "--timeout", "2", cwd=tmp_path),
+        atelier("run", "--config", str(blank), cwd=tmp_path),
+    )
+    for result in (run, blank_run):
+        result.assert_clean(
+            2,
+            "discord.token: missing; set it in config.toml or ATELIER_DISCORD_TOKEN",
+            "upstream.api_key: missing; set it in config.toml or ATELIER_API_KEY",
+        )
+    doctor.assert_clean(2)
+    rows = {line.split()[0] for line in doctor.out.splitlines()}
+    assert rows == {"config", "database", "discord", "upstream"}, doctor.out
+    assert "discord   FAIL  discord.token: missing" in doctor.out
+    assert "upstream  FAIL  upstream.api_key: missing" in doctor.out
+    # Nothing but the report, and nothing left behind.
+    assert doctor.err == ""
+    assert not (tmp_path / "atelier.db").exists()
+    assert f"sqlite {tmp_path / 'atelier.db'}" in doctor.out
+
+
+# -- item 2: Discord cannot be reached, or refuses ----------------------------------------
+
+
+async def test_discord_unreachable_is_said_retried_and_given_up(tmp_path: Path) -> None:
+    db = f"sqlite+aiosqlite:///{tmp_path / 'a.db'}"
+    refused = f"http://127.0.0.1:{closed_port()}/api/v10"
+    async with silent_endpoint() as port, DiscordSandbox() as plain_http:
+        silent = f"http://127.0.0.1:{port}/api/v10"
+        tls = plain_http.api_base.replace("http://", "https://")
+        cases = {
+            "refused": (refused, "connection refused"),
+            "unknown host": ("http://atelier-no-such-host.invalid/api/v10", "unknown host"),
+            "silent": (silent, "no answer within 0.5 s"),
+            "tls": (tls, "the TLS handshake failed"),
+        }
+        configs = {
+            name: config_file(tmp_path / f"{i}.toml", {"api_base": base}, db)
+            for i, (name, (base, _)) in enumerate(cases.items())
+        }
+        results = await asyncio.gather(
+            *(atelier("run", "--config", str(configs[n]), cwd=tmp_path) for n in cases)
+        )
+    for (name, (base, reason)), result in zip(cases.items(), results, strict=True):
+        origin = base.removesuffix("/api/v10")
+        result.assert_clean(4, f"cannot reach Discord at {base}: {reason}", "discord.api_base")
+        if name != "tls":  # waiting does not fix a TLS failure: it is said at once
+            assert f"waiting for Discord at {origin}" in result.err, (name, result.err)
+            assert "discord.startup_timeout" in result.err
+
+
+async def test_a_token_discord_rejects_a_missing_intent_and_a_silent_gateway(
+    tmp_path: Path,
+) -> None:
+    async with (
+        DiscordSandbox() as discord,
+        UpstreamSandbox() as upstream,
+        silent_endpoint() as port,
+    ):
+        db = f"sqlite+aiosqlite:///{tmp_path / 'a.db'}"
+        wrong = write_config(tmp_path / "wrong.toml", discord, upstream, db,
+                             discord={**FAST, "token": "not-the-sandbox-token"})  # fmt: skip
+        gateway = f"ws://127.0.0.1:{port}/"
+        silent = write_config(tmp_path / "silent.toml", discord, upstream, db,
+                              discord={**FAST, "gateway_url": gateway},
+                              logging={"format": "plain"})  # fmt: skip
+        no_intent = DiscordSandbox()
+        async with no_intent:
+            no_intent.settings.privileged_intents = 0  # Message Content not enabled in the portal
+            second_db = f"sqlite+aiosqlite:///{tmp_path / 'b.db'}"
+            intent = write_config(
+                tmp_path / "intent.toml", no_intent, upstream, second_db, discord=FAST
+            )
+            rejected, refused, unanswered = await asyncio.gather(
+                atelier("run", "--config", str(wrong), cwd=tmp_path),
+                atelier("run", "--config", str(intent), cwd=tmp_path),
+                atelier("run", "--config", str(silent), cwd=tmp_path),
+            )
+    rejected.assert_clean(2, "discord.token: rejected by Discord (401)", "Reset Token")
+    assert "not-the-sandbox-token" not in rejected.text
+    refused.assert_clean(5, "4014", "Message Content Intent", "Privileged Gateway Intents",
+                         "https://discord.com/developers/applications")  # fmt: skip
+    # discord.py's own retry notices stay one line each (no traceback) and the start ends.
+    unanswered.assert_clean(4, f"connecting shard 0 to the Discord gateway at {gateway}",
+                            f"cannot connect to the Discord gateway at {gateway} within 1.5 s",
+                            "discord.gateway_url", "Failed to connect for shard_id: 0")  # fmt: skip
+
+
+async def test_unreachable_upstream_at_start_still_runs_and_names_the_commands(
+    tmp_path: Path,
+) -> None:
+    async with DiscordSandbox() as discord:
+        upstream = SimpleNamespace(base_url=f"http://127.0.0.1:{closed_port()}",
+                                   api_key="sk-test-key")  # fmt: skip
+        config = write_config(tmp_path / "c.toml", discord, upstream,  # type: ignore[arg-type]
+                              "sqlite+aiosqlite:///bot.db", discord=FAST,
+                              logging={"format": "plain", "level": "INFO"})  # fmt: skip
+        elsewhere = tmp_path / "cwd"
+        elsewhere.mkdir()
+        process = await start_run(config, elsewhere)
+        seen: list[str] = []
+        try:
+            await read_until(
+                process,
+                seen,
+                lambda: any("cannot be reached" in line for line in seen)
+                and any(f["event"] == "READY" for f in discord.gateway_log),
+            )
+        finally:
+            process.send_signal(signal.SIGTERM)
+            rest, _ = await asyncio.wait_for(process.communicate(), 60)
+    output = "".join(seen) + rest.decode()
+    assert process.returncode == 0, output
+    assert "Traceback" not in output
+    warning = next(line for line in seen if "cannot be reached" in line)
+    assert f"the upstream at {upstream.base_url} cannot be reached" in warning
+    assert "/gpt" in warning and "/imagine" in warning and "/video" in warning
+    # A relative SQLite path lives beside the config file; voice warnings are not shown.
+    assert (tmp_path / "bot.db").exists() and not (elsewhere / "bot.db").exists()
+    assert "PyNaCl" not in output and "davey" not in output
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+async def test_a_signal_while_connecting_exits_cleanly(tmp_path: Path, sig: int) -> None:
+    async with silent_endpoint() as port:
+        config = config_file(
+            tmp_path / "c.toml",
+            {"api_base": f"http://127.0.0.1:{port}/api/v10", "startup_timeout": 120},
+            f"sqlite+aiosqlite:///{tmp_path / 'a.db'}",
+            logging={"format": "plain", "level": "INFO"},
+        )
+        process = await start_run(config, tmp_path)
+        seen: list[str] = []
+        await read_until(process, seen, lambda: any("waiting for Discord at" in s for s in seen))
+        process.send_signal(sig)
+        rest, _ = await asyncio.wait_for(process.communicate(), 30)
+    output = "".join(seen) + rest.decode()
+    assert process.returncode == 0, output
+    assert "Traceback" not in output and "Connector is closed" not in output
+    assert "stopped before the bot was connected" in output
+
+
+# -- item 2: the database -------------------------------------------------------------------
+
+
+def _postgres(database: str | None = None, user: str | None = None) -> str:
+    from sqlalchemy.engine import make_url
+
+    url = make_url(POSTGRES_URL)
+    return url.set(
+        database=database or url.database, username=user or url.username
+    ).render_as_string(hide_password=False)
+
+
+async def test_database_failures_name_database_url(tmp_path: Path) -> None:
+    shim = tmp_path / "no-asyncpg"
+    shim.mkdir()
+    # As if the [postgres] extra were not installed: importing asyncpg fails.
+    (shim / "sitecustomize.py").write_text("import sys\nsys.modules['asyncpg'] = None\n")
+    missing = f"sqlite+aiosqlite:///{tmp_path / 'nope' / 'a.db'}"
+    cases: list[tuple[Sequence[str], str, dict[str, str], int, tuple[str, ...]]] = [
+        (["run"], missing, {}, 2, ("database.url: the folder", "does not exist")),
+        (["credit", "balance"], missing, {}, 2, ("database.url: the folder",)),
+        (["ledger", "check"], missing, {}, 2, ("database.url: the folder",)),
+        (["db", "current"], missing, {}, 2, ("database.url: the folder",)),
+        (["run"], "sqlite+aiosqlite:////sys/atelier.db", {}, 2, ("/sys", "not writable")),
+        (["run"], f"postgresql+asyncpg://postgres@127.0.0.1:{closed_port()}/test", {}, 4,
+         ("cannot reach the database", "connection refused", "database.url")),
+        (["doctor", "--timeout", "5"], f"postgresql+asyncpg://postgres@127.0.0.1:{closed_port()}/t",
+         {}, 4, ("database  FAIL  cannot reach the database", "connection refused")),
+        (["ledger", "check"], "postgresql+asyncpg://u@atelier-no-such-host.invalid/db", {}, 4,
+         ("unknown host",)),
+        (["run"], _postgres(), {"PYTHONPATH": str(shim)}, 6,
+         ('pip install "atelier[postgres]"', 'pip install ".[postgres]"')),
+        (["doctor", "--timeout", "5"], _postgres(), {"PYTHONPATH": str(shim)}, 6,
+         ('pip install "atelier[postgres]"',)),
+    ]  # fmt: skip
+    if await _postgres_answers():
+        cases += [
+            (["run"], _postgres(database="atelier_no_such_db"), {}, 2,
+             ("database 'atelier_no_such_db' does not exist", "createdb")),
+            (["credit", "balance"], _postgres(user="atelier_no_such_role"), {}, 2,
+             ("refused the login of 'atelier_no_such_role'", "database.url")),
+        ]  # fmt: skip
+    configs = [
+        config_file(tmp_path / f"{i}.toml", {}, url) for i, (_, url, _, _, _) in enumerate(cases)
+    ]
+    results = await asyncio.gather(*(
+        atelier(*args, "--config", str(config), cwd=tmp_path, env=clean_env(tmp_path, **extra))
+        for (args, _, extra, _, _), config in zip(cases, configs, strict=True)
+    ))  # fmt: skip
+    for (_, _, _, code, named), result in zip(cases, results, strict=True):
+        result.assert_clean(code, *named)
+    assert not (tmp_path / "nope").exists()
+
+
+async def _postgres_answers() -> bool:
+    from sqlalchemy.engine import make_url
+
+    url = make_url(POSTGRES_URL)
+    try:
+        _, writer = await asyncio.wait_for(
+            asyncio.open_connection(url.host or "127.0.0.1", url.port or 5432), 2
+        )
+    except (OSError, TimeoutError):
+        return False
+    writer.close()
+    return True
+
+
+async def test_bad_revision_and_missing_export_folder(tmp_path: Path) -> None:
+    config = config_file(tmp_path / "c.toml", {}, f"sqlite+aiosqlite:///{tmp_path / 'a.db'}")
+    revision, export = await asyncio.gather(
+        atelier("db", "upgrade", "zzzz", "--config", str(config), cwd=tmp_path),
+        atelier("credit", "export", "1", "--csv", str(tmp_path / "no" / "x.csv"),
+                "--config", str(config), cwd=tmp_path),
+    )  # fmt: skip
+    revision.assert_clean(2, "revision 'zzzz' is not one this build knows", "atelier db upgrade")
+    export.assert_clean(2, f"--csv: the folder {tmp_path / 'no'} does not exist")
+
+
+# -- item 3 and 6: doctor ---------------------------------------------------------------------
+
+
+async def test_doctor_checks_each_part_bounded_with_progress(tmp_path: Path) -> None:
+    here = tmp_path / "conf"
+    elsewhere = tmp_path / "cwd"
+    here.mkdir()
+    elsewhere.mkdir()
+    async with silent_endpoint() as port, UpstreamSandbox() as upstream:
+        config = here / "config.toml"
+        config.write_text(
+            f'[discord]\ntoken = "t0ken-for-tests"\napi_base = "http://127.0.0.1:{port}/api/v10"\n'
+            f'tokn = "x"\n[upstream]\napi_key = "{upstream.api_key}"\n'
+            f'base_url = "{upstream.base_url}"\n[database]\nurl = "sqlite+aiosqlite:///bot.db"\n'
+        )
+        typo = await atelier("doctor", "--config", str(config), "--timeout", "1.5", cwd=elsewhere)
+        config.write_text(config.read_text().replace('tokn = "x"\n', ""))
+        result = await atelier("doctor", "--config", str(config), "--timeout", "1.5", cwd=elsewhere)
+    typo.assert_clean(2, "discord.tokn: unknown key; did you mean 'token'?")
+    result.assert_clean(4, "no answer")
+    lines = result.out.splitlines()
+    assert [line.split()[:2] for line in lines] == [
+        ["config", "ok"], ["database", "ok"], ["discord", "FAIL"], ["upstream", "ok"]
+    ], result.out  # fmt: skip
+    # The relative path is the config folder's, shown absolute; nothing was created.
+    assert f"sqlite {here / 'bot.db'} (no file yet" in result.out
+    assert not (here / "bot.db").exists() and not (elsewhere / "bot.db").exists()
+    assert "still checking discord" in result.err
+    assert all(line.startswith("doctor: still checking") for line in result.err.splitlines())
