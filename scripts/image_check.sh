@@ -46,7 +46,9 @@ command -v podman >/dev/null || { say "SKIP: podman is not installed (apt-get in
 
 if [ "${1:-}" = "base" ]; then
     command -v debootstrap >/dev/null || fail "debootstrap is not installed"
-    mirror=$(sed -n 's/^URIs: *//p; s/^deb \(http[^ ]*debian\) bookworm .*/\1/p' /etc/apt/sources.list.d/debian.sources /etc/apt/sources.list 2>/dev/null | grep -v security | head -n1)
+    # The mirror this machine's apt uses (deb822 or one-line sources), else Debian's own.
+    mirror=$(cat /etc/apt/sources.list.d/debian.sources /etc/apt/sources.list 2>/dev/null \
+        | sed -n 's/^URIs: *//p; s/^deb \(http[^ ]*\) bookworm .*/\1/p' | grep -v security | head -n1 || true)
     debootstrap --variant=minbase bookworm "$WORK/rootfs" "${mirror:-http://deb.debian.org/debian}"
     rm -rf "$WORK"/rootfs/var/cache/apt/archives/*.deb "$WORK"/rootfs/var/lib/apt/lists/*
     tar -C "$WORK/rootfs" -c . | podman import - "$BASE"
