@@ -42,6 +42,7 @@ events_logger = "file"
 EOF
 export CONTAINERS_CONF="$WORK/containers.conf"
 
+[ "$(id -u)" = 0 ] || { say "SKIP: needs root (rootful podman with runc)"; exit 77; }
 command -v podman >/dev/null || { say "SKIP: podman is not installed (apt-get install podman runc debootstrap)"; exit 77; }
 
 if [ "${1:-}" = "base" ]; then
@@ -72,11 +73,16 @@ for key in index-url extra-index-url; do
     [ -n "$value" ] && echo "$key = $value" >>"$WORK/pip.conf"
 done
 
+previous=$(podman image inspect --format '{{.Id}}' "$IMAGE" 2>/dev/null || true)
 start=$(date +%s%N)
 podman build --pull=never --format docker -t "$IMAGE" \
     -v "$ca:/run/host-ca.crt:ro" -v "$WORK/pip.conf:/etc/pip.conf:ro" . >"$WORK/build.log" 2>&1 \
     || { tail -n 30 "$WORK/build.log"; fail "podman build"; }
 echo "figure build_seconds $(( ($(date +%s%N) - start) / 1000000000 ))"
+# The image this build replaced (same tag) is only taking space now; a failure to remove it
+# (a container still using it) is harmless.
+current=$(podman image inspect --format '{{.Id}}' "$IMAGE")
+if [ -n "$previous" ] && [ "$previous" != "$current" ]; then podman rmi "$previous" >/dev/null 2>&1 || true; fi
 echo "figure image_bytes $(podman image inspect --format '{{.Size}}' "$IMAGE")"
 [ "$(podman image inspect --format '{{.Config.User}}' "$IMAGE")" = atelier ] || fail "the image does not run as its user"
 podman image inspect --format '{{.Config.Healthcheck}}' "$IMAGE" | grep -q healthz || fail "HEALTHCHECK lost"
