@@ -6,7 +6,8 @@
 #                                 (no network), `atelier doctor` and `atelier run` against the
 #                                 sandboxes on the host (loopback only), /healthz, /data, SIGTERM
 # Needs root and Debian's podman, runc and debootstrap. Prints "figure NAME VALUE" lines; exits
-# 0 when every check passed, 77 when podman or the base image is missing, 1 on a failed check.
+# 0 when every check passed, 77 (skipped) without root, podman or the base image, 1 on a failed
+# check.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
