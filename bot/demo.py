@@ -3,20 +3,25 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 import tomllib
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bot.config import DEFAULT_CONFIG_PATH
 from bot.errors import ConfigError
 from bot.sandbox.discord import InteractionHandle, Message
+from bot.sandbox.upstream.png import sandbox_png
 from bot.sandbox.world import SandboxWorld
 
-# Only these sections of an operator's config shape the demo; the rest points at the sandboxes.
+# Only these sections of a config named with --config shape the demo; the rest points at the
+# sandboxes.
 DEMO_SECTIONS = ("credit", "pricing")
 STEP_TIMEOUT = 20.0
+# <@id>, <@!id> (members) and <#id> (channels), as Discord writes mentions in message text.
+MENTION = re.compile(r"<@!?(\d+)>|<#(\d+)>")
 
 DEMO_ANSWER = (
     "Kyoto in three days:\n\n"
@@ -28,24 +33,49 @@ DEMO_ANSWER = (
 
 
 def _operator_settings(path: Path | None) -> dict[str, dict[str, Any]]:
-    path = path or DEFAULT_CONFIG_PATH
-    if not path.exists():
+    """Only a file named with --config is read: ./config.toml points at the real services."""
+    if path is None:
         return {}
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError([(str(path), f"cannot read it: {exc.strerror}")]) from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError([(str(path), f"invalid TOML: {exc}")]) from None
     return {k: v for k, v in data.items() if k in DEMO_SECTIONS and isinstance(v, dict)}
 
 
+@dataclass
+class Member:
+    name: str
+    locale: str
+    id: int = 0
+
+    @property
+    def label(self) -> str:
+        return f"{self.name} [{self.locale}]"
+
+
 class Transcript:
+    """Prints what members see, with mentions as names so that a reader can follow."""
+
     def __init__(self) -> None:
         self.start = time.monotonic()
+        self.names: dict[int, str] = {}
+
+    def _named(self, text: str) -> str:
+        def name(match: re.Match[str]) -> str:
+            user, channel = match.groups()
+            if user is not None:
+                return "@" + self.names.get(int(user), "unknown")
+            return "#" + self.names.get(int(channel), "channel")
+
+        return MENTION.sub(name, text)
 
     def line(self, who: str, text: str) -> None:
         elapsed = time.monotonic() - self.start
         prefix = f"[{elapsed:6.2f}s] {who} "
-        lines = text.splitlines() or [""]
+        lines = self._named(text).splitlines() or [""]
         print(prefix + lines[0])
         for rest in lines[1:]:
             print(" " * 10 + "│ " + rest)
@@ -63,34 +93,51 @@ def _finished(messages: list[Message]) -> bool:
     return bool(messages) and "\n-# " in messages[-1].content
 
 
-def _show(out: Transcript, member: str, messages: list[Message]) -> None:
+def _show(out: Transcript, member: Member, messages: list[Message]) -> None:
+    """The bot's messages answering a member, marked with the language they are written in."""
     for message in messages:
-        audience = f"(only {member} sees it)" if message.ephemeral else ""
-        edits = f"(streamed in {len(message.history)} edits)" if len(message.history) > 2 else ""
-        label = " ".join(part for part in ("Atelier", audience, edits) if part)
-        out.line(f"{label.replace(') (', ', ')}:", message.content)
+        audience = f"only {member.name} sees it" if message.ephemeral else ""
+        edits = f"streamed in {len(message.history)} edits" if len(message.history) > 2 else ""
+        notes = ", ".join(part for part in (audience, edits) if part)
+        out.line(f"Atelier [{member.locale}]{f' ({notes})' if notes else ''}:", message.content)
 
 
 async def _slash(
-    world: SandboxWorld, out: Transcript, member: dict[str, Any], command: str, **options: Any
+    world: SandboxWorld,
+    out: Transcript,
+    member: Member,
+    command: str,
+    attachments: list[tuple[str, bytes, str]] | None = None,
+    **options: Any,
 ) -> InteractionHandle:
     shown = " ".join(f"{k}:{v}" for k, v in options.items())
-    out.line(f"{member['name']}:", f"/{command} {shown}".rstrip())
+    files = " ".join(f"[attached: {name}]" for name, _, _ in attachments or [])
+    out.line(f"{member.label}:", " ".join(p for p in (f"/{command}", shown, files) if p))
     handle = await world.discord.slash(
         world.guild_id,
         world.channel_id,
-        member["id"],
+        member.id,
         command,
         options=options or None,
-        locale=member["locale"],
+        locale=member.locale,
+        attachments=attachments,
     )
     await handle.wait_response(timeout=STEP_TIMEOUT)
     return handle
 
 
-def _cards(world: SandboxWorld) -> list[Message]:
+async def _reply(
+    world: SandboxWorld, out: Transcript, member: Member, command: str, **options: Any
+) -> None:
+    """A command answered by one message to the member (possibly after a deferral)."""
+    handle = await _slash(world, out, member, command, **options)
+    await _until(lambda: bool(world.discord.interaction_messages(handle)[0].content))
+    _show(out, member, world.discord.interaction_messages(handle))
+
+
+def _cards(world: SandboxWorld, icon: str) -> list[Message]:
     messages = world.discord.messages(world.channel_id)
-    return [m for m in messages if m.content.startswith("🎨") and not m.ephemeral]
+    return [m for m in messages if m.content.startswith(icon) and not m.ephemeral]
 
 
 def _describe_card(message: Message) -> str:
@@ -111,97 +158,122 @@ def _describe_card(message: Message) -> str:
     )
 
 
-async def _imagine(world: SandboxWorld, out: Transcript, member: dict[str, Any]) -> None:
-    discord = world.discord
-    handle = await _slash(world, out, member, "imagine", prompt="a red fox in the snow --ar 3:2")
-    await _until(lambda: bool(discord.interaction_messages(handle)[0].content))
-    _show(out, member["name"], discord.interaction_messages(handle))
-    await _until(lambda: bool(_cards(world)) and "-# " in _cards(world)[0].content)
-    grid = _cards(world)[0]
-    steps = [content.splitlines()[-1] for _, content, _ in grid.history[1:-1]]
-    out.line("Atelier (progress edits):", " → ".join(steps) or "(none)")
-    out.line("Atelier:", _describe_card(grid))
-    u2 = grid.components[0]["components"][1]
-    out.line(f"{member['name']}:", f"presses [{u2['label']}]")
-    press = await discord.click(grid.id, u2["custom_id"], member["id"], locale=member["locale"])
-    await press.wait_response(timeout=STEP_TIMEOUT)
-    await _until(lambda: len(_cards(world)) > 1 and "-# " in _cards(world)[1].content)
-    out.line("Atelier:", _describe_card(_cards(world)[1]))
-
-
 async def _media(
     world: SandboxWorld,
     out: Transcript,
-    member: dict[str, Any],
+    member: Member,
     command: str,
     icon: str,
+    attachments: list[tuple[str, bytes, str]] | None = None,
     **options: Any,
-) -> None:
+) -> Message:
     """A long job: the private acknowledgement, progress on the card, then the result."""
     discord = world.discord
-
-    def result_cards() -> list[Message]:
-        messages = discord.messages(world.channel_id)
-        return [m for m in messages if m.content.startswith(icon) and not m.ephemeral]
-
-    before = len(result_cards())
-    handle = await _slash(world, out, member, command, **options)
+    before = len(_cards(world, icon))
+    handle = await _slash(world, out, member, command, attachments, **options)
     await _until(lambda: bool(discord.interaction_messages(handle)[0].content))
-    _show(out, member["name"], discord.interaction_messages(handle))
-    await _until(lambda: len(result_cards()) > before and "-# " in result_cards()[-1].content)
-    out.line("Atelier:", _describe_card(result_cards()[-1]))
+    _show(out, member, discord.interaction_messages(handle))
+
+    def done() -> bool:
+        cards = _cards(world, icon)
+        return len(cards) > before and "-# " in cards[-1].content
+
+    await _until(done)
+    card = _cards(world, icon)[-1]
+    steps = [content.splitlines()[-1] for _, content, _ in card.history[1:-1]]
+    if steps:
+        out.line("Atelier (progress edits):", " → ".join(steps))
+    out.line(f"Atelier [{member.locale}]:", _describe_card(card))
+    return card
+
+
+async def _chat(world: SandboxWorld, out: Transcript, alice: Member, lei: Member) -> None:
+    discord = world.discord
+    world.upstream.chat.reply = DEMO_ANSWER
+    world.upstream.chat.pace = 0.05
+    handle = await _slash(world, out, alice, "gpt", prompt="Plan three days in Kyoto")
+    await _until(lambda: _finished(discord.interaction_messages(handle)))
+    answer = discord.interaction_messages(handle)
+    _show(out, alice, answer)
+
+    thread_id = answer[0].id
+    out.names[thread_id] = "Plan three days in Kyoto"
+    await _until(lambda: bool(discord.messages(thread_id)))
+    out.line(
+        f"Atelier [{alice.locale}] (in the new thread):", discord.messages(thread_id)[0].content
+    )
+    world.upstream.chat.reply = "Try 湯豆腐 (yudofu) near Nanzen-ji, and nishin soba in Gion."
+    out.line(f"{lei.label} (in the thread):", "What should we eat there?")
+    await discord.post_user_message(thread_id, lei.id, "What should we eat there?")
+
+    def bot_replies() -> list[Message]:
+        return [m for m in discord.messages(thread_id)[1:] if m.author_id == discord.bot_user_id]
+
+    await _until(lambda: _finished(bot_replies()))
+    _show(out, lei, bot_replies())
+
+
+async def _images(world: SandboxWorld, out: Transcript, alice: Member, lei: Member) -> None:
+    grid = await _media(world, out, lei, "imagine", "🎨", prompt="a red fox in the snow --ar 3:2")
+    u2 = grid.components[0]["components"][1]
+    out.line(f"{lei.label}:", f"presses [{u2['label']}]")
+    press = await world.discord.click(grid.id, u2["custom_id"], lei.id, locale=lei.locale)
+    await press.wait_response(timeout=STEP_TIMEOUT)
+    await _until(lambda: len(_cards(world, "🎨")) > 1 and "-# " in _cards(world, "🎨")[1].content)
+    out.line(f"Atelier [{lei.locale}]:", _describe_card(_cards(world, "🎨")[1]))
+
+    photo = [("kyoto.png", sandbox_png("kyoto", False), "image/png")]
+    await _media(world, out, alice, "describe", "🎨", photo)
+    pair = [(f"{name}.png", sandbox_png(name, False), "image/png") for name in ("fox", "snow")]
+    await _media(world, out, lei, "blend", "🎨", pair, dimensions="SQUARE")
+
+
+async def _money(world: SandboxWorld, out: Transcript, owner: Member, lei: Member) -> None:
+    """An operator sets the balance, a job it cannot pay for is refused, a grant tops it up."""
+    await _reply(world, out, owner, "credit set", amount=10)
+    await _reply(world, out, lei, "video", prompt="a red fox running through snow")
+    await _reply(world, out, owner, "credit grant", amount=500, note="spring budget")
+    await _media(world, out, lei, "video", "🎬", prompt="a red fox running through snow")
 
 
 async def run_demo(config_path: Path | None) -> int:
     settings = _operator_settings(config_path)
     settings.setdefault("chat", {})["refresh_models"] = False
-    settings["jobs"] = {"poll_initial": 0.2, "poll_floor": 0.1, "progress_interval": 0.3}
+    # Short polls keep the demo quick; the sandbox jobs finish in about a second.
+    settings["jobs"] = {
+        "poll_initial": 0.1,
+        "poll_max": 0.2,
+        "poll_floor": 0.05,
+        "progress_interval": 0.3,
+    }
     out = Transcript()
     print("Atelier demo: a sandbox Discord and a sandbox upstream on 127.0.0.1, a fresh database.")
-    print("No token and no network are used. What members see in #general:\n")
+    if config_path is None:
+        print("Built-in settings: ./config.toml, if there is one, is not read.")
+    else:
+        print(f"Built-in settings, with [credit] and [pricing] from {config_path}.")
+    print("No token and no network are used. [en-US] and [zh-CN] mark each member's Discord")
+    print("language; Atelier answers each member in theirs. What members see in #general:\n")
     async with SandboxWorld(config=settings) as world:
         out.line("bot:", "ready; slash commands synced to the sandbox guild")
-        alice = {"name": "alice", "locale": "en-US"}
-        alice["id"] = world.add_member("alice", locale="en-US")
-        lei = {"name": "李雷", "locale": "zh-CN"}
-        lei["id"] = world.add_member("李雷", locale="zh-CN")
-        discord = world.discord
+        alice, lei = Member("alice", "en-US"), Member("李雷", "zh-CN")
+        alice.id = world.add_member(alice.name, locale=alice.locale)
+        lei.id = world.add_member(lei.name, locale=lei.locale)
+        owner = Member("owner", "en-US", world.owner_id)  # listed in discord.owner_ids
+        out.names.update({m.id: m.name for m in (alice, lei, owner)})
+        out.names.update({world.discord.bot_user_id: "Atelier", world.channel_id: "general"})
 
-        handle = await _slash(world, out, alice, "credit balance")
-        _show(out, "alice", discord.interaction_messages(handle))
-        handle = await _slash(world, out, lei, "credit balance")
-        _show(out, "李雷", discord.interaction_messages(handle))
-
-        world.upstream.chat.reply = DEMO_ANSWER
-        world.upstream.chat.pace = 0.05
-        handle = await _slash(world, out, alice, "gpt", prompt="Plan three days in Kyoto")
-        await _until(lambda: _finished(discord.interaction_messages(handle)))
-        answer = discord.interaction_messages(handle)
-        _show(out, "alice", answer)
-
-        thread_id = answer[0].id
-        await _until(lambda: bool(discord.messages(thread_id)))
-        out.line("Atelier (in the new thread):", discord.messages(thread_id)[0].content)
-        world.upstream.chat.reply = "Try 湯豆腐 (yudofu) near Nanzen-ji, and nishin soba in Gion."
-        out.line("李雷 (in the thread):", "What should we eat there?")
-        await discord.post_user_message(thread_id, lei["id"], "What should we eat there?")
-
-        def bot_replies() -> list[Message]:
-            return [
-                m for m in discord.messages(thread_id)[1:] if m.author_id == discord.bot_user_id
-            ]
-
-        await _until(lambda: _finished(bot_replies()))
-        _show(out, "李雷", bot_replies())
-
-        await _imagine(world, out, lei)
+        await _reply(world, out, alice, "credit balance")
+        await _reply(world, out, lei, "credit balance")
+        await _chat(world, out, alice, lei)
+        await _reply(world, out, alice, "gpts add", id="g-2fkFE8rbu")
+        await _images(world, out, alice, lei)
+        await _media(world, out, alice, "lyrics", "📝", prompt="tea at dawn in Kyoto")
         await _media(
             world, out, alice, "song", "🎵", prompt="a cheerful song about Kyoto in spring"
         )
-        await _media(world, out, lei, "video", "🎬", prompt="a red fox running through snow")
-
-        handle = await _slash(world, out, alice, "credit balance")
-        _show(out, "alice", discord.interaction_messages(handle))
+        await _money(world, out, owner, lei)
+        await _reply(world, out, lei, "credit balance")
 
     print(f"\nDemo finished in {time.monotonic() - out.start:.1f}s.")
     return 0
