@@ -51,6 +51,7 @@ from tests.helpers import throwaway_postgres, wait_until  # noqa: E402
 
 REDIS_URL = os.environ.get("ATELIER_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 ANSWER_TIMEOUT = 240.0
+SETUP_TIMEOUT = 300.0
 
 
 @dataclass
