@@ -37,6 +37,7 @@ ENV_OVERRIDES: dict[str, tuple[str, str]] = {
     "ATELIER_API_KEY": ("upstream", "api_key"),
     "ATELIER_DATABASE_URL": ("database", "url"),
     "ATELIER_METRICS_LISTEN": ("metrics", "listen"),
+    "ATELIER_REDIS_URL": ("redis", "url"),
 }
 _ENV_FOR_KEY = {f"{section}.{key}": env for env, (section, key) in ENV_OVERRIDES.items()}
 # An empty or blank secret is as good as none: validation reports it as missing.
@@ -329,6 +330,20 @@ class LimitsConfig(_Section):
     concurrent: int = Field(3, ge=0)
 
 
+class RedisConfig(_Section):
+    # A Redis every process of this bot reaches, e.g. "redis://127.0.0.1:6379/0": the Discord
+    # write budget and the per-member request limits are then one budget and one limit across
+    # processes. Empty: each process counts alone (enough for one process).
+    url: str = ""
+    # Seconds one Redis call may take before the process falls back to its own share.
+    timeout: float = Field(0.5, gt=0, le=10)
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        return _check_url(value, ("redis", "rediss", "unix")) if value else value
+
+
 class LoggingConfig(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     # "plain" for people, "json" (one object per line) for log collectors.
@@ -372,6 +387,7 @@ class Config(_Section):
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
     runtime: RuntimeConfig = Field(default_factory=RuntimeConfig)
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
+    redis: RedisConfig = Field(default_factory=RedisConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
 
 

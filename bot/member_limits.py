@@ -5,10 +5,11 @@ that one member cannot flood the upstream (and the operator's bill) by firing co
 buttons or replying in threads as fast as Discord lets them. ``Spending.admit`` consults it
 before anything is held or sent; free lookups (/gpts) consult it directly.
 
-The window lives in this process's memory: with several processes each allows the configured
-rate, which is enough to stop a flood (Discord routes one guild to one shard, so one member's
-requests mostly land on one process) without a database write per request. What runs at once
-(``concurrent``) is counted from the database instead, see ``Spending.hold_in``.
+With a shared store (``[redis] url``) the window is counted there, one window per member
+across every process; without one, or while it is unreachable, in this process's memory (enough
+to stop a flood: Discord routes one guild to one shard, so one member's requests mostly land on
+one process). What runs at once (``concurrent``) is counted from the database, see
+``Spending.hold_in``.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from collections.abc import Callable
 
 from bot.config import LimitsConfig
 from bot.errors import TooManyRequests
+from bot.shared_limits import SharedStore
 
 WINDOW = 60.0  # seconds: requests_per_minute is counted over a sliding minute
 
@@ -27,17 +29,36 @@ WINDOW = 60.0  # seconds: requests_per_minute is counted over a sliding minute
 class MemberLimiter:
     """A sliding one-minute window of upstream requests per (guild, member)."""
 
-    def __init__(self, config: LimitsConfig, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        config: LimitsConfig,
+        clock: Callable[[], float] = time.monotonic,
+        *,
+        store: SharedStore | None = None,
+    ) -> None:
         self.config = config
+        self.store = store
         self._clock = clock
         self._recent: dict[tuple[int, int], deque[float]] = {}
         self._swept = clock()
 
-    def admit(self, guild_id: int, user_id: int) -> None:
+    async def admit(self, guild_id: int, user_id: int) -> None:
         """Count one request, or raise TooManyRequests saying in how many seconds to retry."""
         limit = self.config.requests_per_minute
         if limit == 0:
             return
+        if self.store is not None:
+            wait = await self.store.admit_member(guild_id, user_id, limit, WINDOW)
+            if wait is not None:
+                if wait > 0:
+                    raise TooManyRequests(
+                        f"member {user_id} in guild {guild_id}: {limit} requests in a minute",
+                        seconds=max(1, math.ceil(wait)),
+                    )
+                return
+        self._admit_here(guild_id, user_id, limit)
+
+    def _admit_here(self, guild_id: int, user_id: int, limit: int) -> None:
         now = self._clock()
         if now - self._swept >= WINDOW:
             self._forget_before(now - WINDOW)

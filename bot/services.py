@@ -25,6 +25,7 @@ from bot.providers.midjourney import MidjourneyProvider
 from bot.providers.one_call import ChatMediaProvider, ImagesRouteProvider
 from bot.providers.suno import SunoProvider
 from bot.providers.video import video_providers
+from bot.shared_limits import SharedStore
 from bot.spending import Spending
 from bot.streaming import Pacing, WriteBudget
 from bot.upstream import BillingClient, ChatClient, UpstreamClient
@@ -69,6 +70,7 @@ async def open_services(config: Config) -> AsyncIterator[Services]:
     except BaseException:
         await db.close()
         raise
+    store = shared_store(config)
     traffic = DiscordTraffic()
     metrics = Metrics(traffic)
     http = aiohttp.ClientSession(trace_configs=[metrics.upstream_trace()])
@@ -84,7 +86,7 @@ async def open_services(config: Config) -> AsyncIterator[Services]:
         )
         ledger = Ledger(db, starting_balance=config.credit.starting_balance)
         chat = ChatClient(upstream)
-        limiter = MemberLimiter(config.limits)
+        limiter = MemberLimiter(config.limits, store=store)
         spending = Spending(db, ledger, ModerationClient(upstream), limiter=limiter)
         jobs = JobEngine(
             db, spending, config.jobs,
@@ -115,7 +117,9 @@ async def open_services(config: Config) -> AsyncIterator[Services]:
             gpt_catalog=GPTCatalog(db),
             traffic=traffic,
             metrics=metrics,
-            write_budget=WriteBudget(config.chat.channel_writes_per_second),
+            write_budget=WriteBudget(
+                config.chat.channel_writes_per_second, store=store, share=shard_share(config)
+            ),
             pacing=Pacing(
                 interval=config.chat.edit_interval, max_interval=config.chat.max_edit_interval
             ),
@@ -126,4 +130,24 @@ async def open_services(config: Config) -> AsyncIterator[Services]:
         )
     finally:
         await http.close()
+        if store is not None:
+            await store.close()
         await db.close()
+
+
+def shared_store(config: Config) -> SharedStore | None:
+    """The Redis shared by the bot's processes, when one is configured. Scoped by the token:
+    Discord's global limit belongs to it."""
+    if not config.redis.url:
+        return None
+    return SharedStore(
+        config.redis.url,
+        scope=config.discord.token.get_secret_value(),
+        timeout=config.redis.timeout,
+    )
+
+
+def shard_share(config: Config) -> float:
+    """The fraction of the bot's shards this process serves: its share of a shared budget."""
+    ids = config.discord.shard_ids
+    return len(ids) / config.discord.shard_count if ids else 1.0

@@ -130,7 +130,7 @@ class Spending:
         rate (raises TooManyRequests), then refuse a prompt the upstream flags, when the guild
         turned moderation on. Called once per paid action, whatever started it."""
         if self.limiter is not None:
-            self.limiter.admit(guild_id, user_id)
+            await self.limiter.admit(guild_id, user_id)
         if not prompt.strip():
             return
         async with self.db.read() as conn:

@@ -174,7 +174,7 @@ class GPTs(
         if shared is not None:
             raise GPTAlreadyShared(gizmo_id, name=shared.name)
         # Free, but it reaches the upstream: it counts against the member's built-in rate.
-        services.limiter.admit(require_guild(interaction), interaction.user.id)
+        await services.limiter.admit(require_guild(interaction), interaction.user.id)
         try:
             info = await asyncio.wait_for(services.gpts.info(gizmo_id), LOOKUP_TIMEOUT)
         except (UpstreamError, TimeoutError) as exc:
@@ -254,7 +254,7 @@ class GPTs(
         self, interaction: discord.Interaction[AtelierBot], query: app_commands.Range[str, 1, 100]
     ) -> None:
         # Free, but it reaches the upstream: it counts against the member's built-in rate.
-        self.bot.services.limiter.admit(require_guild(interaction), interaction.user.id)
+        await self.bot.services.limiter.admit(require_guild(interaction), interaction.user.id)
         await interaction.response.defer(thinking=True)
         try:
             results = addable(await self.bot.services.gpts.search(query))[:SEARCH_RESULTS]

@@ -14,7 +14,8 @@ from typing import Any
 
 import pytest
 
-FIELDS = ("area", "fault", "sees", "lost", "ledger")
+# sees and lost: what the test asserts (its own words); seen and charged: what it observed.
+FIELDS = ("area", "fault", "sees", "lost", "seen", "charged", "ledger")
 _NOTES = pytest.StashKey[dict[str, str]]()
 
 

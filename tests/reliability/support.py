@@ -16,6 +16,7 @@ from bot.db import Database, HoldRow, table
 from bot.sandbox.discord import Message
 from bot.sandbox.world import SandboxWorld
 from tests.helpers import FAST_CHAT, wait_until
+from tests.reliability.amounts import Charge, member_view
 from tests.reliability.conftest import Note
 
 FAST_JOBS = {
@@ -60,10 +61,15 @@ def world(**sections: dict[str, Any]) -> SandboxWorld:
     )
 
 
-async def settled(world: SandboxWorld, note: Note, *, timeout: float = 10.0) -> int:
-    """Assert the books balance once the bot is idle: every hold closed, balance = ledger sum.
+async def settled(
+    world: SandboxWorld, note: Note, charged: Charge, *, timeout: float = 10.0
+) -> int:
+    """Assert the books once the bot is idle: every hold closed, balance = ledger sum, and the
+    guild's balance moved by exactly ``charged`` (worked out from what the member got and the
+    configured prices) since it opened with the configured starting balance.
 
-    Records the figures in the report row and returns the guild's balance.
+    Records what the member saw, the movement and its basis in the report row; returns the
+    guild's balance.
     """
     ledger = world.services.ledger
     with contextlib.suppress(TimeoutError):
@@ -81,13 +87,18 @@ async def settled(world: SandboxWorld, note: Note, *, timeout: float = 10.0) -> 
             break
         await asyncio.sleep(0.02)
     problems = await ledger.check()
+    opening = world.config.credit.starting_balance
     balance = await ledger.balance(world.guild_id)
+    moved = opening - balance
     note(
-        ledger=f"balance {balance}/{STARTING_BALANCE}, "
-        f"{len(holds)} open hold(s), {len(problems)} discrepancy(ies)"
+        seen=member_view(world),
+        charged=f"{moved} credits ({opening} → {balance}); the prices give {charged.amount}: "
+        f"{charged.basis}",
+        ledger=f"{len(holds)} open hold(s), {len(problems)} discrepancy(ies)",
     )
     assert problems == []
     assert holds == [], holds
+    assert moved == charged.amount, f"charged {moved}, the prices give {charged}"
     return balance
 
 

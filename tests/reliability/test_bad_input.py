@@ -13,9 +13,13 @@ import pytest
 
 from bot.__main__ import main as cli
 from tests.helpers import custom_ids, final_answer, run_slash
+from tests.reliability.amounts import (
+    NOTHING,
+    action_charge,
+    chat_by_usage,
+)
 from tests.reliability.conftest import Note, scenario
 from tests.reliability.support import (
-    STARTING_BALANCE,
     channel_cards,
     ephemeral_reply,
     finished_card,
@@ -69,7 +73,7 @@ async def test_blank_prompt(note: Note, command: str, kind: str) -> None:
         assert text.startswith("请输入提示词" if locale == "zh-CN" else "Please write a prompt")
         untouched(w)
         note(fault=f"/{command} with a prompt of {kind} only", sees=f"private: {text}")
-        assert await settled(w, note) == STARTING_BALANCE
+        await settled(w, note, NOTHING)
 
 
 @scenario(
@@ -89,7 +93,7 @@ async def test_blank_thread_reply(note: Note) -> None:
         # Messages are handled in order: by now the blank one was seen, and ignored.
         assert len(w.upstream.requests_to(CHAT)) == 2  # the first answer and the sentinel's
         assert await w.services.ledger.get_hold(f"thread:{blank}") is None
-        await settled(w, note)
+        await settled(w, note, chat_by_usage(w))
 
 
 @pytest.mark.parametrize("command", ["gpt", "imagine"])
@@ -106,7 +110,7 @@ async def test_empty_or_oversize_prompt(note: Note, command: str) -> None:
                 await w.discord.slash(w.guild_id, w.channel_id, member, command, {"prompt": prompt})
         untouched(w)
         note(fault=f"/{command} with an empty or a 4001-character prompt")
-        assert await settled(w, note) == STARTING_BALANCE
+        await settled(w, note, NOTHING)
 
 
 HOSTILE = (
@@ -134,7 +138,7 @@ async def test_hostile_prompt_gpt(note: Note) -> None:
         assert everything and not any(w.discord.mentions_pinged(m) for m in everything)
         [call] = [r for r in w.discord.records if r["path"].endswith("/threads")]
         assert 1 <= len(call["json"]["name"]) <= 100
-        await settled(w, note)
+        await settled(w, note, chat_by_usage(w))
 
 
 @scenario(
@@ -152,7 +156,7 @@ async def test_hostile_prompt_imagine(note: Note) -> None:
         card = await finished_card(w)
         assert "@everyone" in card.content
         assert not any(w.discord.mentions_pinged(m) for m in w.discord.messages(w.channel_id))
-        await settled(w, note)
+        await settled(w, note, action_charge(w, "mj_imagine"))
 
 
 # --- GPT ids, models, attachments ---------------------------------------------------------------
@@ -180,7 +184,7 @@ async def test_invalid_gpt_in_gpt(note: Note, value: str, locale: str, expected:
         assert expected in text, text
         untouched(w)
         note(fault=f"/gpt gpt:{value[:40]}", sees=f"private: {text}")
-        assert await settled(w, note) == STARTING_BALANCE
+        await settled(w, note, NOTHING)
 
 
 @pytest.mark.parametrize(
@@ -198,7 +202,7 @@ async def test_invalid_gpt_in_gpts_add(note: Note, value: str) -> None:
         untouched(w)
         assert await w.services.gpt_catalog.list(w.guild_id) == []
         note(fault=f"/gpts add id:{value}", sees=f"private: {text}")
-        assert await settled(w, note) == STARTING_BALANCE
+        await settled(w, note, NOTHING)
 
 
 @pytest.mark.parametrize(
@@ -222,7 +226,7 @@ async def test_unknown_model(
         assert expected in text
         untouched(w)
         note(fault=f"/{command} with an unknown model")
-        assert await settled(w, note) == STARTING_BALANCE
+        await settled(w, note, NOTHING)
 
 
 ATTACHMENTS = [
@@ -274,7 +278,7 @@ async def test_bad_attachment(
         assert expected in text, text
         untouched(w)
         note(fault=f"/{command} with {name} ({kind}, {len(data)} bytes)", sees=f"private: {text}")
-        assert await settled(w, note) == STARTING_BALANCE
+        await settled(w, note, NOTHING)
 
 
 @pytest.mark.parametrize(("command", "count"), [("gpt", 2), ("blend", 6)])
@@ -294,7 +298,7 @@ async def test_too_many_attachments(note: Note, command: str, count: int) -> Non
             )
         untouched(w)
         note(fault=f"/{command} with {count} files")
-        assert await settled(w, note) == STARTING_BALANCE
+        await settled(w, note, NOTHING)
 
 
 # --- buttons ----------------------------------------------------------------------------------
@@ -331,7 +335,7 @@ async def test_button_on_foreign_or_missing_job(note: Note, how: str) -> None:
         assert len(channel_cards(w)) == 1
         what = {"other guild": "a job of another guild", "deleted job": "a deleted job"}
         note(fault=f"button pressed on {what.get(how, 'a failed job')}")
-        assert await settled(w, note) == STARTING_BALANCE - 20
+        await settled(w, note, action_charge(w, "mj_imagine"))
 
 
 STALE = "This button no longer works"
@@ -390,7 +394,7 @@ async def test_forged_custom_id(
         assert len(channel_cards(w)) == 1  # nothing new was started
         assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
         note(fault=f"button with custom_id {custom_id!r}", sees=sees)
-        assert await settled(w, note) == STARTING_BALANCE - 20
+        await settled(w, note, action_charge(w, "mj_imagine"))
 
 
 # --- where credit cannot apply ---------------------------------------------------------------
@@ -421,7 +425,7 @@ async def test_command_in_dm(note: Note, command: str) -> None:
         assert "works only inside a server" in reply.content and reply.ephemeral
         untouched(w)
         note(fault=f"/{command} in a DM")
-        assert await settled(w, note) == STARTING_BALANCE
+        await settled(w, note, NOTHING)
 
 
 # --- configuration ------------------------------------------------------------------------------

@@ -4,10 +4,25 @@ clear word, and the ledger balances."""
 
 from __future__ import annotations
 
-from tests.helpers import answer_text, custom_ids, final_answer, run_slash, wait_until
+from bot.sandbox.discord import Message
+from tests.helpers import (
+    answer_text,
+    custom_ids,
+    final_answer,
+    is_final,
+    open_conversation,
+    run_slash,
+    thread_reply,
+    wait_until,
+)
+from tests.reliability.amounts import (
+    action_charge,
+    chat_by_shown,
+    chat_by_usage,
+    shown_answer,
+)
 from tests.reliability.conftest import Note, scenario
 from tests.reliability.support import (
-    STARTING_BALANCE,
     channel_cards,
     ephemeral_reply,
     finished_card,
@@ -45,7 +60,7 @@ async def test_job_card_deleted_by_member(note: Note) -> None:
         await press.wait_response(timeout=5)
         upscale = await finished_card(w, 1)
         assert upscale.attachments
-        assert await settled(w, note) == STARTING_BALANCE - 20 - 10
+        await settled(w, note, action_charge(w, "mj_imagine", "mj_upscale"))
 
 
 @scenario(
@@ -75,7 +90,9 @@ async def test_channel_deleted_mid_stream(note: Note) -> None:
         assert len(w.upstream.requests_to(CHAT)) == 1
         note(sees=f"the answer stops where it was; its hold is {hold.status} "
              f"({hold.actual or 0} of {hold.amount} credits)")  # fmt: skip
-        await settled(w, note)
+        await settled(
+            w, note, chat_by_shown(w, shown_answer(w.discord.interaction_messages(handle)))
+        )
 
 
 @scenario(
@@ -93,7 +110,7 @@ async def test_global_429_on_edits(note: Note) -> None:
         messages = await final_answer(w, await run_slash(w, member, "gpt", {"prompt": "go"}))
         assert answer_text(messages) == "word " * 150
         assert w.discord.count_429(injected=True) == 3
-        await settled(w, note)
+        await settled(w, note, chat_by_usage(w))
 
 
 @scenario(
@@ -112,7 +129,7 @@ async def test_429_on_interaction_callback(note: Note) -> None:
         card = await finished_card(w)
         assert card.attachments
         assert w.discord.count_429(injected=True) == 2
-        await settled(w, note)
+        await settled(w, note, chat_by_usage(w) + action_charge(w, "mj_imagine"))
 
 
 @scenario(
@@ -141,4 +158,35 @@ async def test_invalid_session_during_stream(note: Note) -> None:
         w.upstream.chat.reply = "after the new session"
         messages = await final_answer(w, await run_slash(w, member, "gpt", {"prompt": "again"}))
         assert answer_text(messages) == "after the new session"
-        await settled(w, note)
+        await settled(w, note, chat_by_usage(w))
+
+
+@scenario(
+    "discord",
+    "Discord delivers a member's thread message twice (gateway events are at-least-once)",
+    sees="one reply to it; the member is charged once",
+)
+async def test_thread_message_delivered_twice(note: Note) -> None:
+    async with world() as w:
+        w.upstream.chat.reply = lambda body: f"reply #{len(body['messages'])}"
+        member = w.add_member("alice")
+        thread = await open_conversation(w, member, "Plan a trip")
+        asked = await w.discord.post_user_message(thread, member, "and then?")
+        await thread_reply(w, thread, asked)
+        w.discord.redeliver_message(asked)
+        # Replies in a thread take turns in arrival order: once the next message is answered,
+        # the replayed one has been handled.
+        sentinel = await w.discord.post_user_message(thread, member, "one more")
+
+        def answers_to(message_id: int) -> list[Message]:
+            return [
+                m
+                for m in w.discord.messages(thread)
+                if (m.message_reference or {}).get("message_id") == str(message_id)
+            ]
+
+        await wait_until(lambda: any(is_final(m) for m in answers_to(sentinel)), timeout=10)
+        await wait_until(lambda: w.bot.work.running == 0)
+        assert len(answers_to(asked)) == 1  # answered once
+        assert len(w.upstream.requests_to(CHAT)) == 3  # the opening answer and two replies
+        await settled(w, note, chat_by_usage(w))

@@ -8,9 +8,14 @@ from typing import Any
 import pytest
 
 from tests.helpers import answer_text, custom_ids, final_answer, run_slash, wait_until
+from tests.reliability.amounts import (
+    NOTHING,
+    action_charge,
+    chat_by_shown,
+    chat_by_usage,
+)
 from tests.reliability.conftest import Note, scenario
 from tests.reliability.support import (
-    STARTING_BALANCE,
     channel_cards,
     ephemeral_reply,
     finished_card,
@@ -52,7 +57,7 @@ async def test_gpt_edit_429_storm(note: Note) -> None:
         assert answer_text(messages) == "word " * 200
         assert w.discord.count_429(injected=True) == 4
         note(sees=f"the whole answer after {w.discord.count_429()} 429s")
-        await settled(w, note)
+        await settled(w, note, chat_by_usage(w))
 
 
 @scenario(
@@ -67,7 +72,7 @@ async def test_gpt_edit_429_storm_beyond_retries(note: Note) -> None:
         w.discord.inject("PATCH", ORIGINAL, status=429, times=6, skip=1, retry_after=0.05)
         messages = await gpt(w)
         assert answer_text(messages) == "word " * 200
-        await settled(w, note)
+        await settled(w, note, chat_by_usage(w))
 
 
 @scenario(
@@ -83,7 +88,7 @@ async def test_global_429_on_sends(note: Note) -> None:
         card = await finished_card(w)
         assert card.attachments
         assert w.discord.count_429(injected=True) == 2
-        await settled(w, note)
+        await settled(w, note, action_charge(w, "mj_imagine"))
 
 
 @scenario(
@@ -99,7 +104,7 @@ async def test_card_edit_429_storm(note: Note) -> None:
         await run_slash(w, member, "imagine", {"prompt": "a fox"})
         card = await finished_card(w)
         assert card.attachments
-        await settled(w, note)
+        await settled(w, note, action_charge(w, "mj_imagine"))
 
 
 @scenario(
@@ -120,7 +125,7 @@ async def test_thread_send_429(note: Note) -> None:
             lambda m: m.channel_id == thread_id and m.content.startswith("reply #3\n-# "),
             timeout=10,
         )
-        await settled(w, note)
+        await settled(w, note, chat_by_usage(w))
 
 
 # --- 5xx ------------------------------------------------------------------------------------
@@ -138,7 +143,7 @@ async def test_gpt_edit_502(note: Note) -> None:
         w.discord.inject("PATCH", ORIGINAL, status=502, times=1, skip=1)
         messages = await gpt(w)
         assert answer_text(messages) == "word " * 60
-        await settled(w, note)
+        await settled(w, note, chat_by_usage(w))
 
 
 @pytest.mark.parametrize("status", [500, 503])
@@ -156,7 +161,7 @@ async def test_card_delivery_5xx(note: Note, status: int) -> None:
         card = await finished_card(w, timeout=20)
         assert card.attachments
         note(fault=f"HTTP {status} on the job card's delivery edit (once)")
-        await settled(w, note)
+        await settled(w, note, action_charge(w, "mj_imagine"))
 
 
 # --- the gateway ------------------------------------------------------------------------------
@@ -181,7 +186,7 @@ async def test_gateway_drop_during_stream(note: Note) -> None:
         w.upstream.chat.reply = "after the drop"
         messages = await gpt(w, "again", member)
         assert answer_text(messages) == "after the drop"
-        await settled(w, note)
+        await settled(w, note, chat_by_usage(w))
 
 
 @scenario(
@@ -202,7 +207,7 @@ async def test_gateway_drop_during_job(note: Note) -> None:
         await handle.wait_response(timeout=5)
         upscale = await finished_card(w, 1)
         assert upscale.attachments
-        await settled(w, note)
+        await settled(w, note, action_charge(w, "mj_imagine", "mj_upscale"))
 
 
 # --- interactions that outlive their token ---------------------------------------------------
@@ -228,7 +233,7 @@ async def test_token_expired_before_job_finishes(note: Note) -> None:
         ]
         assert late == []  # the result went through channel routes only
         assert [r for r in w.discord.records if r["code"] == 50027] == []
-        await settled(w, note)
+        await settled(w, note, action_charge(w, "mj_imagine"))
 
 
 @pytest.mark.parametrize("command", ["gpt", "imagine"])
@@ -246,7 +251,7 @@ async def test_ack_too_late(note: Note, command: str) -> None:
         assert handle.response_type is None
         assert channel_cards(w) == []
         assert w.upstream.requests_to("/v1/chat/completions") == []
-        assert await settled(w, note) == STARTING_BALANCE
+        await settled(w, note, NOTHING)
 
 
 # --- lost channels and missing permissions ----------------------------------------------------
@@ -270,7 +275,7 @@ async def test_imagine_card_cannot_be_posted(note: Note, status: int, code: int,
         assert "can't post" in reply.content and "Nothing was charged" in reply.content
         assert w.upstream.requests_to("/mj/submit/imagine") == []
         note(fault=f"/imagine when {what} ({status}/{code} on channel posts)", sees=reply.content)
-        assert await settled(w, note) == STARTING_BALANCE
+        await settled(w, note, NOTHING)
 
 
 @pytest.mark.parametrize(("status", "code"), [(404, 10003), (403, 50013)])
@@ -294,7 +299,7 @@ async def test_delivery_into_lost_channel(note: Note, status: int, code: int) ->
         job = await w.services.jobs.get(job.id)
         assert job is not None and job.delivery == "undeliverable"  # not retried forever
         note(fault=f"result arrives in a channel that answers {status}/{code}")
-        assert await settled(w, note) == STARTING_BALANCE - 20
+        await settled(w, note, action_charge(w, "mj_imagine"))
         assert card.content.startswith("🎨")
 
 
@@ -313,7 +318,7 @@ async def test_delivery_without_attach_permission(note: Note) -> None:
         card = await finished_card(w)
         assert card.attachments == [] and "could not be attached here" in card.content
         assert "/mj/image/" in card.content and len(custom_ids(card)) == 9
-        await settled(w, note)
+        await settled(w, note, action_charge(w, "mj_imagine"))
 
 
 @pytest.mark.parametrize(("status", "code"), [(404, 10003), (403, 50013)])
@@ -329,7 +334,6 @@ async def test_thread_reply_cannot_be_sent(note: Note, status: int, code: int) -
         [answer] = await gpt(w, "Plan a trip", member)
         thread_id = answer.id
         await w.discord.wait_for_message(lambda m: m.channel_id == thread_id)
-        before = await w.services.ledger.balance(w.guild_id)
         w.discord.inject(
             "POST", rf"^/channels/{thread_id}/messages$", status=status, code=code, times=20
         )
@@ -337,7 +341,7 @@ async def test_thread_reply_cannot_be_sent(note: Note, status: int, code: int) -
         await wait_until(lambda: len(w.upstream.requests_to("/v1/chat/completions")) == 2)
         await wait_until(lambda: w.bot.work.running == 0)
         note(fault=f"thread reply when the thread answers {status}/{code}")
-        assert await settled(w, note) == before
+        await settled(w, note, chat_by_usage(w, 0) + chat_by_shown(w, "", 1))
 
 
 @scenario(
@@ -353,7 +357,7 @@ async def test_thread_cannot_be_opened(note: Note) -> None:
         await wait_until(lambda: w.bot.work.running == 0)
         followups = [m for m in w.discord.messages(w.channel_id) if m.ephemeral]
         assert followups == []  # no apology after a delivered answer
-        await settled(w, note)
+        await settled(w, note, chat_by_usage(w))
 
 
 async def _job_when(w: Any, predicate: Any, timeout: float = 10.0) -> Any:

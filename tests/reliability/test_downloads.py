@@ -21,6 +21,10 @@ from bot.sandbox.upstream.midjourney import task_json
 from bot.sandbox.upstream.png import sandbox_png
 from bot.upstream.client import UpstreamClient
 from tests.helpers import run_slash
+from tests.reliability.amounts import (
+    action_charge,
+    image_model_charge,
+)
 from tests.reliability.conftest import Note, scenario
 from tests.reliability.support import finished_card, settled, world
 
@@ -146,7 +150,7 @@ async def test_result_redirect_to_other_host(note: Note) -> None:
         card = await finished_card(w)
         assert card.attachments == [] and evil in card.content
         assert [p for p, _ in cdn.requests] == ["other-host"]
-        await settled(w, note)
+        await settled(w, note, action_charge(w, "mj_imagine"))
 
 
 PRIVATE = [
@@ -230,4 +234,4 @@ async def test_model_text_link_to_metadata(note: Note, caplog: pytest.LogCapture
         refused = [r.getMessage() for r in caplog.records if r.name == "bot.upstream.addresses"]
         assert refused == ["download refused: 169.254.169.254 has a private address"]
         note(sees=f"the card, with “{card.content.splitlines()[-1][:90]}”")
-        assert await settled(w, note) == 1000 - 15
+        await settled(w, note, image_model_charge(w, "flux-schnell"))

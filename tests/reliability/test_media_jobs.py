@@ -14,9 +14,12 @@ from bot.providers.suno import SunoProvider
 from bot.providers.video import VideoProvider
 from bot.sandbox.world import SandboxWorld
 from tests.helpers import run_slash, wait_until
+from tests.reliability.amounts import (
+    NOTHING,
+    action_charge,
+)
 from tests.reliability.conftest import Note, scenario
 from tests.reliability.support import (
-    STARTING_BALANCE,
     channel_cards,
     crash,
     ephemeral_reply,
@@ -26,6 +29,7 @@ from tests.reliability.support import (
 )
 
 PRICES = {"song": 20, "video": 100}
+ACTIONS = {"song": "suno_music", "video": "video"}  # the priced action of each command
 MUSIC = r"^/suno/submit/music$"
 SUNO_FETCH = r"^/suno/fetch"
 KLING = r"^/kling/v1/videos/text2video$"
@@ -84,7 +88,7 @@ async def test_media_submit_refused(
         assert channel_cards(w) == []
         name = route.strip("^$")
         note(fault=f"{preset} on {name} (/{command})", sees=f"private: {reply.content}")
-        assert await settled(w, note) == STARTING_BALANCE
+        await settled(w, note, NOTHING)
 
 
 @scenario(
@@ -98,7 +102,7 @@ async def test_song_banned_word(note: Note) -> None:
         reply = await ephemeral_reply(w, handle)
         assert "content filter" in reply.content and "gore" in reply.content
         assert channel_cards(w) == [] and w.upstream.suno.submits == {}
-        assert await settled(w, note) == STARTING_BALANCE
+        await settled(w, note, NOTHING)
 
 
 # --- while the task runs -------------------------------------------------------------------
@@ -118,9 +122,8 @@ async def test_media_poll_task_not_exist(note: Note, command: str) -> None:
         card = await finished_card(w)
         assert injected.hits == 2
         assert card.attachments and not card.content.splitlines()[1].startswith("❌")
-        price = PRICES[command]
         note(fault=f"task_not_exist twice while polling /{command}")
-        assert await settled(w, note) == STARTING_BALANCE - price
+        await settled(w, note, action_charge(w, ACTIONS[command]))
 
 
 @pytest.mark.parametrize(
@@ -149,7 +152,7 @@ async def test_media_failure_on_moderation(note: Note, command: str, reason: str
         assert f"❌ Failed: {reason}" in card.content, card.content
         assert f"{price} credits refunded" in card.content and card.attachments == []
         note(fault=f"/{command}: FAILURE “{reason[:50]}…”", sees=card.content.split("\n", 1)[1])
-        assert await settled(w, note) == STARTING_BALANCE
+        await settled(w, note, NOTHING)
 
 
 @scenario(
@@ -165,7 +168,7 @@ async def test_video_result_too_large(note: Note) -> None:
         card = await finished_card(w)
         assert card.attachments == [] and "too large to upload here" in card.content
         assert "/video/files/" in card.content
-        assert await settled(w, note) == STARTING_BALANCE - PRICES["video"]
+        await settled(w, note, action_charge(w, "video"))
 
 
 @scenario(
@@ -182,7 +185,7 @@ async def test_song_result_too_large(note: Note) -> None:
         assert not any(a.filename.endswith(".mp3") for a in card.attachments)
         assert card.content.count("too large to upload here") == 2
         assert len([c for row in card.components for c in row["components"]]) == 4
-        assert await settled(w, note) == STARTING_BALANCE - PRICES["song"]
+        await settled(w, note, action_charge(w, "suno_music"))
 
 
 # --- options a provider does not take --------------------------------------------------------
@@ -219,7 +222,7 @@ async def test_media_options_refused(
         assert expected in reply.content, reply.content
         assert w.upstream.records == [] and channel_cards(w) == []
         note(fault=f"/{command} {options}", sees=f"private: {reply.content}")
-        assert await settled(w, note) == STARTING_BALANCE
+        await settled(w, note, NOTHING)
 
 
 @pytest.mark.parametrize(
@@ -239,7 +242,7 @@ async def test_media_options_out_of_range(note: Note, command: str, options: Any
             await w.discord.slash(w.guild_id, w.channel_id, member, command, options)
         assert w.upstream.records == [] and channel_cards(w) == []
         note(fault=f"/{command} {str(options)[:60]}")
-        assert await settled(w, note) == STARTING_BALANCE
+        await settled(w, note, NOTHING)
 
 
 # --- the process killed mid-job ----------------------------------------------------------------
@@ -263,9 +266,8 @@ async def test_kill_during_media_job(note: Note, command: str) -> None:
         await w.start_bot()
         card = await finished_card(w)
         assert card.attachments and len(channel_cards(w)) == 1
-        price = PRICES[command]
         note(fault=f"killed while a /{command} task runs upstream")
-        assert await settled(w, note) == STARTING_BALANCE - price
+        await settled(w, note, action_charge(w, ACTIONS[command]))
 
 
 @pytest.mark.parametrize("command", ["song", "video"])
@@ -303,4 +305,4 @@ async def test_kill_after_submit_reached_upstream(
         tasks = w.upstream.suno.tasks if command == "song" else w.upstream.video.tasks
         assert len(tasks) == 1  # the upstream did take it: it may bill the operator for it
         note(fault=f"/{command}: killed between the upstream's accept and storing the task id")
-        assert await settled(w, note) == STARTING_BALANCE
+        await settled(w, note, NOTHING)

@@ -28,6 +28,11 @@ from bot.upstream.client import UpstreamClient
 from bot.upstream.midjourney import MidjourneyClient
 from tests.bot_process import BotProcess, write_config
 from tests.helpers import FAST_CHAT, run_slash, wait_until
+from tests.reliability.amounts import (
+    NOTHING,
+    action_charge,
+    chat_by_usage,
+)
 from tests.reliability.conftest import Note, scenario
 from tests.reliability.support import (
     FAST_JOBS,
@@ -87,7 +92,7 @@ async def test_kill_during_stream(note: Note) -> None:
         await w.start_bot()  # the sweep at start refunds it
         hold = await w.services.ledger.get_hold(f"gpt:{handle.id}")
         assert hold is not None and hold.status == "refunded"
-        assert await settled(w, note) == STARTING_BALANCE
+        await settled(w, note, NOTHING)
 
 
 @scenario(
@@ -111,7 +116,7 @@ async def test_kill_between_hold_and_submit(note: Note, monkeypatch: pytest.Monk
         assert "20 credits refunded" in card.content
         assert len(channel_cards(w)) == 1
         assert w.upstream.midjourney.submits["IMAGINE"] == 0
-        assert await settled(w, note) == STARTING_BALANCE
+        await settled(w, note, NOTHING)
 
 
 @scenario(
@@ -130,7 +135,7 @@ async def test_kill_while_polling(note: Note) -> None:
         await w.start_bot()
         card = await finished_card(w)
         assert len(card.attachments) == 1 and len(channel_cards(w)) == 1
-        assert await settled(w, note) == STARTING_BALANCE - 20
+        await settled(w, note, action_charge(w, "mj_imagine"))
 
 
 @scenario(
@@ -152,7 +157,7 @@ async def test_kill_during_download(note: Note, monkeypatch: pytest.MonkeyPatch)
         await w.start_bot()
         card = await finished_card(w)
         assert len(card.attachments) == 1 and len(channel_cards(w)) == 1
-        assert await settled(w, note) == STARTING_BALANCE - 20
+        await settled(w, note, action_charge(w, "mj_imagine"))
 
 
 @scenario(
@@ -179,7 +184,7 @@ async def test_kill_during_delivery(note: Note) -> None:
         assert len(channel_cards(w)) == 1 and len(card.attachments) == 1
         job = await w.services.jobs.get(1)
         assert job is not None and job.delivery == "delivered"
-        assert await settled(w, note) == STARTING_BALANCE - 20
+        await settled(w, note, action_charge(w, "mj_imagine"))
 
 
 @scenario(
@@ -208,7 +213,7 @@ async def test_kill_during_thread_reply(note: Note) -> None:
         await w.start_bot()
         spent = await w.services.ledger.get_hold(f"gpt:{handle.id}")
         assert spent is not None and spent.status == "settled"
-        assert await settled(w, note) == STARTING_BALANCE - (spent.actual or 0)
+        await settled(w, note, chat_by_usage(w))
 
 
 @scenario(
@@ -240,7 +245,7 @@ async def test_orphan_sweep_is_precise(note: Note) -> None:
         for key in ("gpt:elsewhere", "gpt:young"):
             await ledger.refund(await ledger.get_hold(key))  # type: ignore[arg-type]
         await jobs.abandon(await jobs.get(1), "test over")  # type: ignore[arg-type]
-        assert await settled(w, note) == STARTING_BALANCE
+        await settled(w, note, NOTHING)
 
 
 # --- a real process and a real SIGKILL ---------------------------------------------------------

@@ -21,10 +21,15 @@ from bot.sandbox.upstream.wire import mj_error, openai_error
 from bot.sandbox.world import SandboxWorld
 from bot.upstream.gpts import GPTsClient
 from tests.helpers import final_answer, run_slash
+from tests.reliability.amounts import (
+    NOTHING,
+    action_charge,
+    chat_by_usage,
+    granted,
+)
 from tests.reliability.conftest import Note, scenario
 from tests.reliability.support import (
     EXTENSIONS,
-    STARTING_BALANCE,
     config,
     ephemeral_reply,
     finished_card,
@@ -132,7 +137,7 @@ async def _a_run_with_errors(
         w.upstream.inject(r"^/v1/chat/completions$", 200, "data: {broken\n\n",
                           content_type="text/event-stream")  # fmt: skip
         await final_answer(w, await run_slash(w, member, "gpt", {"prompt": "third"}))
-        await settled(w, note)
+        await settled(w, note, chat_by_usage(w) + action_charge(w, "mj_imagine"))
 
         texts = [logging.Formatter().format(r) for r in caplog.records]
         for message in w.discord.store.messages.values():
@@ -162,7 +167,7 @@ async def test_secret_in_unexpected_exception(note: Note, monkeypatch: pytest.Mo
             )
             assert reply.content.startswith("Sorry, something went wrong")
             assert leaks([m.content for m in w.discord.store.messages.values()]) == []
-            assert await settled(w, note) == STARTING_BALANCE
+            await settled(w, note, NOTHING)
         written = {fmt: stream.getvalue() for fmt, stream in logs.items()}
     [entry] = [
         e for e in map(json.loads, written["json"].splitlines()) if "unhandled" in e["message"]
@@ -235,7 +240,7 @@ async def test_privileged_commands(
         policies = await w.services.policies.get(w.guild_id)
         assert policies.log_channel_id is None
         note(fault=f"/{command} by a member without the right", sees=f"private: {reply.content}")
-        assert await settled(w, note) == STARTING_BALANCE
+        await settled(w, note, NOTHING)
 
 
 @scenario(
@@ -251,7 +256,7 @@ async def test_gpts_default_needs_manage_server(note: Note) -> None:
         reply = await ephemeral_reply(w, handle)
         assert "Manage Server" in reply.content
         assert await w.services.gpt_catalog.default(w.guild_id) is None
-        assert await settled(w, note) == STARTING_BALANCE
+        await settled(w, note, NOTHING)
 
 
 @scenario(
@@ -273,7 +278,7 @@ async def test_history_button_checks_permission(note: Note) -> None:
         reply = await ephemeral_reply(w, press)
         assert "Manage Server" in reply.content and reply.id != page.id
         assert page.embeds[0]["footer"]["text"] == "Page 1 of 2"
-        assert await settled(w, note) == STARTING_BALANCE + 12
+        await settled(w, note, granted(12))
 
 
 @scenario(
@@ -306,4 +311,4 @@ async def test_modal_of_another_member(note: Note) -> None:
         with pytest.raises(TimeoutError):
             await submit.wait_response(timeout=1.0)
         assert w.upstream.requests_to("/mj/submit/modal") == []
-        assert await settled(w, note) == STARTING_BALANCE - 20 - 10
+        await settled(w, note, action_charge(w, "mj_imagine", "mj_upscale"))

@@ -16,9 +16,15 @@ import pytest
 
 from bot.sandbox.upstream.wire import openai_error
 from tests.helpers import final_answer, run_slash, wait_until
+from tests.reliability.amounts import (
+    NOTHING,
+    action_charge,
+    chat_by_shown,
+    chat_by_usage,
+    shown_answer,
+)
 from tests.reliability.conftest import Note, scenario
 from tests.reliability.support import (
-    STARTING_BALANCE,
     channel_cards,
     ephemeral_reply,
     finished_card,
@@ -77,7 +83,7 @@ async def test_gpt_connection_refused(note: Note) -> None:
         assert message.content == (
             "⚠️ The AI service failed to answer: could not connect to the upstream"
         )
-        assert await settled(w, note) == STARTING_BALANCE
+        await settled(w, note, NOTHING)
 
 
 @scenario(
@@ -92,7 +98,7 @@ async def test_imagine_connection_refused(note: Note) -> None:
         reply = await ephemeral_reply(w, handle)
         assert "could not connect to the upstream" in reply.content
         assert channel_cards(w) == []
-        assert await settled(w, note) == STARTING_BALANCE
+        await settled(w, note, NOTHING)
 
 
 @scenario(
@@ -105,7 +111,7 @@ async def test_gpt_timeout_before_first_byte(note: Note) -> None:
         async with world(upstream={"base_url": url, "read_timeout": 0.5}) as w:
             [message] = await ask(w)
             assert message.content.startswith("⚠️ The AI service took too long to answer.")
-            assert await settled(w, note) == STARTING_BALANCE
+            await settled(w, note, NOTHING)
 
 
 @scenario(
@@ -122,8 +128,9 @@ async def test_gpt_stream_stall(note: Note) -> None:
         [message] = await ask(w)
         assert message.content.startswith(w.upstream.chat.reply[:40])
         assert "cut off" in message.content and "took too long" in message.content
-        balance = await settled(w, note)
-        assert 0 < STARTING_BALANCE - balance < 10
+        shown = shown_answer([message])
+        assert shown == w.upstream.chat.reply[:40]
+        await settled(w, note, chat_by_shown(w, shown))
 
 
 @scenario(
@@ -139,7 +146,8 @@ async def test_gpt_drop_mid_stream(note: Note) -> None:
         [message] = await ask(w)
         assert message.content.startswith("abcdefgh" * 8)
         assert "cut off" in message.content
-        assert STARTING_BALANCE - await settled(w, note) > 0
+        assert shown_answer([message]) == "abcdefgh" * 8
+        await settled(w, note, chat_by_shown(w, "abcdefgh" * 8))
 
 
 @scenario(
@@ -159,7 +167,8 @@ async def test_gpt_malformed_chunk(note: Note) -> None:
         [message] = await ask(w)
         assert message.content.startswith("Partial answer")
         assert "malformed chunk" in message.content
-        await settled(w, note)
+        assert shown_answer([message]) == "Partial answer"
+        await settled(w, note, chat_by_shown(w, "Partial answer"))
 
 
 @pytest.mark.parametrize(
@@ -183,7 +192,7 @@ async def test_gpt_malformed_streams(note: Note, body: str, expected: str) -> No
         [message] = await ask(w)
         assert message.content.startswith("⚠️") and expected in message.content
         note(fault=f"malformed SSE: {body.strip()[:60]!r}", sees=message.content)
-        assert await settled(w, note) == STARTING_BALANCE
+        await settled(w, note, NOTHING)
 
 
 @pytest.mark.parametrize(
@@ -210,7 +219,7 @@ async def test_gpt_malformed_json(
         assert message.content.startswith("⚠️") and expected in message.content
         route = "streamed" if stream else "whole-answer"
         note(fault=f"malformed JSON on the {route} route: {body!r}", sees=message.content)
-        assert await settled(w, note) == STARTING_BALANCE
+        await settled(w, note, NOTHING)
 
 
 # --- /gpt: every documented error shape -----------------------------------------------------
@@ -246,7 +255,7 @@ async def test_gpt_documented_errors(note: Note, preset: str, locale: str, expec
         assert message.content.startswith(expected), message.content
         assert "request id" not in message.content
         note(fault=f"{preset} (HTTP {w.upstream.records[-1].status}) on /gpt", sees=message.content)
-        assert await settled(w, note) == STARTING_BALANCE
+        await settled(w, note, NOTHING)
 
 
 @scenario(
@@ -260,7 +269,7 @@ async def test_gpt_504(note: Note) -> None:
         w.upstream.inject(CHAT, 504, body)
         [message] = await ask(w)
         assert message.content == "⚠️ The AI service failed to answer: get channel failed"
-        assert await settled(w, note) == STARTING_BALANCE
+        await settled(w, note, NOTHING)
 
 
 @scenario(
@@ -281,7 +290,8 @@ async def test_gpt_error_event_mid_stream(note: Note) -> None:
         assert message.content.startswith("Half of it")
         assert "cut off" in message.content and "upstream overloaded" in message.content
         assert "request id" not in message.content
-        await settled(w, note)
+        assert shown_answer([message]) == "Half of it"
+        await settled(w, note, chat_by_shown(w, "Half of it"))
 
 
 @pytest.mark.parametrize("locale", ["en-US", "zh-CN"])
@@ -307,8 +317,10 @@ async def test_gpt_content_filter_finish(note: Note, locale: str) -> None:
                 "zh-CN": "-# ⚠️ 回答中断：AI 服务的内容过滤在此处中止了回答。",
             }[locale]
         )
-        spent = STARTING_BALANCE - await settled(w, note)
-        assert footer.startswith("-# ") and f"{spent}" in footer and spent > 0
+        # A content filter ends the stream normally, usage included: charged by that usage.
+        charge = chat_by_usage(w)
+        await settled(w, note, charge)
+        assert footer.startswith("-# ") and f" {charge.amount} " in footer
         note(fault=f"content_filter finish_reason in a 200 stream ({locale})", sees=message.content)
 
 
@@ -340,7 +352,7 @@ async def test_imagine_submit_errors(note: Note, preset: str, expected: str) -> 
         assert expected in reply.content, reply.content
         assert channel_cards(w) == []
         note(fault=f"{preset} on /mj/submit/imagine", sees=f"private: {reply.content}")
-        assert await settled(w, note) == STARTING_BALANCE
+        await settled(w, note, NOTHING)
 
 
 @scenario(
@@ -354,7 +366,7 @@ async def test_imagine_banned_word(note: Note) -> None:
         handle = await run_slash(w, member, "imagine", {"prompt": "gore everywhere"})
         reply = await ephemeral_reply(w, handle)
         assert "**gore**" in reply.content and "Nothing was charged" in reply.content
-        assert await settled(w, note) == STARTING_BALANCE
+        await settled(w, note, NOTHING)
 
 
 # --- /imagine: tasks that go wrong after they started -------------------------------------------
@@ -372,7 +384,7 @@ async def test_imagine_never_finishes(note: Note) -> None:
         await run_slash(w, member, "imagine", {"prompt": "forever"})
         card = await finished_card(w)
         assert "Timed out" in card.content and "20 credits refunded" in card.content
-        assert await settled(w, note) == STARTING_BALANCE
+        await settled(w, note, NOTHING)
 
 
 @scenario(
@@ -392,7 +404,7 @@ async def test_imagine_failure_after_progress(note: Note) -> None:
         assert any("▓" in c and "%" in c for c in shown), shown
         assert "❌" in card.content and "internal error" in card.content
         assert "20 credits refunded" in card.content
-        assert await settled(w, note) == STARTING_BALANCE
+        await settled(w, note, NOTHING)
 
 
 @scenario(
@@ -409,7 +421,7 @@ async def test_imagine_poll_errors_are_retried(note: Note) -> None:
         await run_slash(w, member, "imagine", {"prompt": "a lake"})
         card = await finished_card(w)
         assert card.attachments and "20 credits" in card.content
-        assert await settled(w, note) == STARTING_BALANCE - 20
+        await settled(w, note, action_charge(w, "mj_imagine"))
 
 
 @scenario(
@@ -427,7 +439,7 @@ async def test_imagine_result_404(note: Note) -> None:
         assert card.attachments == []
         assert "could not be attached here" in card.content and "/mj/image/" in card.content
         assert len([c for row in card.components for c in row["components"]]) == 9
-        assert await settled(w, note) == STARTING_BALANCE - 20
+        await settled(w, note, action_charge(w, "mj_imagine"))
 
 
 @scenario(
@@ -443,7 +455,7 @@ async def test_imagine_result_too_large(note: Note) -> None:
         await run_slash(w, member, "imagine", {"prompt": "huge"})
         card = await finished_card(w)
         assert card.attachments == [] and "too large to upload" in card.content
-        assert await settled(w, note) == STARTING_BALANCE - 20
+        await settled(w, note, action_charge(w, "mj_imagine"))
 
 
 @scenario(
@@ -458,7 +470,7 @@ async def test_images_route_failure(note: Note) -> None:
         await run_slash(w, member, "imagine", {"prompt": "a cat", "model": "dall-e-3"})
         card = await finished_card(w)
         assert "❌" in card.content and "refunded" in card.content
-        assert await settled(w, note) == STARTING_BALANCE
+        await settled(w, note, NOTHING)
 
 
 async def _wait_requests(w: Any, path: str, count: int = 1) -> None:

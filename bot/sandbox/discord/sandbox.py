@@ -326,6 +326,11 @@ class DiscordSandbox(Observations):
             data["message_reference"] = {"message_id": str(reply_to)}
         return self._messages.create(channel, int(user_id), Body(data)).id
 
+    def redeliver_message(self, message_id: int) -> None:
+        """Dispatch MESSAGE_CREATE for a message again: Discord delivers gateway events at
+        least once (a resumed session can replay what the client had already received)."""
+        self._messages.dispatch("MESSAGE_CREATE", self.store.message(message_id))
+
     def delete_message(self, message_id: int) -> None:
         """Someone with Manage Messages deletes a message (a bot's card, say)."""
         self._messages.delete(self.store.message(message_id))

@@ -66,6 +66,9 @@ class ChatState:
     crlf: bool = False
     usage: bool = True  # False: never send the usage chunk
     usage_tokens: tuple[int, int] | None = None  # (prompt, completion) to report; None: estimate
+    # Every usage object sent (with the model asked for), in order: what a test expects the
+    # bot to charge by.
+    usage_sent: list[dict[str, Any]] = field(default_factory=list)
     models: list[str] = field(default_factory=lambda: list(DEFAULT_MODELS))
     # A list turns on per-chunk send times: one StreamLog per streamed request, in arrival order.
     stream_logs: list[StreamLog] | None = None
@@ -107,13 +110,15 @@ def _usage(state: ChatState, body: dict[str, Any], reply: str) -> dict[str, Any]
     completion = estimate_tokens(reasoning + reply)
     if state.usage_tokens is not None:
         prompt, completion = state.usage_tokens
-    return {
+    usage = {
         "prompt_tokens": prompt,
         "completion_tokens": completion,
         "total_tokens": prompt + completion,
         "prompt_tokens_details": {"cached_tokens": 0},
         "completion_tokens_details": {"reasoning_tokens": estimate_tokens(reasoning)},
     }
+    state.usage_sent.append({"model": body.get("model"), **usage})
+    return usage
 
 
 async def completions(request: web.Request) -> web.StreamResponse:
