@@ -179,3 +179,15 @@ async def insert_without_account(db: Database, guild_id: int, amount: int) -> No
 def custom_ids(message: Message) -> list[str]:
     """The custom_ids of a message's buttons, row by row."""
     return [c["custom_id"] for row in message.components for c in row["components"]]
+
+
+async def restart_with(world: SandboxWorld, section: str, **values: Any) -> None:
+    """Restart the bot with settings of one config section changed; data and sandboxes stay.
+
+    A test that needs a job to time out shortens the deadline only for that job: a job that
+    must finish first runs under the normal deadline, which no loaded machine reaches.
+    """
+    assert world.config is not None
+    changed = getattr(world.config, section).model_copy(update=values)
+    world.config = world.config.model_copy(update={section: changed})
+    await world.restart_bot()

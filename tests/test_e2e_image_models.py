@@ -6,7 +6,7 @@ from typing import Any
 
 from bot.sandbox.upstream.media import MediaState
 from bot.sandbox.world import SandboxWorld
-from tests.helpers import FAST_CHAT, private_reply, run_slash, wait_until
+from tests.helpers import FAST_CHAT, private_reply, restart_with, run_slash, wait_until
 from tests.test_e2e_imagine import FAST_JOBS, balance, cards, finished_card
 
 # A model no code knows about: configuration alone makes it an /imagine choice.
@@ -163,8 +163,7 @@ async def test_unified_route_image_model_polls_shows_progress_and_resumes_after_
 
 
 async def test_unified_route_image_model_refunds_failure_and_timeout() -> None:
-    config = {**CONFIG, "jobs": {**FAST_JOBS, "image_deadline": 0.6 / 60}}
-    async with SandboxWorld(config=config) as world:
+    async with SandboxWorld(config=CONFIG) as world:
         video = world.upstream.video
         video.durations = (0.01, 0.05)
         video.fail_next = "prompt rejected by the safety filter"
@@ -174,6 +173,7 @@ async def test_unified_route_image_model_refunds_failure_and_timeout() -> None:
         assert "❌ Failed: prompt rejected by the safety filter" in failed.content
         assert "40 credits refunded" in failed.content and not failed.attachments
 
+        await restart_with(world, "jobs", image_deadline=0.6 / 60)  # only this job times out
         video.never_finish = True
         await run_slash(world, member, "imagine", {"prompt": "y", "model": "flux-dev"})
         timed_out = await finished_card(world, 1)

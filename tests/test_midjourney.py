@@ -402,7 +402,7 @@ async def test_failure_after_progress(
 
 
 async def test_never_finish_and_blank_status(
-    sandbox: UpstreamSandbox, mj: MidjourneyClient
+    sandbox: UpstreamSandbox, mj: MidjourneyClient, clock: ManualClock
 ) -> None:
     sandbox.midjourney.blank_status = True
     sandbox.midjourney.durations = (0.05, 0.01, 0.01)
@@ -410,7 +410,7 @@ async def test_never_finish_and_blank_status(
     submit = await mj.imagine("a slow cat")
     first = await mj.fetch_one(submit.task_id)
     assert first.status == "" and not first.terminal
-    await asyncio.sleep(0.12)
+    clock.advance(0.12)  # well past every duration: it would be done, but never finishes
     task = await mj.fetch_one(submit.task_id)
     assert (task.status, task.progress, task.terminal) == ("IN_PROGRESS", 80, False)
 
