@@ -191,3 +191,20 @@ async def restart_with(world: SandboxWorld, section: str, **values: Any) -> None
     changed = getattr(world.config, section).model_copy(update=values)
     world.config = world.config.model_copy(update={section: changed})
     await world.restart_bot()
+
+
+class ManualClock:
+    """Time that moves only when a test says so: a sandbox's task clock, a reply's pacing.
+
+    A test holds a task at one stage for as long as it needs to see that stage, however slowly
+    the machine runs, instead of hoping a real-time window is long enough.
+    """
+
+    def __init__(self, now: float = 1000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds

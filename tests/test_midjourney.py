@@ -38,6 +38,7 @@ from bot.upstream.midjourney import (
     data_uri,
     describe_prompts,
 )
+from tests.helpers import ManualClock
 
 KEY = "sk-MjTestKey0123456789abcdefXYZ"
 BARE_KEY = KEY.removeprefix("sk-")
@@ -63,19 +64,6 @@ async def client(sandbox: UpstreamSandbox) -> AsyncIterator[UpstreamClient]:
 @pytest.fixture
 def mj(client: UpstreamClient) -> MidjourneyClient:
     return MidjourneyClient(client)
-
-
-class ManualClock:
-    """Sandbox time that moves only when a test says so, for asserting intermediate states."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 @pytest.fixture

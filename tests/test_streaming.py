@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 from bot.splitting import CLOSE, DISCORD_LIMIT
 from bot.streaming import FOOTER_RESERVE, Pacing, StreamingReply, WriteBudget
-from tests.helpers import wait_until
+from tests.helpers import ManualClock, wait_until
 
 FAST = Pacing(interval=0.05, max_interval=0.4, first_chars=10, first_wait=0.02)
 
@@ -27,16 +27,6 @@ class ReadingClock:
     def __call__(self) -> float:
         self.last = time.monotonic()
         return self.last
-
-
-class ManualClock:
-    """A clock that moves only when the test says so."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 class FakeTarget:
@@ -171,10 +161,10 @@ async def test_first_text_waits_for_a_meaningful_amount() -> None:
     reply = StreamingReply(target, pacing=Pacing(first_chars=50, first_wait=0.2), clock=clock)
     reply.start()
     reply.feed("Hi")
-    clock.now = 0.19
+    clock.advance(0.19)
     await asyncio.sleep(0.3)  # longer than first_wait in real time too: the clock decides
     assert target.calls == []
-    clock.now = 0.2
+    clock.advance(0.01)
     await wait_until(lambda: target.messages == ["Hi ▌"])
     await reply.finish("")
     assert target.messages == ["Hi"]
