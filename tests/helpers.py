@@ -208,3 +208,26 @@ class ManualClock:
 
     def advance(self, seconds: float) -> None:
         self.now += seconds
+
+
+def ever_showed(world: SandboxWorld, *parts: str) -> bool:
+    """Some message in the world's channel showed, at some point, text with every one of parts."""
+    return any(
+        all(part in content for part in parts)
+        for message in world.discord.messages(world.channel_id)
+        for _, content, _ in message.history
+    )
+
+
+async def hold_until_shown(state: Any, into: float, shown: Any) -> None:
+    """Hold a sandbox task ``into`` seconds along its run until ``shown()`` holds, then let it
+    run to its end: the stage is seen however slowly the machine polls.
+
+    ``state`` is the sandbox's script for one task family (``world.upstream.midjourney``,
+    ``.suno``, ``.video``) whose ``clock`` is a ManualClock; its task must have been submitted
+    (the bot submits after acknowledging, so this waits for it).
+    """
+    await wait_until(lambda: bool(state.tasks), timeout=15)
+    state.clock.advance(into)
+    await wait_until(shown, timeout=15)
+    state.clock.advance(3600)

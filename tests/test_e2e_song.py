@@ -7,7 +7,16 @@ from typing import Any
 from bot.sandbox.discord import InteractionHandle, Message
 from bot.sandbox.world import SandboxWorld
 from cogs.song_views import format_time, parse_time
-from tests.helpers import FAST_CHAT, private_reply, restart_with, run_slash, wait_until
+from tests.helpers import (
+    FAST_CHAT,
+    ManualClock,
+    ever_showed,
+    hold_until_shown,
+    private_reply,
+    restart_with,
+    run_slash,
+    wait_until,
+)
 
 FAST_JOBS = {"poll_initial": 0.05, "poll_max": 0.2, "poll_floor": 0.02, "progress_interval": 0.5}
 CONFIG: dict[str, Any] = {"chat": FAST_CHAT, "jobs": FAST_JOBS}
@@ -70,11 +79,20 @@ async def song(world: SandboxWorld, member: int, **options: Any) -> InteractionH
 
 async def test_song_streams_early_then_delivers_both_clips_once() -> None:
     async with SandboxWorld(config=CONFIG) as world:
+        world.upstream.suno.clock = ManualClock()
         world.upstream.suno.durations = (0.05, 0.05, 1.5)
         member = world.add_member("alice")
         handle = await song(world, member, prompt="a song about cats", style="jazz, sax")
         ack = await private_reply(world, handle)
         assert ack.ephemeral and "job #1" in ack.content and "20 credits" in ack.content
+
+        def streamed() -> bool:
+            return ever_showed(world, "Listen now", "/suno/audiopipe?item_id=") and ever_showed(
+                world, "▓"
+            )
+
+        # Half-way through the streaming phase, held there until the card has shown it.
+        await hold_until_shown(world.upstream.suno, 0.85, streamed)
         card = await finished_card(world)
         earlier = [content for _, content, _ in card.history[:-1]]
         assert any("Listen now" in c and "/suno/audiopipe?item_id=" in c for c in earlier), earlier

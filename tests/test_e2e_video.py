@@ -11,7 +11,16 @@ from bot.config import VideoConfig
 from bot.sandbox.discord import InteractionHandle, Message
 from bot.sandbox.upstream.png import sandbox_png
 from bot.sandbox.world import SandboxWorld
-from tests.helpers import FAST_CHAT, private_reply, restart_with, run_slash, wait_until
+from tests.helpers import (
+    FAST_CHAT,
+    ManualClock,
+    ever_showed,
+    hold_until_shown,
+    private_reply,
+    restart_with,
+    run_slash,
+    wait_until,
+)
 
 FAST_JOBS = {"poll_initial": 0.05, "poll_max": 0.2, "poll_floor": 0.02, "progress_interval": 0.5}
 VEO = "veo-3.0-generate-001"
@@ -104,11 +113,13 @@ async def test_video_is_delivered_once_and_charged_once(
 ) -> None:
     async with SandboxWorld(config=CONFIG) as world:
         answer_in(world, knobs)
+        world.upstream.video.clock = ManualClock()
         world.upstream.video.durations = (0.05, 0.6)
         member = world.add_member("alice")
         handle = await make_video(world, member, model, image)
         ack = await private_reply(world, handle)
         assert ack.ephemeral and "job #1 (100 credits held)" in ack.content
+        await hold_until_shown(world.upstream.video, 0.35, lambda: ever_showed(world, "▓", "%"))
         card = await finished_card(world)
         assert any("▓" in content and "%" in content for _, content, _ in card.history)
         [video] = card.attachments
