@@ -1,4 +1,4 @@
-"""The message catalog (en-US, zh-CN) and the app_commands Translator built on it."""
+"""The message catalog (en-US, zh-CN, zh-TW) and the app_commands Translator built on it."""
 
 from __future__ import annotations
 
@@ -12,7 +12,16 @@ from discord import app_commands
 from bot.errors import AtelierError
 
 DEFAULT_LOCALE = "en-US"
-LOCALES = ("en-US", "zh-CN")
+LOCALES = ("en-US", "zh-CN", "zh-TW")
+# Where a key missing in a catalog is looked up next: Traditional readers would rather read
+# Simplified Chinese than English. Every catalog ships complete; this only covers a slip.
+FALLBACKS: dict[str, tuple[str, ...]] = {
+    "en-US": ("en-US",),
+    "zh-CN": ("zh-CN", "en-US"),
+    "zh-TW": ("zh-TW", "zh-CN", "en-US"),
+}
+# Discord's Chinese locales are zh-CN and zh-TW; other Traditional regions read zh-TW too.
+TRADITIONAL = ("zh-tw", "zh-hk", "zh-mo", "zh-hant")
 
 # Failures of discord.py's own checks map onto catalog keys like our domain errors do.
 CHECK_FAILURE_KEYS: dict[type[Exception], str] = {
@@ -31,13 +40,15 @@ def _flatten(prefix: str, node: dict[str, Any], out: dict[str, str]) -> None:
 
 
 def normalize_locale(locale: discord.Locale | str | None) -> str:
-    """Map any Discord locale onto a catalog we have; every Chinese variant reads zh-CN."""
-    value = locale.value if isinstance(locale, discord.Locale) else (locale or "")
-    return "zh-CN" if value.lower().startswith("zh") else DEFAULT_LOCALE
+    """Map any Discord locale onto a catalog we have: zh-TW reads Traditional, zh-CN Simplified."""
+    value = (locale.value if isinstance(locale, discord.Locale) else (locale or "")).lower()
+    if value.startswith(TRADITIONAL):
+        return "zh-TW"
+    return "zh-CN" if value.startswith("zh") else DEFAULT_LOCALE
 
 
 class Catalog:
-    """Flat dotted keys per locale; a key missing in zh-CN falls back to en-US."""
+    """Flat dotted keys per locale; a missing key falls back along ``FALLBACKS``."""
 
     def __init__(self, messages: dict[str, dict[str, str]]) -> None:
         self.messages = messages
@@ -54,12 +65,18 @@ class Catalog:
 
     def t(self, locale: discord.Locale | str | None, key: str, **params: Any) -> str:
         """The message for ``key`` in the reader's language, placeholders filled."""
-        code = normalize_locale(locale)
-        text = self.messages[code].get(key) or self.messages[DEFAULT_LOCALE][key]
+        text = self.get(locale, key)
+        if text is None:
+            raise KeyError(key)
         return text.format(**params) if params else text
 
-    def get(self, locale: str, key: str) -> str | None:
-        return self.messages.get(locale, {}).get(key)
+    def get(self, locale: discord.Locale | str | None, key: str) -> str | None:
+        """The unformatted text of ``key`` for this reader, or None when no catalog has it."""
+        for code in FALLBACKS[normalize_locale(locale)]:
+            text = self.messages[code].get(key)
+            if text:
+                return text
+        return None
 
     def error(self, locale: discord.Locale | str | None, error: BaseException) -> str:
         """The text a member sees for ``error``: domain errors by their key, else an apology."""
@@ -77,7 +94,7 @@ def cmd(text: str, key: str) -> app_commands.locale_str:
 
 
 class CatalogTranslator(app_commands.Translator):
-    """Gives Discord the zh-CN names and descriptions so the command picker reads Chinese."""
+    """Gives Discord the zh-CN and zh-TW names and descriptions for the command picker."""
 
     def __init__(self, catalog: Catalog) -> None:
         self.catalog = catalog

@@ -105,6 +105,10 @@ class Admin(
             "admin.moderation.description",
         ),
     )
+    @app_commands.describe(
+        enabled=cmd("Turn moderation on or off", "admin.moderation.enabled"),
+        log_channel=cmd("Where to log refused prompts (optional)", "admin.moderation.log_channel"),
+    )
     async def moderation(
         self,
         interaction: discord.Interaction[AtelierBot],

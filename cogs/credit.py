@@ -149,6 +149,10 @@ class Credit(
         name=cmd("history", "credit.history.name"),
         description=cmd("The ledger, newest first (Manage Server)", "credit.history.description"),
     )
+    @app_commands.describe(
+        member=cmd("Only this member's rows", "credit.history.member"),
+        kind=cmd("Only rows of this kind", "credit.history.kind"),
+    )
     async def history(
         self,
         interaction: discord.Interaction[AtelierBot],
@@ -167,6 +171,7 @@ class Credit(
             "Spend by member, command and model (Manage Server)", "credit.usage.description"
         ),
     )
+    @app_commands.describe(days=cmd("How many days back to count", "credit.usage.days"))
     async def usage(
         self, interaction: discord.Interaction[AtelierBot], days: Literal[7, 30] = 7
     ) -> None:
@@ -180,6 +185,11 @@ class Credit(
     @app_commands.command(
         name=cmd("grant", "credit.grant.name"),
         description=cmd("Add credit to a server (bot operators)", "credit.grant.description"),
+    )
+    @app_commands.describe(
+        amount=cmd("Credits to add", "credit.grant.amount"),
+        note=cmd("Why the credit was added, kept in the ledger", "credit.grant.note"),
+        guild_id=cmd("Another server's ID (default: this server)", "credit.grant.guild_id"),
     )
     async def grant(
         self,
@@ -213,6 +223,7 @@ class Credit(
         name=cmd("set", "credit.set.name"),
         description=cmd("Set this server's balance (bot operators)", "credit.set.description"),
     )
+    @app_commands.describe(amount=cmd("The new balance in credits", "credit.set.amount"))
     async def set_balance(
         self,
         interaction: discord.Interaction[AtelierBot],
@@ -238,6 +249,10 @@ class Credit(
             "Daily cap for a member or a role (Manage Server)", "credit.limit.description"
         ),
     )
+    @app_commands.describe(
+        target=cmd("The member or role to cap", "credit.limit.target"),
+        amount=cmd("Most credits per day", "credit.limit.amount"),
+    )
     async def limit(
         self,
         interaction: discord.Interaction[AtelierBot],
@@ -257,6 +272,11 @@ class Credit(
         name=cmd("limit-clear", "credit.limit_clear.name"),
         description=cmd("Remove daily caps (Manage Server)", "credit.limit_clear.description"),
     )
+    @app_commands.describe(
+        target=cmd(
+            "Only this member's or role's cap (default: every cap)", "credit.limit_clear.target"
+        )
+    )
     async def limit_clear(
         self,
         interaction: discord.Interaction[AtelierBot],
@@ -274,6 +294,10 @@ class Credit(
         description=cmd(
             "Seconds between uses of a paid command (Manage Server)", "credit.cooldown.description"
         ),
+    )
+    @app_commands.describe(
+        command=cmd("The paid command to slow down", "credit.cooldown.command"),
+        seconds=cmd("Seconds a member waits between uses (0 = none)", "credit.cooldown.seconds"),
     )
     async def cooldown(
         self,
@@ -293,6 +317,12 @@ class Credit(
         name=cmd("alert", "credit.alert.name"),
         description=cmd(
             "Post a notice when the balance runs low (Manage Server)", "credit.alert.description"
+        ),
+    )
+    @app_commands.describe(
+        channel=cmd("Where to post the notice", "credit.alert.channel"),
+        threshold=cmd(
+            "Post when the balance falls below this many credits", "credit.alert.threshold"
         ),
     )
     async def alert(

@@ -224,6 +224,7 @@ class GPTs(
         name=cmd("info", "gpts.info.name"),
         description=cmd("Details of a shared GPT", "gpts.info.description"),
     )
+    @app_commands.describe(gpt=cmd("A GPT shared in this server", "gpts.info.gpt"))
     async def info(self, interaction: discord.Interaction[AtelierBot], gpt: str) -> None:
         entry = await self.bot.services.gpt_catalog.find(require_guild(interaction), gpt)
         await interaction.response.send_message(
@@ -234,6 +235,7 @@ class GPTs(
         name=cmd("remove", "gpts.remove.name"),
         description=cmd("Remove a GPT from this server", "gpts.remove.description"),
     )
+    @app_commands.describe(gpt=cmd("The GPT to remove", "gpts.remove.gpt"))
     async def remove(self, interaction: discord.Interaction[AtelierBot], gpt: str) -> None:
         guild_id = require_guild(interaction)
         catalog = self.bot.services.gpt_catalog
@@ -250,6 +252,7 @@ class GPTs(
         name=cmd("search", "gpts.search.name"),
         description=cmd("Search public GPTs", "gpts.search.description"),
     )
+    @app_commands.describe(query=cmd("Words in the GPT's name or description", "gpts.search.query"))
     async def search(
         self, interaction: discord.Interaction[AtelierBot], query: app_commands.Range[str, 1, 100]
     ) -> None:
@@ -283,6 +286,7 @@ class GPTs(
         name=cmd("default", "gpts.default.name"),
         description=cmd("Set the GPT /gpt uses when none is named", "gpts.default.description"),
     )
+    @app_commands.describe(gpt=cmd("The GPT /gpt uses when none is named", "gpts.default.gpt"))
     @app_commands.checks.has_permissions(manage_guild=True)
     async def default(self, interaction: discord.Interaction[AtelierBot], gpt: str) -> None:
         guild_id = require_guild(interaction)

@@ -393,6 +393,7 @@ class Imagine(commands.Cog):
         name=cmd("describe", "mj.describe.name"),
         description=cmd("Four prompts that describe an image", "mj.describe.description"),
     )
+    @app_commands.describe(image=cmd("The image to describe", "mj.describe.image"))
     @app_commands.guild_only()
     async def describe(
         self, interaction: discord.Interaction[AtelierBot], image: discord.Attachment
@@ -412,6 +413,14 @@ class Imagine(commands.Cog):
     @app_commands.command(
         name=cmd("blend", "mj.blend.name"),
         description=cmd("Blend 2 to 5 images", "mj.blend.description"),
+    )
+    @app_commands.describe(
+        image1=cmd("The first image", "mj.blend.image1"),
+        image2=cmd("The second image", "mj.blend.image2"),
+        image3=cmd("A third image (optional)", "mj.blend.image3"),
+        image4=cmd("A fourth image (optional)", "mj.blend.image4"),
+        image5=cmd("A fifth image (optional)", "mj.blend.image5"),
+        dimensions=cmd("The result's shape: square, portrait or landscape", "mj.blend.dimensions"),
     )
     @app_commands.guild_only()
     async def blend(

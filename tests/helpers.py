@@ -179,3 +179,55 @@ async def insert_without_account(db: Database, guild_id: int, amount: int) -> No
 def custom_ids(message: Message) -> list[str]:
     """The custom_ids of a message's buttons, row by row."""
     return [c["custom_id"] for row in message.components for c in row["components"]]
+
+
+async def restart_with(world: SandboxWorld, section: str, **values: Any) -> None:
+    """Restart the bot with settings of one config section changed; data and sandboxes stay.
+
+    A test that needs a job to time out shortens the deadline only for that job: a job that
+    must finish first runs under the normal deadline, which no loaded machine reaches.
+    """
+    assert world.config is not None
+    changed = getattr(world.config, section).model_copy(update=values)
+    world.config = world.config.model_copy(update={section: changed})
+    await world.restart_bot()
+
+
+class ManualClock:
+    """Time that moves only when a test says so: a sandbox's task clock, a reply's pacing.
+
+    A test holds a task at one stage for as long as it needs to see that stage, however slowly
+    the machine runs, instead of hoping a real-time window is long enough.
+    """
+
+    def __init__(self, now: float = 1000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def ever_showed(world: SandboxWorld, *parts: str) -> bool:
+    """Some message in the world's channel showed, at some point, text with every one of parts."""
+    return any(
+        all(part in content for part in parts)
+        for message in world.discord.messages(world.channel_id)
+        for _, content, _ in message.history
+    )
+
+
+async def hold_until_shown(state: Any, into: float, shown: Any) -> None:
+    """Hold a sandbox task ``into`` seconds along its run until ``shown()`` holds, then let it
+    run to its end: the stage is seen however slowly the machine polls.
+
+    ``state`` is the sandbox's script for one task family (``world.upstream.midjourney``,
+    ``.suno``, ``.video``) whose ``clock`` is a ManualClock; its task must have been submitted
+    (the bot submits after acknowledging, so this waits for it).
+    """
+    await wait_until(lambda: bool(state.tasks), timeout=15)
+    state.clock.advance(into)
+    await wait_until(shown, timeout=15)
+    state.clock.advance(3600)

@@ -11,7 +11,6 @@ import pytest
 
 from bot.config import load_config, parse_config
 from bot.errors import ConfigError
-from bot.i18n import LOCALES, Catalog
 from bot.pricing import DEFAULT_ACTION_PRICES, PricingConfig
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -110,20 +109,6 @@ def test_explicit_missing_file_is_a_named_problem(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         load_config(tmp_path / "nope.toml", {})
     assert caught.value.problems == [(str(tmp_path / "nope.toml"), "file not found")]
-
-
-def test_catalogs_have_the_same_keys_and_placeholders() -> None:
-    catalog = Catalog.load()
-    en, zh = (catalog.messages[locale] for locale in LOCALES)
-    assert set(en) == set(zh)
-    for key, text in en.items():
-        assert sorted(_placeholders(text)) == sorted(_placeholders(zh[key])), key
-
-
-def _placeholders(text: str) -> list[str]:
-    import string
-
-    return [name for _, name, _, _ in string.Formatter().parse(text) if name]
 
 
 @pytest.mark.parametrize(

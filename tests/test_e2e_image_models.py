@@ -6,7 +6,16 @@ from typing import Any
 
 from bot.sandbox.upstream.media import MediaState
 from bot.sandbox.world import SandboxWorld
-from tests.helpers import FAST_CHAT, private_reply, run_slash, wait_until
+from tests.helpers import (
+    FAST_CHAT,
+    ManualClock,
+    ever_showed,
+    hold_until_shown,
+    private_reply,
+    restart_with,
+    run_slash,
+    wait_until,
+)
 from tests.test_e2e_imagine import FAST_JOBS, balance, cards, finished_card
 
 # A model no code knows about: configuration alone makes it an /imagine choice.
@@ -137,6 +146,7 @@ async def test_chat_format_video_model_from_configuration_alone() -> None:
 
 async def test_unified_route_image_model_polls_shows_progress_and_resumes_after_restart() -> None:
     async with SandboxWorld(config=CONFIG) as world:
+        world.upstream.video.clock = clock = ManualClock()
         world.upstream.video.durations = (0.05, 1.2)
         member = world.add_member("alice")
         handle = await run_slash(
@@ -149,7 +159,9 @@ async def test_unified_route_image_model_polls_shows_progress_and_resumes_after_
                        world.upstream.records)  # fmt: skip
 
         await wait_until(polled)
+        clock.advance(0.65)  # running, half-way
         await world.restart_bot()  # the task outlives the process and is picked up again
+        await hold_until_shown(world.upstream.video, 0.0, lambda: ever_showed(world, "▓", "%"))
         card = await finished_card(world)
         assert any("▓" in content and "%" in content for _, content, _ in card.history)
         [image] = card.attachments
@@ -163,8 +175,7 @@ async def test_unified_route_image_model_polls_shows_progress_and_resumes_after_
 
 
 async def test_unified_route_image_model_refunds_failure_and_timeout() -> None:
-    config = {**CONFIG, "jobs": {**FAST_JOBS, "image_deadline": 0.6 / 60}}
-    async with SandboxWorld(config=config) as world:
+    async with SandboxWorld(config=CONFIG) as world:
         video = world.upstream.video
         video.durations = (0.01, 0.05)
         video.fail_next = "prompt rejected by the safety filter"
@@ -174,6 +185,7 @@ async def test_unified_route_image_model_refunds_failure_and_timeout() -> None:
         assert "❌ Failed: prompt rejected by the safety filter" in failed.content
         assert "40 credits refunded" in failed.content and not failed.attachments
 
+        await restart_with(world, "jobs", image_deadline=0.6 / 60)  # only this job times out
         video.never_finish = True
         await run_slash(world, member, "imagine", {"prompt": "y", "model": "flux-dev"})
         timed_out = await finished_card(world, 1)

@@ -12,7 +12,17 @@ from bot.sandbox.discord.validation import walk_components
 from bot.sandbox.upstream.png import sandbox_png
 from bot.sandbox.world import SandboxWorld
 from bot.upstream.midjourney import data_uri
-from tests.helpers import FAST_CHAT, custom_ids, private_reply, run_slash, wait_until
+from tests.helpers import (
+    FAST_CHAT,
+    ManualClock,
+    custom_ids,
+    ever_showed,
+    hold_until_shown,
+    private_reply,
+    restart_with,
+    run_slash,
+    wait_until,
+)
 
 FAST_JOBS = {"poll_initial": 0.05, "poll_max": 0.2, "poll_floor": 0.02, "progress_interval": 0.5}
 CONFIG: dict[str, Any] = {"chat": FAST_CHAT, "jobs": FAST_JOBS}
@@ -50,11 +60,13 @@ async def balance(world: SandboxWorld) -> int:
 
 async def test_imagine_shows_progress_then_grid_with_nine_buttons() -> None:
     async with SandboxWorld(config=CONFIG) as world:
+        world.upstream.midjourney.clock = ManualClock()
         world.upstream.midjourney.durations = (0.05, 0.05, 0.6)
         member = world.add_member("alice")
         handle = await run_slash(world, member, "imagine", {"prompt": "a red fox in snow"})
         ack = await private_reply(world, handle)
         assert ack.ephemeral and "job #1" in ack.content
+        await hold_until_shown(world.upstream.midjourney, 0.4, lambda: ever_showed(world, "▓", "%"))
         card = await finished_card(world)
         contents = [content for _, content, _ in card.history]
         assert any("%" in c and "▓" in c for c in contents), contents
@@ -107,8 +119,7 @@ async def test_job_killed_mid_flight_is_delivered_and_charged_once_after_restart
 
 
 async def test_refusals_and_failures_refund_in_full_with_a_clear_message() -> None:
-    config = {**CONFIG, "jobs": {**FAST_JOBS, "image_deadline": 0.6 / 60}}
-    async with SandboxWorld(config=config) as world:
+    async with SandboxWorld(config=CONFIG) as world:
         member = world.add_member("alice")
         mj = world.upstream.midjourney
 
@@ -129,6 +140,7 @@ async def test_refusals_and_failures_refund_in_full_with_a_clear_message() -> No
         assert failed.content.startswith("❌") or "❌" in failed.content
         assert "moderation" in failed.content and "20 credits refunded" in failed.content
 
+        await restart_with(world, "jobs", image_deadline=0.6 / 60)  # only this job times out
         mj.never_finish = True
         await run_slash(world, member, "imagine", {"prompt": "forever"})
         timed_out = await finished_card(world, 1)

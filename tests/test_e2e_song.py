@@ -7,7 +7,16 @@ from typing import Any
 from bot.sandbox.discord import InteractionHandle, Message
 from bot.sandbox.world import SandboxWorld
 from cogs.song_views import format_time, parse_time
-from tests.helpers import FAST_CHAT, private_reply, run_slash, wait_until
+from tests.helpers import (
+    FAST_CHAT,
+    ManualClock,
+    ever_showed,
+    hold_until_shown,
+    private_reply,
+    restart_with,
+    run_slash,
+    wait_until,
+)
 
 FAST_JOBS = {"poll_initial": 0.05, "poll_max": 0.2, "poll_floor": 0.02, "progress_interval": 0.5}
 CONFIG: dict[str, Any] = {"chat": FAST_CHAT, "jobs": FAST_JOBS}
@@ -70,11 +79,20 @@ async def song(world: SandboxWorld, member: int, **options: Any) -> InteractionH
 
 async def test_song_streams_early_then_delivers_both_clips_once() -> None:
     async with SandboxWorld(config=CONFIG) as world:
+        world.upstream.suno.clock = ManualClock()
         world.upstream.suno.durations = (0.05, 0.05, 1.5)
         member = world.add_member("alice")
         handle = await song(world, member, prompt="a song about cats", style="jazz, sax")
         ack = await private_reply(world, handle)
         assert ack.ephemeral and "job #1" in ack.content and "20 credits" in ack.content
+
+        def streamed() -> bool:
+            return ever_showed(world, "Listen now", "/suno/audiopipe?item_id=") and ever_showed(
+                world, "▓"
+            )
+
+        # Half-way through the streaming phase, held there until the card has shown it.
+        await hold_until_shown(world.upstream.suno, 0.85, streamed)
         card = await finished_card(world)
         earlier = [content for _, content, _ in card.history[:-1]]
         assert any("Listen now" in c and "/suno/audiopipe?item_id=" in c for c in earlier), earlier
@@ -116,8 +134,7 @@ async def test_oversized_audio_is_posted_as_a_link() -> None:
 
 
 async def test_failure_timeout_and_refusals_cost_nothing() -> None:
-    config = {**CONFIG, "jobs": {**FAST_JOBS, "audio_deadline": 0.6 / 60}}
-    async with SandboxWorld(config=config) as world:
+    async with SandboxWorld(config=CONFIG) as world:
         member = world.add_member("alice")
         suno = world.upstream.suno
 
@@ -145,6 +162,7 @@ async def test_failure_timeout_and_refusals_cost_nothing() -> None:
         assert failed.content.startswith("🎵") and "❌" in failed.content
         assert "moderation" in failed.content and "20 credits refunded" in failed.content
 
+        await restart_with(world, "jobs", audio_deadline=0.6 / 60)  # only this job times out
         suno.never_finish = True
         await song(world, member)
         timed_out = await finished_card(world, 1)
@@ -336,8 +354,7 @@ async def test_a_long_card_keeps_its_footer_and_links_replace_forbidden_files() 
 
 
 async def test_lyrics_failure_and_timeout_are_refunded_without_a_button() -> None:
-    config = {**CONFIG, "jobs": {**FAST_JOBS, "audio_deadline": 0.6 / 60}}
-    async with SandboxWorld(config=config) as world:
+    async with SandboxWorld(config=CONFIG) as world:
         member = world.add_member("alice")
         world.upstream.suno.fail_next = "Lyrics failed: moderation"
         await run_slash(world, member, "lyrics", {"prompt": "a storm"})
@@ -346,6 +363,7 @@ async def test_lyrics_failure_and_timeout_are_refunded_without_a_button() -> Non
         assert "Lyrics failed: moderation" in failed.content
         assert failed.content.endswith("-# 2 credits refunded.") and buttons(failed) == []
 
+        await restart_with(world, "jobs", audio_deadline=0.6 / 60)  # only this job times out
         world.upstream.suno.never_finish = True
         await run_slash(world, member, "lyrics", {"prompt": "a calm"})
         timed_out = await finished_card(world, 1)

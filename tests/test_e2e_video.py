@@ -11,7 +11,16 @@ from bot.config import VideoConfig
 from bot.sandbox.discord import InteractionHandle, Message
 from bot.sandbox.upstream.png import sandbox_png
 from bot.sandbox.world import SandboxWorld
-from tests.helpers import FAST_CHAT, private_reply, run_slash, wait_until
+from tests.helpers import (
+    FAST_CHAT,
+    ManualClock,
+    ever_showed,
+    hold_until_shown,
+    private_reply,
+    restart_with,
+    run_slash,
+    wait_until,
+)
 
 FAST_JOBS = {"poll_initial": 0.05, "poll_max": 0.2, "poll_floor": 0.02, "progress_interval": 0.5}
 VEO = "veo-3.0-generate-001"
@@ -104,11 +113,13 @@ async def test_video_is_delivered_once_and_charged_once(
 ) -> None:
     async with SandboxWorld(config=CONFIG) as world:
         answer_in(world, knobs)
+        world.upstream.video.clock = ManualClock()
         world.upstream.video.durations = (0.05, 0.6)
         member = world.add_member("alice")
         handle = await make_video(world, member, model, image)
         ack = await private_reply(world, handle)
         assert ack.ephemeral and "job #1 (100 credits held)" in ack.content
+        await hold_until_shown(world.upstream.video, 0.35, lambda: ever_showed(world, "▓", "%"))
         card = await finished_card(world)
         assert any("▓" in content and "%" in content for _, content, _ in card.history)
         [video] = card.attachments
@@ -138,18 +149,18 @@ async def test_video_is_delivered_once_and_charged_once(
 async def test_failure_and_timeout_refund_in_full(
     model: str, knobs: dict[str, str], image: bool, poll_path: str
 ) -> None:
-    config = {**CONFIG, "jobs": {**FAST_JOBS, "video_deadline": 0.6 / 60}}
-    async with SandboxWorld(config=config) as world:
+    async with SandboxWorld(config=CONFIG) as world:
         answer_in(world, knobs)
         video = world.upstream.video
         member = world.add_member("alice")
-        video.durations = (0.01, 0.05)  # fails well before the short deadline
+        video.durations = (0.01, 0.05)  # fails long before the normal deadline, however slow
         video.fail_next = "Video failed: content moderation"
         await make_video(world, member, model, image)
         failed = await finished_card(world)
         assert "❌ Failed: Video failed: content moderation" in failed.content
         assert failed.content.endswith("-# 100 credits refunded.") and not failed.attachments
 
+        await restart_with(world, "jobs", video_deadline=0.6 / 60)
         video.never_finish = True
         await make_video(world, member, model, image)
         timed_out = await finished_card(world, 1)

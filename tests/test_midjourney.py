@@ -38,6 +38,7 @@ from bot.upstream.midjourney import (
     data_uri,
     describe_prompts,
 )
+from tests.helpers import ManualClock
 
 KEY = "sk-MjTestKey0123456789abcdefXYZ"
 BARE_KEY = KEY.removeprefix("sk-")
@@ -63,19 +64,6 @@ async def client(sandbox: UpstreamSandbox) -> AsyncIterator[UpstreamClient]:
 @pytest.fixture
 def mj(client: UpstreamClient) -> MidjourneyClient:
     return MidjourneyClient(client)
-
-
-class ManualClock:
-    """Sandbox time that moves only when a test says so, for asserting intermediate states."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 @pytest.fixture
@@ -402,7 +390,7 @@ async def test_failure_after_progress(
 
 
 async def test_never_finish_and_blank_status(
-    sandbox: UpstreamSandbox, mj: MidjourneyClient
+    sandbox: UpstreamSandbox, mj: MidjourneyClient, clock: ManualClock
 ) -> None:
     sandbox.midjourney.blank_status = True
     sandbox.midjourney.durations = (0.05, 0.01, 0.01)
@@ -410,7 +398,7 @@ async def test_never_finish_and_blank_status(
     submit = await mj.imagine("a slow cat")
     first = await mj.fetch_one(submit.task_id)
     assert first.status == "" and not first.terminal
-    await asyncio.sleep(0.12)
+    clock.advance(0.12)  # well past every duration: it would be done, but never finishes
     task = await mj.fetch_one(submit.task_id)
     assert (task.status, task.progress, task.terminal) == ("IN_PROGRESS", 80, False)
 

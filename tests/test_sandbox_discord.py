@@ -15,6 +15,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.sandbox.discord import DiscordSandbox, Guild
+from tests.helpers import wait_until
 
 LOADING, EPHEMERAL = 1 << 7, 1 << 6
 MODELS = ["gpt-4o", "gpt-4o-mini", "o3"]
@@ -427,11 +428,7 @@ async def test_two_shards_get_their_own_guilds(sb: DiscordSandbox) -> None:
         await sb.wait_for_gateway(
             lambda f: f["event"] == "GUILD_CREATE" and f["d"]["id"] == str(late.id)
         )
-        for _ in range(100):
-            if bot.get_guild(late.id) is not None:
-                break
-            await asyncio.sleep(0.01)
-        assert bot.get_guild(late.id) is not None
+        await wait_until(lambda: bot.get_guild(late.id) is not None)
     finally:
         await stop(bot, task)
     assert sb.unknown_routes() == []

@@ -3,8 +3,6 @@ does (headers, error bodies, limits, intents) so the end-to-end tests can trust 
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -70,13 +68,18 @@ async def next_dispatch(ws: aiohttp.ClientWebSocketResponse, event: str) -> dict
             return frame
 
 
-async def test_starts_in_milliseconds() -> None:
-    began = time.monotonic()
+async def test_starts_on_a_loopback_port() -> None:
+    # How fast it starts is measured in bench/sandboxes.py, not asserted on a busy machine.
     async with DiscordSandbox() as sandbox:
-        assert time.monotonic() - began < 0.25
         assert sandbox.api_base.startswith("http://127.0.0.1:") and sandbox.api_base.endswith(
             "/api/v10"
         )
+
+
+def skip_ahead(sb: DiscordSandbox, seconds: float) -> None:
+    """Move the sandbox's clock on, as if ``seconds`` had passed: its buckets refill."""
+    now = sb.clock.now
+    sb.clock.now = lambda: now() + seconds  # type: ignore[method-assign]
 
 
 async def test_honest_bucket_answers_429_and_counts(
@@ -84,15 +87,17 @@ async def test_honest_bucket_answers_429_and_counts(
 ) -> None:
     guild = sb.add_guild()
     other = sb.add_channel(guild.id, "other")
-    sb.set_bucket_limit(2, 0.3)
+    # A window no loaded machine outruns between three requests; the test moves the sandbox's
+    # clock past it instead of sleeping.
+    sb.set_bucket_limit(2, 30.0)
     path = f"/channels/{guild.default_channel_id}/messages"
     status, _, h1 = await call(http, "POST", path, json={"content": "a"})
     assert status == 200 and h1["X-RateLimit-Limit"] == "2" and h1["X-RateLimit-Remaining"] == "1"
     assert h1["Content-Type"] == "application/json" and "Via" in h1
     status, _, h2 = await call(http, "POST", path, json={"content": "b"})
-    assert h2["X-RateLimit-Remaining"] == "0" and 0 < float(h2["X-RateLimit-Reset-After"]) <= 0.3
+    assert h2["X-RateLimit-Remaining"] == "0" and 0 < float(h2["X-RateLimit-Reset-After"]) <= 30
     status, body, h3 = await call(http, "POST", path, json={"content": "c"})
-    assert status == 429 and body["global"] is False and 0 < body["retry_after"] <= 0.3
+    assert status == 429 and body["global"] is False and 0 < body["retry_after"] <= 30
     assert (
         h3["X-RateLimit-Scope"] == "user"
         and h3["Via"]
@@ -105,7 +110,7 @@ async def test_honest_bucket_answers_429_and_counts(
     assert h5["X-RateLimit-Bucket"] != h1["X-RateLimit-Bucket"]
     assert sb.count_429() == 1 and sb.count_429("POST /channels/{channel_id}/messages") == 1
     assert sb.count_429(injected=True) == 0 and sb.limiter.sent_429
-    await asyncio.sleep(body["retry_after"])
+    skip_ahead(sb, body["retry_after"])
     status, _, _ = await call(http, "POST", path, json={"content": "e"})
     assert status == 200
     assert [m.content for m in sb.messages(guild.default_channel_id)] == ["a", "b", "e"]

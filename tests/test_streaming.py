@@ -5,11 +5,28 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
+from collections.abc import Callable
 
 from bot.splitting import CLOSE, DISCORD_LIMIT
 from bot.streaming import FOOTER_RESERVE, Pacing, StreamingReply, WriteBudget
+from tests.helpers import ManualClock, wait_until
 
 FAST = Pacing(interval=0.05, max_interval=0.4, first_chars=10, first_wait=0.02)
+
+
+class ReadingClock:
+    """time.monotonic that remembers its last reading.
+
+    The reply reads its clock just before each write, so a target that records ``last`` gets
+    the very instant the reply paced that write from, however late the event loop runs.
+    """
+
+    def __init__(self) -> None:
+        self.last = 0.0
+
+    def __call__(self) -> float:
+        self.last = time.monotonic()
+        return self.last
 
 
 class FakeTarget:
@@ -18,9 +35,11 @@ class FakeTarget:
         latency: float = 0.0,
         limited_every: int = 0,
         limited_calls: frozenset[int] = frozenset(),
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.messages: list[str] = []
-        self.calls: list[tuple[float, int, str]] = []
+        self.calls: list[tuple[float, int, str]] = []  # (clock when the write began, index, text)
+        self.clock = clock
         self.latency = latency
         self.limited_every = limited_every
         self.limited_calls = limited_calls  # 1-based numbers of the writes that meet a 429
@@ -29,11 +48,12 @@ class FakeTarget:
         self.max_in_flight = 0
 
     async def _call(self, index: int, content: str) -> None:
+        began = self.clock()
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
         await asyncio.sleep(self.latency)
         self.in_flight -= 1
-        self.calls.append((time.monotonic(), index, content))
+        self.calls.append((began, index, content))
         if self.limited_every and len(self.calls) % self.limited_every == 0:
             self.limits += 1
         if len(self.calls) in self.limited_calls:
@@ -58,18 +78,34 @@ async def feed_slowly(reply: StreamingReply, text: str, step: int, pace: float) 
 
 
 async def test_latest_text_wins_and_edits_are_paced() -> None:
-    target = FakeTarget(latency=0.01)
-    reply = StreamingReply(target, pacing=FAST)
+    clock = ReadingClock()
+    target = FakeTarget(latency=0.01, clock=lambda: clock.last)
+    reply = StreamingReply(target, pacing=FAST, clock=clock)
+    fed: list[str] = []  # the text fed so far when each write began
+    real_call = target._call
+
+    async def call(index: int, content: str) -> None:
+        fed.append(reply.text)
+        await real_call(index, content)
+
+    target._call = call  # type: ignore[method-assign]
     reply.start()
     text = "word " * 200
+    began = time.monotonic()
     await feed_slowly(reply, text, 5, 0.002)
+    fed_for = time.monotonic() - began
     await reply.finish("— gpt-4o · 3 credits")
     assert target.messages == [text + "\n— gpt-4o · 3 credits"]
-    times = [t for t, index, _ in target.calls]
+    # Every write carries all the text there was when it began: the latest text wins.
+    assert [content for _, _, content in target.calls[:-1]] == [f"{t} ▌" for t in fed[:-1]]
+    # Paced from the instant each write was sent (the clock the reply read), so the gaps hold
+    # exactly, however slowly the machine runs; only the final write goes without waiting.
+    times = [t for t, _, _ in target.calls]
     gaps = [b - a for a, b in itertools.pairwise(times)][:-1]
-    assert all(gap >= FAST.interval * 0.9 for gap in gaps)
+    assert all(gap >= FAST.interval - 1e-9 for gap in gaps), gaps
     assert target.max_in_flight == 1
-    assert len(target.calls) < 20  # 200 chunks did not become 200 edits
+    # 200 chunks did not become 200 edits: one per interval of feeding at most, plus the final.
+    assert len(target.calls) <= fed_for / FAST.interval + 2
 
 
 async def test_long_answer_is_split_with_fences_and_nothing_lost() -> None:
@@ -91,6 +127,9 @@ async def test_interval_widens_after_rate_limits_and_final_text_arrives() -> Non
     reply = StreamingReply(target, pacing=FAST)
     reply.start()
     await feed_slowly(reply, "abcdefghij" * 60, 10, 0.01)
+    # The second write meets the first 429, however late it comes; from then on every other
+    # write does, so the interval stays above the configured pace.
+    await wait_until(lambda: target.limits > 0)
     assert reply.interval > FAST.interval
     await reply.finish("end")
     assert target.messages == ["abcdefghij" * 60 + "\nend"]
@@ -102,7 +141,9 @@ async def test_interval_narrows_back_to_the_configured_pace_after_successes() ->
     reply = StreamingReply(target, pacing=FAST)
     reply.start()
     intervals: list[float] = []
-    for _ in range(150):  # about 1.5 s of text
+    # About 1.5 s of text, and more while the machine is too slow for the nine successes it
+    # takes to come back down (they need about 1.2 s; 30 s is out of a correct program's reach).
+    while len(intervals) < 150 or (reply.interval > FAST.interval and len(intervals) < 3000):
         reply.feed("more text ")
         intervals.append(reply.interval)
         await asyncio.sleep(0.01)
@@ -114,18 +155,20 @@ async def test_interval_narrows_back_to_the_configured_pace_after_successes() ->
     after = intervals[peak:]
     assert all(b <= a for a, b in itertools.pairwise(after))
     assert len(set(after)) > 5  # it came down step by step, not in one jump
-    assert target.messages == ["more text " * 150 + "\nend"]
+    assert target.messages == ["more text " * len(intervals) + "\nend"]
 
 
 async def test_first_text_waits_for_a_meaningful_amount() -> None:
+    clock = ManualClock()
     target = FakeTarget()
-    reply = StreamingReply(target, pacing=Pacing(first_chars=50, first_wait=0.2))
+    reply = StreamingReply(target, pacing=Pacing(first_chars=50, first_wait=0.2), clock=clock)
     reply.start()
     reply.feed("Hi")
-    await asyncio.sleep(0.05)
+    clock.advance(0.19)
+    await asyncio.sleep(0.3)  # longer than first_wait in real time too: the clock decides
     assert target.calls == []
-    await asyncio.sleep(0.25)
-    assert target.messages == ["Hi ▌"]
+    clock.advance(0.01)
+    await wait_until(lambda: target.messages == ["Hi ▌"])
     await reply.finish("")
     assert target.messages == ["Hi"]
 
@@ -134,15 +177,18 @@ async def test_budget_widens_intervals_for_many_streams() -> None:
     budget = WriteBudget(per_second=200)
     targets = [FakeTarget() for _ in range(20)]
     replies = [StreamingReply(t, pacing=FAST, budget=budget) for t in targets]
+    started = time.monotonic()
     for reply in replies:
         reply.start()
     assert budget.share_interval() == 20 / 200
     await asyncio.gather(*(feed_slowly(r, "text " * 40, 5, 0.005) for r in replies))
     await asyncio.gather(*(r.finish("") for r in replies))
     assert budget.active == 0
+    # The budget hands out one slot per 1/200 s from the start and no write begins before its
+    # slot: the n-th write began at least (n - 1) / 200 s in, on any machine.
     calls = sorted(t for target in targets for t, _, _ in target.calls)
-    window = calls[-1] - calls[0]
-    assert len(calls) <= 200 * window + 5
+    assert len(calls) > 20
+    assert len(calls) <= 200 * (calls[-1] - started) + 1 + 1e-6
 
 
 async def stream_whole(text: str, footer: str, step: int = 50) -> list[str]:

@@ -32,22 +32,10 @@ from bot.upstream.suno import (
     SunoClient,
     SunoTask,
 )
+from tests.helpers import ManualClock
 
 KEY = "sk-SunoTestKey0123456789abcdefXYZ"
 BARE_KEY = KEY.removeprefix("sk-")
-
-
-class ManualClock:
-    """Sandbox time that moves only when a test says so, for asserting intermediate states."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 @pytest.fixture

@@ -166,13 +166,11 @@ async def test_lifecycle() -> None:
     sb = UpstreamSandbox()
     with pytest.raises(RuntimeError):
         _ = sb.base_url
-    started = time.monotonic()
     base = await sb.start()
     assert base.startswith("http://127.0.0.1:") and sb.base_url == base
     assert await sb.start() == base  # idempotent
     await sb.close()
-    await sb.close()
-    assert time.monotonic() - started < 1
+    await sb.close()  # how fast is measured in bench/sandboxes.py
 
 
 async def test_close_does_not_wait_for_a_stalled_stream(http: aiohttp.ClientSession) -> None:
@@ -185,4 +183,5 @@ async def test_close_does_not_wait_for_a_stalled_stream(http: aiohttp.ClientSess
     started = time.monotonic()
     await sb.close()
     resp.close()
-    assert time.monotonic() - started < 1
+    # Waiting for the stream would take its 30 s; a tenth of that is beyond any correct close.
+    assert time.monotonic() - started < sb.chat.stall_seconds / 10

@@ -33,6 +33,7 @@ from bot.upstream.video import (
     video_adapters,
 )
 from bot.upstream.video.common import progress_of, readable_detail
+from tests.helpers import ManualClock
 
 KEY = "sk-VideoTestKey0123456789abcdefXYZ"
 PNG = sandbox_png("first-frame", grid=False)
@@ -58,16 +59,6 @@ VARIANTS = [
     ("unified", "unified_form", "veo"),
 ]
 VARIANT_IDS = [f"{a}-{v}" if v else a for a, _, v in VARIANTS]
-
-
-class ManualClock:
-    """Sandbox time that moves only when a test says so."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture

@@ -15,7 +15,14 @@ from typing import Any
 import pytest
 
 from bot.sandbox.upstream.wire import openai_error
-from tests.helpers import final_answer, run_slash, wait_until
+from tests.helpers import (
+    ManualClock,
+    ever_showed,
+    final_answer,
+    hold_until_shown,
+    run_slash,
+    wait_until,
+)
 from tests.reliability.amounts import (
     NOTHING,
     action_charge,
@@ -395,10 +402,12 @@ async def test_imagine_never_finishes(note: Note) -> None:
 async def test_imagine_failure_after_progress(note: Note) -> None:
     async with world(jobs={"progress_interval": 0.05}) as w:
         mj = w.upstream.midjourney
+        mj.clock = ManualClock()
         mj.durations = (0.02, 0.02, 0.8)
         mj.fail_next = "Job failed: internal error"
         member = w.add_member("alice")
         await run_slash(w, member, "imagine", {"prompt": "a tree"})
+        await hold_until_shown(mj, 0.4, lambda: ever_showed(w, "▓", "%"))
         card = await finished_card(w)
         shown = [content for _, content, _ in card.history]
         assert any("▓" in c and "%" in c for c in shown), shown
