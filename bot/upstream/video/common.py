@@ -34,6 +34,9 @@ STATUS_WORDS: dict[str, VideoStatus] = {
 # Keys that name the video in raw upstream bodies, most specific first.
 _URL_KEYS = ("video_url", "url", "download_url", "result_url", "uri", "output")
 _REFUSED_STATUSES = frozenset({400, 404, 413, 422})
+# The gateways' ways of saying "no such task": new-api's task style (HTTP 400), the proxies'
+# and Sora's 404, and the words some resellers use under 400.
+UNKNOWN_TASK_CODES = frozenset({"task_not_exist", "task_not_found", "not_found"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,15 +101,24 @@ async def submit_json(client: UpstreamClient, path: str, **kwargs: Any) -> Any:
 
 
 async def get_json(client: UpstreamClient, path: str, **kwargs: Any) -> Any | None:
-    """GET a task; ``None`` when the gateway answers 404 (an id it does not know)."""
+    """GET a task; ``None`` when the gateway says it does not know the id (``is_unknown_task``)."""
     try:
         obj = await client.request_json("GET", path, **kwargs)
     except UpstreamError as exc:
-        if exc.status == 404:
+        if is_unknown_task(exc):
             return None
         raise
     _raise_unless_task(client, obj)
     return obj
+
+
+def is_unknown_task(exc: UpstreamError) -> bool:
+    """Whether an error answer to a task lookup means the gateway has no such task: 404, or
+    stock new-api's ``400 {"code":"task_not_exist"}`` (upstream-api.md §7)."""
+    if exc.status == 404:
+        return True
+    words = {(exc.code or "").lower(), exc.detail.strip().lower()}
+    return exc.status == 400 and bool(words & UNKNOWN_TASK_CODES)
 
 
 def _raise_unless_task(client: UpstreamClient, obj: Any) -> None:

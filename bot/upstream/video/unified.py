@@ -81,8 +81,11 @@ class UnifiedVideoClient:
         }
         if size := SIZES.get(request.aspect):
             body["size"] = size
-        if image := request.image_data_uri():
-            body["image"] = image
+        if request.image:
+            # The gateway hands ``image`` to the channel unchanged: Kling takes bare base64 and
+            # refuses a data: URI (upstream-api.md §7); the other channels read a data: URI.
+            kling = request.model.lower().startswith("kling")
+            body["image"] = request.image_base64() if kling else request.image_data_uri()
         return await self.submit_body(body)
 
     async def submit_body(self, body: dict[str, Any]) -> str:
