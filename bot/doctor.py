@@ -11,7 +11,7 @@ from sqlalchemy import text
 from bot.config import Config, load_config
 from bot.db import Database
 from bot.errors import ConfigError, UpstreamAuthError, UpstreamError
-from bot.upstream import BillingClient, UpstreamClient
+from bot.upstream.factory import billing_client, upstream_client
 
 TIMEOUT = aiohttp.ClientTimeout(total=15)
 
@@ -52,23 +52,17 @@ async def check_discord(config: Config, session: aiohttp.ClientSession) -> Check
 
 async def check_upstream(config: Config, session: aiohttp.ClientSession) -> Check:
     up = config.upstream
-    client = UpstreamClient(
-        session,
-        up.base_url,
-        up.api_key.get_secret_value(),
-        connect_timeout=up.connect_timeout,
-        read_timeout=up.read_timeout,
-        total_timeout=30,
-    )
+    client = upstream_client(session, up, total_timeout=30)
     try:
-        balance = await BillingClient(client).balance()
+        balance = await billing_client(client, up).balance()
     except UpstreamAuthError:
         return Check("upstream", False, "upstream.api_key: rejected by the gateway")
     except UpstreamError as exc:
         return Check("upstream", False, f"upstream.base_url: {exc.detail or 'request failed'}")
     if balance.unlimited:
         return Check("upstream", True, "key accepted (unlimited)")
-    return Check("upstream", True, f"key accepted, ${balance.remaining_usd:,.2f} remaining")
+    remaining = balance.unit.format(balance.remaining)
+    return Check("upstream", True, f"key accepted, {remaining} remaining")
 
 
 async def run_checks(config: Config) -> list[Check]:

@@ -21,7 +21,13 @@ from urllib.parse import SplitResult, urljoin, urlsplit
 import aiohttp
 import yarl
 
-from bot.errors import MediaTooLarge, UpstreamError, UpstreamFailure, UpstreamTimeout
+from bot.errors import (
+    MediaTooLarge,
+    UpstreamAuthError,
+    UpstreamError,
+    UpstreamFailure,
+    UpstreamTimeout,
+)
 from bot.upstream.addresses import public_address
 from bot.upstream.errors import build_error, decode_json, raise_for_error_body
 from bot.upstream.sse import SSEEvent, SSEParser, SSEProtocolError
@@ -40,6 +46,10 @@ _LOG_BODY_CHARS = 2000
 # Anything that looks like an OpenAI-style secret key, in case an upstream echoes another one.
 _KEY_LIKE = re.compile(r"sk-[A-Za-z0-9_\-]{16,}")
 REDACTED = "sk-***"
+# Midjourney routes, with or without a speed prefix (/mj-fast/mj/…): a proxy reached directly
+# reads its key from this header instead of Authorization (upstream-api.md §7).
+_MJ_PATH = re.compile(r"^(?:/[^/]+)?/mj/")
+MJ_SECRET_HEADER = "mj-api-secret"
 
 Timeout = float | aiohttp.ClientTimeout | None
 
@@ -76,6 +86,7 @@ class UpstreamClient:
         connect_timeout: float = 10.0,
         read_timeout: float = 60.0,
         total_timeout: float = 300.0,
+        mj_auth: str = "bearer",
     ) -> None:
         if not api_key:
             raise ValueError("api_key must not be empty")
@@ -86,6 +97,9 @@ class UpstreamClient:
         # in the same network, the sandbox on 127.0.0.1); other private hosts are not.
         self._own_host = (urlsplit(self.base_url).hostname or "").lower()
         self._authorization = f"Bearer {api_key}"
+        self._api_key = api_key
+        # "bearer", "mj-api-secret", or "auto": Bearer until a /mj route refuses it.
+        self.mj_auth = mj_auth
         self.redact = Redactor(api_key)
         self.read_timeout = read_timeout
         self._timeout = aiohttp.ClientTimeout(
@@ -129,13 +143,23 @@ class UpstreamClient:
                 json=json,
                 data=data,
                 params=params,
-                headers=self._headers(headers),
+                headers=self._headers(headers, path),
                 timeout=self._timeout_for(timeout),
             ) as resp:
                 if resp.status >= 400:
                     raise await self._error_from(method, path, resp)
                 raw = await resp.read()
                 status = resp.status
+        except UpstreamAuthError:
+            if self.mj_auth != "auto" or not _MJ_PATH.match(urlsplit(url).path):
+                raise
+            # A midjourney-proxy reached directly never matches "Bearer …": ask it its way.
+            log.info("upstream %s %s refused Bearer: using %s", method, path, MJ_SECRET_HEADER)
+            self.mj_auth = MJ_SECRET_HEADER
+            return await self.request_json(
+                method, path, json=json, data=data, params=params, headers=headers,
+                timeout=timeout,
+            )  # fmt: skip
         except UpstreamError:
             raise
         except (TimeoutError, aiohttp.ClientError) as exc:
@@ -218,7 +242,7 @@ class UpstreamClient:
 
         With ``address``, connects to that address (the one checked) under the URL's name."""
         own = _origin(url) == self._origin
-        headers = self._headers(None) if own else {}
+        headers = self._headers(None, url) if own else {}
         target: str | yarl.URL = url
         pinned: dict[str, Any] = {}
         if address is not None:
@@ -300,8 +324,11 @@ class UpstreamClient:
         log.debug("upstream %s %s error body: %s", method, path, body)
         return error
 
-    def _headers(self, extra: dict[str, str] | None) -> dict[str, str]:
-        headers = {"Authorization": self._authorization}
+    def _headers(self, extra: dict[str, str] | None, path: str = "") -> dict[str, str]:
+        if self.mj_auth == MJ_SECRET_HEADER and _MJ_PATH.match(urlsplit(path).path):
+            headers = {MJ_SECRET_HEADER: self._api_key}
+        else:
+            headers = {"Authorization": self._authorization}
         if extra:
             headers.update(extra)
         return headers

@@ -28,6 +28,7 @@ from bot.errors import (
 )
 from bot.upstream.client import UpstreamClient
 from bot.upstream.errors import BALANCE_CODES, MJ_SATURATED, split_request_id
+from bot.upstream.parsing import as_text
 
 log = logging.getLogger(__name__)
 
@@ -114,30 +115,30 @@ class MJTask:
             return cls(id="")
         props = obj.get("properties")
         props = props if isinstance(props, dict) else {}
-        status = _text(obj.get("status")).strip().upper()
+        status = as_text(obj.get("status")).strip().upper()
         status = status if status in STATUSES else ""
-        action = _text(obj.get("action")).strip().upper()
+        action = as_text(obj.get("action")).strip().upper()
         progress = _progress(obj.get("progress"))
         if status == "SUCCESS":
             progress = 100
-        prompt = _text(obj.get("prompt"))
-        final_prompt = _text(props.get("finalPrompt")) or _text(obj.get("promptEn"))
+        prompt = as_text(obj.get("prompt"))
+        final_prompt = as_text(props.get("finalPrompt")) or as_text(obj.get("promptEn"))
         prompts: list[str] = []
         if action == "DESCRIBE":
             texts = (
                 final_prompt,
                 prompt,
-                _text(obj.get("promptEn")),
-                _text(obj.get("description")),
+                as_text(obj.get("promptEn")),
+                as_text(obj.get("description")),
             )
             prompts = next((p for p in map(describe_prompts, texts) if p), [])
         return cls(
-            id=_text(obj.get("id")),
+            id=as_text(obj.get("id")),
             action=action,
             status=status,
             progress=progress,
-            image_url=_text(obj.get("imageUrl")).strip() or None,
-            fail_reason=_text(obj.get("failReason")),
+            image_url=as_text(obj.get("imageUrl")).strip() or None,
+            fail_reason=as_text(obj.get("failReason")),
             prompt=prompt,
             final_prompt=final_prompt,
             buttons=_buttons(obj.get("buttons")),
@@ -246,7 +247,7 @@ class MidjourneyClient:
         code = obj.get("code")
         if "id" not in obj and isinstance(code, int) and not isinstance(code, bool):
             # A raw proxy's refusal (e.g. an unknown id) under HTTP 200, in the submit shape.
-            detail, _ = split_request_id(self._client.redact(_text(obj.get("description"))))
+            detail, _ = split_request_id(self._client.redact(as_text(obj.get("description"))))
             raise UpstreamFailure(detail or "task not found", status=200, code=str(code))
         return MJTask.from_json(obj)
 
@@ -283,11 +284,11 @@ class MidjourneyClient:
             raise UpstreamFailure("the upstream sent an unexpected answer", status=200)
         props = obj.get("properties")
         props = props if isinstance(props, dict) else {}
-        raw_description = self._client.redact(_text(obj.get("description")))
+        raw_description = self._client.redact(as_text(obj.get("description")))
         description, request_id = split_request_id(raw_description)
         if code not in ACCEPTED_CODES:
             raise self._rejection(kind, code, description, request_id, props)
-        task_id = _text(obj.get("result")).strip()
+        task_id = as_text(obj.get("result")).strip()
         if not task_id:
             log.warning("mj submit %s: code %s without a task id", kind, code)
             raise UpstreamFailure("the upstream accepted the task but sent no id", status=200)
@@ -309,7 +310,7 @@ class MidjourneyClient:
         if code == CODE_QUEUE_FULL:
             error = QueueFull(detail, **kw)
         elif code == CODE_BANNED_PROMPT:
-            word = self._client.redact(_text(props.get("bannedWord")))
+            word = self._client.redact(as_text(props.get("bannedWord")))
             error = BannedPrompt(detail, word=word, **kw)
         elif description.strip().lower() in BALANCE_CODES:
             error = UpstreamInsufficientBalance(detail, **kw)
@@ -344,7 +345,9 @@ def _buttons(value: Any) -> list[MJButton]:
             continue
         custom_id = item.get("customId")
         if isinstance(custom_id, str) and custom_id:
-            buttons.append(MJButton(custom_id, _text(item.get("label")), _text(item.get("emoji"))))
+            buttons.append(
+                MJButton(custom_id, as_text(item.get("label")), as_text(item.get("emoji")))
+            )
     return buttons
 
 
@@ -374,14 +377,3 @@ def _int_or_none(value: Any) -> int | None:
         except ValueError:
             return None
     return None
-
-
-def _text(value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    if value is None or isinstance(value, dict | list):
-        return ""
-    try:
-        return str(value)
-    except ValueError:  # an int past Python's digit limit
-        return ""

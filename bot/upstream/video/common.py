@@ -16,6 +16,7 @@ from typing import Any, Literal, Protocol
 from bot.errors import SubmitRejected, UpstreamError, UpstreamFailure
 from bot.upstream.client import UpstreamClient
 from bot.upstream.midjourney import data_uri
+from bot.upstream.parsing import as_text
 
 log = logging.getLogger(__name__)
 
@@ -139,8 +140,8 @@ def readable_detail(detail: str) -> str:
     for node in (inner, obj):
         if isinstance(node, dict):
             for key in ("reason", "message", "msg", "error"):
-                if text(node.get(key)).strip():
-                    return text(node[key]).strip()
+                if as_text(node.get(key)).strip():
+                    return as_text(node[key]).strip()
         elif isinstance(node, str) and node.strip():
             return node.strip()
     return detail
@@ -154,7 +155,7 @@ def unexpected(what: str, obj: Any) -> UpstreamFailure:
 
 def status_of(value: Any) -> VideoStatus:
     """Any API's status word in the engine's terms; unknown words count as still pending."""
-    return STATUS_WORDS.get(text(value).strip().lower(), "pending")
+    return STATUS_WORDS.get(as_text(value).strip().lower(), "pending")
 
 
 def progress_of(value: Any, status: VideoStatus, *, fraction: bool = False) -> int:
@@ -216,21 +217,10 @@ def obj_at(obj: Any, *path: str | int) -> Any:
     return obj
 
 
-def text(value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    if value is None or isinstance(value, dict | list | bool):
-        return ""
-    try:
-        return str(value)
-    except ValueError:  # an int past Python's digit limit
-        return ""
-
-
 def task_id_of(obj: Any) -> str:
     """The task id of a submit answer in any of its shapes, or ``""``."""
     for path in (("task_id",), ("id",), ("data", "task_id"), ("data", "id"), ("data",)):
         value = obj_at(obj, *path)
-        if isinstance(value, str | int) and not isinstance(value, bool) and text(value).strip():
-            return text(value).strip()
+        if isinstance(value, str | int) and not isinstance(value, bool) and as_text(value).strip():
+            return as_text(value).strip()
     return ""
