@@ -485,7 +485,12 @@ def test_task_parsing_is_tolerant() -> None:
             "status": "in_progress",
             "progress": "45.5%",
             "imageUrl": "",
-            "buttons": [{"customId": "MJ::a", "label": "U1"}, {"label": "no id"}, "junk"],
+            "buttons": [
+                {"customId": "MJ::JOB::upsample::1::h", "label": "U1"},
+                {"customId": "MJ::a", "label": "not an action"},
+                {"label": "no id"},
+                "junk",
+            ],
             "properties": None,
         }
     )
@@ -495,7 +500,7 @@ def test_task_parsing_is_tolerant() -> None:
         45,
         None,
     )
-    assert task.buttons == [MJButton("MJ::a", "U1", "")]
+    assert task.buttons == [MJButton("MJ::JOB::upsample::1::h", "U1", "")]
     assert MJTask.from_json({"status": "WEIRD", "progress": "-5%"}).status == ""
     assert MJTask.from_json({"status": "SUCCESS", "progress": None}).progress == 100
     assert MJTask.from_json(None) == MJTask(id="")
@@ -570,3 +575,28 @@ def test_task_parsing_never_raises(obj: Any) -> None:
     assert all(isinstance(b.custom_id, str) and b.custom_id for b in task.buttons)
     assert all(isinstance(p, str) for p in task.prompts) and len(task.prompts) <= 4
     assert task.image_url is None or isinstance(task.image_url, str)
+
+
+@pytest.mark.parametrize(
+    ("custom_id", "shown"),
+    [
+        ("MJ::JOB::upsample::2::h", True),
+        ("MJ::JOB::upsample_v6_2x_subtle::1::h::SOLO", True),
+        ("MJ::JOB::variation::1::h", True),
+        ("MJ::JOB::low_variation::1::h::SOLO", True),
+        ("MJ::JOB::reroll::0::h::SOLO", True),
+        ("MJ::JOB::pan_left::1::h::SOLO", True),
+        ("MJ::Outpaint::50::1::h::SOLO", True),
+        ("MJ::CustomZoom::h", True),
+        ("MJ::Inpaint::1::h::SOLO", True),
+        # Current Midjourney's buttons that stock new-api refuses with unknown_action.
+        ("MJ::JOB::animate_high::1::h::SOLO", False),
+        ("MJ::JOB::animate_low::1::h::SOLO", False),
+        ("MJ::BOOKMARK::h", False),
+        ("MJ::JOB::video_virtual_upscale::1::h", False),
+        ("junk", False),
+    ],
+)
+def test_only_buttons_the_gateway_relays_are_kept(custom_id: str, shown: bool) -> None:
+    task = MJTask.from_json({"id": "1", "status": "SUCCESS", "buttons": [{"customId": custom_id}]})
+    assert [b.custom_id for b in task.buttons] == ([custom_id] if shown else [])

@@ -51,6 +51,12 @@ STATUSES = frozenset(
 )
 TERMINAL_STATUSES = frozenset({"SUCCESS", "FAILURE", "CANCEL"})
 
+# The button actions stock new-api relays through /mj/submit/action (its customId → action
+# mapping). Current Midjourney also shows Animate (MJ::JOB::animate_*), ❤️ (MJ::BOOKMARK::…)
+# and video buttons, which it refuses with 400 unknown_action (upstream-api.md §7).
+RELAYED_JOB_WORDS = ("upsample", "variation", "reroll", "pan_")
+RELAYED_KINDS = frozenset({"Outpaint", "CustomZoom", "Inpaint"})
+
 # Describe results: "1️⃣ prompt…\n\n2️⃣ prompt…"; the variation selector is sometimes missing.
 _KEYCAP = re.compile(r"(?m)^\s*([1-4])\ufe0f?\u20e3\s*")
 # Describe prompts link artist names: "[name](https://s.mj.run/…)" → "name".
@@ -336,7 +342,18 @@ def _bot_type(niji: bool) -> str:
     return NIJI_JOURNEY if niji else MID_JOURNEY
 
 
+def relayed(custom_id: str) -> bool:
+    """Whether the gateway can press this button (see ``RELAYED_JOB_WORDS``)."""
+    parts = custom_id.split("::")
+    if len(parts) < 3 or parts[0] != "MJ":
+        return False
+    if parts[1] == "JOB":
+        return any(word in parts[2] for word in RELAYED_JOB_WORDS)
+    return parts[1] in RELAYED_KINDS
+
+
 def _buttons(value: Any) -> list[MJButton]:
+    """The buttons a member may press: those the gateway relays, in Midjourney's order."""
     if not isinstance(value, list):
         return []
     buttons = []
@@ -344,7 +361,7 @@ def _buttons(value: Any) -> list[MJButton]:
         if not isinstance(item, dict):
             continue
         custom_id = item.get("customId")
-        if isinstance(custom_id, str) and custom_id:
+        if isinstance(custom_id, str) and custom_id and relayed(custom_id):
             buttons.append(
                 MJButton(custom_id, as_text(item.get("label")), as_text(item.get("emoji")))
             )

@@ -79,6 +79,12 @@ class MidjourneyState:
     remix: bool = False  # variations/rerolls/pans answer code 1 and wait in status MODAL
     blank_status: bool = False  # new-api before its first poll: status "" instead of NOT_START
     image_bytes: int | None = None  # pad result PNGs to exactly this size
+    # Gateways as they really are (upstream-api.md §7). ``current_buttons``: upscales carry
+    # today's Animate and ❤️ buttons too, which new-api's action route refuses.
+    current_buttons: bool = False
+    # Result links are built from this site setting (new-api's ServerAddress, by default
+    # http://localhost:3000) instead of the request's own host; None = the request's host.
+    server_address: str | None = None
     clock: Callable[[], float] = time.monotonic
     tasks: dict[str, SandboxMJTask] = field(default_factory=dict)
     submits: Counter[str] = field(default_factory=Counter)  # accepted submits by action
@@ -164,10 +170,22 @@ def upscale_buttons(h: str) -> list[dict[str, Any]]:
     ]
 
 
-def buttons_for(task: SandboxMJTask) -> list[dict[str, Any]]:
+def current_buttons(h: str) -> list[dict[str, Any]]:
+    """What current Midjourney adds under an upscale, and new-api does not relay."""
+    return [
+        _button(f"MJ::JOB::animate_high::1::{h}::SOLO", "Animate (High motion)", "🎞️"),
+        _button(f"MJ::JOB::animate_low::1::{h}::SOLO", "Animate (Low motion)", "🎞️"),
+        _button(f"MJ::BOOKMARK::{h}", "", "❤️"),
+    ]
+
+
+def buttons_for(task: SandboxMJTask, state: MidjourneyState | None = None) -> list[dict[str, Any]]:
     if task.action == "DESCRIBE":
         return []
-    return upscale_buttons(task.hash) if task.action == "UPSCALE" else grid_buttons(task.hash)
+    if task.action != "UPSCALE":
+        return grid_buttons(task.hash)
+    extra = current_buttons(task.hash) if state is not None and state.current_buttons else []
+    return [*upscale_buttons(task.hash), *extra]
 
 
 def describe_text(task: SandboxMJTask) -> str:
@@ -208,7 +226,7 @@ def task_json(state: MidjourneyState, task: SandboxMJTask, base_url: str) -> dic
         "status": status,
         "progress": f"{progress}%",
         "failReason": (task.fail_reason or "") if status == "FAILURE" else "",
-        "buttons": buttons_for(task) if status == "SUCCESS" else [],
+        "buttons": buttons_for(task, state) if status == "SUCCESS" else [],
         "maskBase64": "",
         "properties": {"finalPrompt": prompt, "finalZhPrompt": ""},
     }
@@ -243,7 +261,7 @@ async def action(request: web.Request) -> web.Response:
         return _refuse("task_not_found")
     if state.status(parent)[0] != "SUCCESS":
         return _refuse("task_status_not_success")
-    if custom_id not in {b["customId"] for b in buttons_for(parent)}:
+    if custom_id not in {b["customId"] for b in buttons_for(parent, state)}:
         return _refuse(f"unknown_action:{custom_id}")
     if custom_id.startswith(state.modal_actions):
         modal = state.new_task(name, parent.prompt, custom_id=custom_id, parent_id=parent.id)
@@ -448,7 +466,9 @@ def _str(value: Any) -> str:
 
 
 def _base_url(request: web.Request) -> str:
-    return f"{request.scheme}://{request.host}"
+    """Where result links point: the configured ServerAddress, else this request's host."""
+    address = request.app[MIDJOURNEY].server_address
+    return address.rstrip("/") if address else f"{request.scheme}://{request.host}"
 
 
 def setup(app: web.Application, state: MidjourneyState) -> None:

@@ -85,6 +85,9 @@ class VideoState:
     # A finished Luma generation reports ``completed`` with no link for this many polls first,
     # as resellers' Luma does (§7).
     luma_completed_without_link: int = 0
+    # Gateway links (the unified route's proxy URL) are built from this site setting (new-api's
+    # ServerAddress, by default http://localhost:3000); None = the request's own host.
+    server_address: str | None = None
     clock: Callable[[], float] = time.monotonic
     tasks: dict[str, SandboxVideoTask] = field(default_factory=dict)
     submits: Counter[str] = field(default_factory=Counter)  # accepted submits by API
@@ -195,7 +198,8 @@ def envelope(state: VideoState, task: SandboxVideoTask, base: str) -> dict[str, 
     elif phase == "done" and form == "result_url":
         result_url = url
     elif phase == "done" and form == "proxy":
-        result_url = f"{base}/v1/videos/{task.id}/content"
+        site = (state.server_address or base).rstrip("/")
+        result_url = f"{site}/v1/videos/{task.id}/content"
     elif phase == "done" and form == "fail_reason":
         fail_reason = url  # older builds kept the URL here on SUCCESS
     if task.api == "kling":
