@@ -25,9 +25,10 @@ from bot.errors import (
     UpstreamRateLimited,
 )
 from bot.job_types import TaskState
+from bot.mj_masks import mask_base64, region_mask
 from bot.providers.midjourney import task_state
 from bot.sandbox.upstream import UpstreamSandbox
-from bot.sandbox.upstream.png import PNG_SIGNATURE, sandbox_png
+from bot.sandbox.upstream.png import PNG_SIGNATURE, SANDBOX_SIDE, sandbox_png
 from bot.sandbox.upstream.wire import mj_error
 from bot.upstream.client import UpstreamClient
 from bot.upstream.midjourney import (
@@ -348,17 +349,22 @@ async def test_vary_region_answers_21_then_modal_completes(
     waiting = await mj.fetch_one(submit.task_id)
     assert waiting.needs_modal and not waiting.terminal and waiting.status == "MODAL"
 
-    confirmed = await mj.modal(submit.task_id, "a cat wearing a hat", mask_base64="bWFzaw==")
+    # Like the proxy, the sandbox refuses an inpaint without a mask of the image's size.
+    for wrong in (None, "bWFzaw==", mask_base64(region_mask((32, 32), "left"))):
+        with pytest.raises(SubmitRejected):
+            await mj.modal(submit.task_id, "a cat wearing a hat", mask_base64=wrong)
+    mask = mask_base64(region_mask((SANDBOX_SIDE, SANDBOX_SIDE), "left"))
+    confirmed = await mj.modal(submit.task_id, "a cat wearing a hat", mask_base64=mask)
     assert (confirmed.task_id, confirmed.code, confirmed.modal) == (submit.task_id, 1, False)
-    assert sandbox.requests_to("/mj/submit/modal")[0].json == {
+    assert sandbox.requests_to("/mj/submit/modal")[-1].json == {
         "taskId": submit.task_id,
         "prompt": "a cat wearing a hat",
-        "maskBase64": "bWFzaw==",
+        "maskBase64": mask,
     }
     done = await finished(mj, confirmed)
     assert done.action == "INPAINT" and done.prompt == "a cat wearing a hat"
     assert [b.label for b in done.buttons] == GRID_LABELS
-    assert sandbox.midjourney.tasks[submit.task_id].mask == "bWFzaw=="
+    assert sandbox.midjourney.tasks[submit.task_id].mask == mask
     assert sandbox.midjourney.submits == {"IMAGINE": 1, "UPSCALE": 1, "INPAINT": 1, "MODAL": 1}
 
     zoom = await mj.action(upscaled.id, button(upscaled, "MJ::CustomZoom::"))

@@ -21,6 +21,13 @@ from typing import Any
 
 from aiohttp import web
 
+from bot.sandbox.upstream.mj_buttons import (
+    action_name,
+    current_buttons,
+    grid_buttons,
+    mask_problem,
+    upscale_buttons,
+)
 from bot.sandbox.upstream.png import sandbox_png
 from bot.sandbox.upstream.wire import json_response, mj_error
 
@@ -28,15 +35,6 @@ SPEED_PREFIXES = ("", "/mj-fast", "/mj-relax", "/mj-turbo")
 GRID_BUTTON_COUNT = 9
 _HASH_NAMESPACE = uuid.UUID("6f1c3b1e-6d1a-4c5e-9f57-2b8d1f6a0c11")
 _TASK_ID_BASE = 1_712_345_678_900_000
-# new-api's names for a customId's action word (service/midjourney.go CoverPlusActionToNormalAction)
-_EXACT_ACTIONS = {
-    "variation": "VARIATION",
-    "low_variation": "LOW_VARIATION",
-    "high_variation": "HIGH_VARIATION",
-    "Outpaint": "ZOOM",
-    "CustomZoom": "CUSTOM_ZOOM",
-    "Inpaint": "INPAINT",
-}
 # Actions that open a remix modal when ``remix`` is on (answered with code 1, status MODAL).
 _REMIX_ACTIONS = frozenset({"VARIATION", "LOW_VARIATION", "HIGH_VARIATION", "REROLL", "PAN"})
 
@@ -142,41 +140,6 @@ MIDJOURNEY = web.AppKey("upstream_sandbox_midjourney", MidjourneyState)
 
 
 # --- task JSON -------------------------------------------------------------------------------
-
-
-def grid_buttons(h: str) -> list[dict[str, Any]]:
-    """U1–U4, reroll, V1–V4 under a finished grid, in Discord's order."""
-    ups = [_button(f"MJ::JOB::upsample::{i}::{h}", f"U{i}") for i in range(1, 5)]
-    reroll = _button(f"MJ::JOB::reroll::0::{h}::SOLO", "", "🔄")
-    variations = [_button(f"MJ::JOB::variation::{i}::{h}", f"V{i}") for i in range(1, 5)]
-    return [*ups, reroll, *variations]
-
-
-def upscale_buttons(h: str) -> list[dict[str, Any]]:
-    """The buttons under an upscaled image (v6)."""
-    return [
-        _button(f"MJ::JOB::upsample_v6_2x_subtle::1::{h}::SOLO", "Upscale (Subtle)", "⬆️"),
-        _button(f"MJ::JOB::upsample_v6_2x_creative::1::{h}::SOLO", "Upscale (Creative)", "⬆️"),
-        _button(f"MJ::JOB::low_variation::1::{h}::SOLO", "Vary (Subtle)", "🪄"),
-        _button(f"MJ::JOB::high_variation::1::{h}::SOLO", "Vary (Strong)", "🪄"),
-        _button(f"MJ::Inpaint::1::{h}::SOLO", "Vary (Region)", "🖌️"),
-        _button(f"MJ::Outpaint::50::1::{h}::SOLO", "Zoom Out 2x", "🔍"),
-        _button(f"MJ::Outpaint::75::1::{h}::SOLO", "Zoom Out 1.5x", "🔍"),
-        _button(f"MJ::CustomZoom::{h}", "Custom Zoom", "🔍"),
-        _button(f"MJ::JOB::pan_left::1::{h}::SOLO", "", "⬅️"),
-        _button(f"MJ::JOB::pan_right::1::{h}::SOLO", "", "➡️"),
-        _button(f"MJ::JOB::pan_up::1::{h}::SOLO", "", "⬆️"),
-        _button(f"MJ::JOB::pan_down::1::{h}::SOLO", "", "⬇️"),
-    ]
-
-
-def current_buttons(h: str) -> list[dict[str, Any]]:
-    """What current Midjourney adds under an upscale, and new-api does not relay."""
-    return [
-        _button(f"MJ::JOB::animate_high::1::{h}::SOLO", "Animate (High motion)", "🎞️"),
-        _button(f"MJ::JOB::animate_low::1::{h}::SOLO", "Animate (Low motion)", "🎞️"),
-        _button(f"MJ::BOOKMARK::{h}", "", "❤️"),
-    ]
 
 
 def buttons_for(task: SandboxMJTask, state: MidjourneyState | None = None) -> list[dict[str, Any]]:
@@ -303,8 +266,11 @@ async def modal(request: web.Request) -> web.Response:
         return _banned(prompt, word)
     if state.queue_full:
         return _code(23, "队列已满，请稍后尝试")
+    mask = _str(body.get("maskBase64"))
+    if task.action == "INPAINT" and (problem := mask_problem(mask)):
+        return _code(4, problem)  # the proxy fails an inpaint without a fitting mask
     task.prompt = prompt
-    task.mask = _str(body.get("maskBase64")) or None
+    task.mask = mask or None
     state.start(task)
     state.submits["MODAL"] += 1
     return _accepted(state, task)
@@ -399,27 +365,6 @@ async def image(request: web.Request) -> web.Response:
 
 
 # --- helpers ---------------------------------------------------------------------------------
-
-
-def action_name(custom_id: str) -> str | None:
-    """The task action a button's customId starts, or ``None`` when new-api does not know it."""
-    parts = custom_id.split("::")
-    if len(parts) < 3 or parts[0] != "MJ":
-        return None
-    word = parts[2] if parts[1] == "JOB" else parts[1]
-    if "upsample" in word:
-        return "UPSCALE"
-    if word in _EXACT_ACTIONS:
-        return _EXACT_ACTIONS[word]
-    if "pan" in word:
-        return "PAN"
-    if "reroll" in word:
-        return "REROLL"
-    return None
-
-
-def _button(custom_id: str, label: str, emoji: str = "") -> dict[str, Any]:
-    return {"customId": custom_id, "emoji": emoji, "label": label, "type": 2, "style": 2}
 
 
 async def _state_and_body(request: web.Request) -> tuple[MidjourneyState, dict[str, Any]]:
