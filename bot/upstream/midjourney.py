@@ -57,6 +57,12 @@ TERMINAL_STATUSES = frozenset({"SUCCESS", "FAILURE", "CANCEL"})
 RELAYED_JOB_WORDS = ("upsample", "variation", "reroll", "pan_")
 RELAYED_KINDS = frozenset({"Outpaint", "CustomZoom", "Inpaint"})
 
+# novicezk's midjourney-proxy sends no buttons and has no /mj/submit/action: a grid's U1–U4,
+# reroll and V1–V4 are made here, in Midjourney's customId form with this mark for the hash,
+# and pressed through /mj/submit/change (upstream-api.md §7).
+CHANGE_MARK = "atelier-change"
+GRID_ACTIONS = frozenset({"IMAGINE", "VARIATION", "REROLL", "BLEND"})
+
 # Describe results: "1️⃣ prompt…\n\n2️⃣ prompt…"; the variation selector is sometimes missing.
 _KEYCAP = re.compile(r"(?m)^\s*([1-4])\ufe0f?\u20e3\s*")
 # Describe prompts link artist names: "[name](https://s.mj.run/…)" → "name".
@@ -147,7 +153,11 @@ class MJTask:
             fail_reason=as_text(obj.get("failReason")),
             prompt=prompt,
             final_prompt=final_prompt,
-            buttons=_buttons(obj.get("buttons")),
+            buttons=(
+                _buttons(obj.get("buttons"))
+                if "buttons" in obj or status != "SUCCESS" or action not in GRID_ACTIONS
+                else change_buttons()
+            ),
             prompts=prompts,
         )
 
@@ -208,7 +218,18 @@ class MidjourneyClient:
         return await self._submit("imagine", body)
 
     async def action(self, task_id: str, custom_id: str) -> MJSubmit:
-        """Press a button of a finished task (its ``MJButton.custom_id``, unchanged)."""
+        """Press a button of a finished task (its ``MJButton.custom_id``, unchanged); one of
+        ``change_buttons`` goes to /mj/submit/change instead."""
+        parts = custom_id.split("::")
+        if CHANGE_MARK in parts and len(parts) >= 4:
+            word, index = parts[2], int(parts[3])
+            kind = (
+                "UPSCALE" if word == "upsample" else "REROLL" if word == "reroll" else "VARIATION"
+            )
+            body: dict[str, Any] = {"taskId": task_id, "action": kind}
+            if kind != "REROLL":
+                body["index"] = index
+            return await self._submit("change", body)
         return await self._submit("action", {"taskId": task_id, "customId": custom_id})
 
     async def modal(self, task_id: str, prompt: str, mask_base64: str | None = None) -> MJSubmit:
@@ -340,6 +361,14 @@ def _is_modal(description: str, props: dict[str, Any]) -> bool:
 
 def _bot_type(niji: bool) -> str:
     return NIJI_JOURNEY if niji else MID_JOURNEY
+
+
+def change_buttons() -> list[MJButton]:
+    """U1–U4, reroll and V1–V4 of a grid from a proxy that sends no buttons (``CHANGE_MARK``)."""
+    ups = [MJButton(f"MJ::JOB::upsample::{i}::{CHANGE_MARK}", f"U{i}") for i in range(1, 5)]
+    reroll = MJButton(f"MJ::JOB::reroll::0::{CHANGE_MARK}::SOLO", "", "🔄")
+    variations = [MJButton(f"MJ::JOB::variation::{i}::{CHANGE_MARK}", f"V{i}") for i in range(1, 5)]
+    return [*ups, reroll, *variations]
 
 
 def relayed(custom_id: str) -> bool:

@@ -17,7 +17,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from aiohttp import web
 
@@ -28,6 +28,7 @@ from bot.sandbox.upstream.mj_buttons import (
     mask_problem,
     upscale_buttons,
 )
+from bot.sandbox.upstream.mj_direct import change, strip_buttons
 from bot.sandbox.upstream.png import sandbox_png
 from bot.sandbox.upstream.wire import json_response, mj_error
 
@@ -83,6 +84,9 @@ class MidjourneyState:
     # Result links are built from this site setting (new-api's ServerAddress, by default
     # http://localhost:3000) instead of the request's own host; None = the request's host.
     server_address: str | None = None
+    # Which proxy answers /mj: "gateway" (new-api), or midjourney-proxy reached directly,
+    # "trueai" or "novicezk" (see ``mj_direct``).
+    proxy: Literal["gateway", "trueai", "novicezk"] = "gateway"
     clock: Callable[[], float] = time.monotonic
     tasks: dict[str, SandboxMJTask] = field(default_factory=dict)
     submits: Counter[str] = field(default_factory=Counter)  # accepted submits by action
@@ -211,6 +215,8 @@ async def imagine(request: web.Request) -> web.Response:
 
 async def action(request: web.Request) -> web.Response:
     state, body = await _state_and_body(request)
+    if state.proxy == "novicezk":
+        raise web.HTTPNotFound()  # novicezk has no action route, only /mj/submit/change
     task_id, custom_id = _str(body.get("taskId")), _str(body.get("customId"))
     if not task_id:
         return _refuse("task_id_is_required")
@@ -341,7 +347,7 @@ async def fetch(request: web.Request) -> web.Response:
     task = state.tasks.get(request.match_info["id"])
     if task is None:
         return _refuse("task_not_found")
-    return json_response(task_json(state, task, _base_url(request)))
+    return json_response(strip_buttons(state.proxy, task_json(state, task, _base_url(request))))
 
 
 async def list_by_condition(request: web.Request) -> web.Response:
@@ -350,7 +356,7 @@ async def list_by_condition(request: web.Request) -> web.Response:
     ids = ids if isinstance(ids, list) else []
     base = _base_url(request)
     found = [state.tasks[i] for i in ids if isinstance(i, str) and i in state.tasks]
-    return json_response([task_json(state, task, base) for task in found])
+    return json_response([strip_buttons(state.proxy, task_json(state, t, base)) for t in found])
 
 
 async def image(request: web.Request) -> web.Response:
@@ -430,6 +436,7 @@ def setup(app: web.Application, state: MidjourneyState) -> None:
             ("describe", describe),
         ):
             app.router.add_post(f"{prefix}/mj/submit/{kind}", handler)
+        app.router.add_post(f"{prefix}/mj/submit/change", change)
         app.router.add_get(f"{prefix}/mj/task/{{id}}/fetch", fetch)
         app.router.add_post(f"{prefix}/mj/task/list-by-condition", list_by_condition)
     app.router.add_get("/mj/image/{id}", public(image))
