@@ -13,7 +13,7 @@ import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import quote
 
 from bot.errors import (
@@ -28,7 +28,7 @@ from bot.errors import (
 )
 from bot.upstream.client import UpstreamClient
 from bot.upstream.errors import BALANCE_CODES, MJ_SATURATED, split_request_id
-from bot.upstream.parsing import as_text
+from bot.upstream.parsing import TaskStatus, as_text, word
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +67,6 @@ GRID_ACTIONS = frozenset({"IMAGINE", "VARIATION", "REROLL", "BLEND"})
 _KEYCAP = re.compile(r"(?m)^\s*([1-4])\ufe0f?\u20e3\s*")
 # Describe prompts link artist names: "[name](https://s.mj.run/…)" → "name".
 _MD_LINK = re.compile(r"\[([^\]]*)\]\(\s*https?://[^)\s]*\s*\)")
-_PERCENT = re.compile(r"-?\d+(?:\.\d+)?")
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +88,7 @@ class MJButton:
 
 
 @dataclass(frozen=True, slots=True)
-class MJTask:
+class MJTask(TaskStatus):
     """One task as the gateway reports it; build with ``MJTask.from_json``.
 
     ``status`` is one of ``STATUSES`` or ``""`` (new-api before its first poll, or a value this
@@ -107,13 +106,7 @@ class MJTask:
     buttons: list[MJButton] = field(default_factory=list)
     prompts: list[str] = field(default_factory=list)
 
-    @property
-    def terminal(self) -> bool:
-        return self.status in TERMINAL_STATUSES
-
-    @property
-    def succeeded(self) -> bool:
-        return self.status == "SUCCESS"
+    TERMINAL: ClassVar[frozenset[str]] = TERMINAL_STATUSES
 
     @property
     def needs_modal(self) -> bool:
@@ -127,12 +120,9 @@ class MJTask:
             return cls(id="")
         props = obj.get("properties")
         props = props if isinstance(props, dict) else {}
-        status = as_text(obj.get("status")).strip().upper()
-        status = status if status in STATUSES else ""
+        status = word(obj.get("status"), STATUSES)
         action = as_text(obj.get("action")).strip().upper()
-        progress = _progress(obj.get("progress"))
-        if status == "SUCCESS":
-            progress = 100
+        progress = cls.progress_of(obj.get("progress"), status)
         prompt = as_text(obj.get("prompt"))
         final_prompt = as_text(props.get("finalPrompt")) or as_text(obj.get("promptEn"))
         prompts: list[str] = []
@@ -395,21 +385,6 @@ def _buttons(value: Any) -> list[MJButton]:
                 MJButton(custom_id, as_text(item.get("label")), as_text(item.get("emoji")))
             )
     return buttons
-
-
-def _progress(value: Any) -> int:
-    """``"45%"``, ``45`` or ``"45"`` → 45, clamped to 0–100; anything else → 0."""
-    if isinstance(value, bool):
-        return 0
-    if isinstance(value, int | float):
-        number = float(value)
-    elif isinstance(value, str) and (match := _PERCENT.search(value)):
-        number = float(match.group())
-    else:
-        return 0
-    if number != number:  # NaN
-        return 0
-    return int(min(100.0, max(0.0, number)))
 
 
 def _int_or_none(value: Any) -> int | None:

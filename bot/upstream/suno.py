@@ -13,15 +13,14 @@ from __future__ import annotations
 import json
 import logging
 import math
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import quote
 
 from bot.errors import SubmitRejected, UpstreamError, UpstreamFailure
 from bot.upstream.client import UpstreamClient
-from bot.upstream.parsing import as_text
+from bot.upstream.parsing import TaskStatus, as_text, word
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +32,6 @@ TASK_STATUSES = frozenset(
 TERMINAL_STATUSES = frozenset({"SUCCESS", "FAILURE"})
 CLIP_STATUSES = frozenset({"submitted", "queued", "streaming", "complete", "error"})
 ACTIONS = frozenset({"MUSIC", "LYRICS"})
-_PERCENT = re.compile(r"-?\d+(?:\.\d+)?")
 
 
 # --- what can be submitted -------------------------------------------------------------------
@@ -185,7 +183,7 @@ class SunoLyrics:
 
 
 @dataclass(frozen=True, slots=True)
-class SunoTask:
+class SunoTask(TaskStatus):
     """One task as the gateway reports it; build with ``SunoTask.from_json``.
 
     ``status`` is one of ``TASK_STATUSES`` or ``""`` (unknown or missing). A MUSIC task has
@@ -202,17 +200,7 @@ class SunoTask:
     clips: list[SunoClip] = field(default_factory=list)
     lyrics: SunoLyrics | None = None
 
-    @property
-    def terminal(self) -> bool:
-        return self.status in TERMINAL_STATUSES
-
-    @property
-    def succeeded(self) -> bool:
-        return self.status == "SUCCESS"
-
-    @property
-    def failed(self) -> bool:
-        return self.status == "FAILURE"
+    TERMINAL: ClassVar[frozenset[str]] = TERMINAL_STATUSES
 
     @classmethod
     def from_json(cls, obj: Any) -> SunoTask:
@@ -223,8 +211,7 @@ class SunoTask:
         task_id = as_text(obj.get("task_id")).strip()
         if not task_id and isinstance(obj.get("id"), str):
             task_id = obj["id"].strip()
-        status = as_text(obj.get("status")).strip().upper()
-        status = status if status in TASK_STATUSES else ""
+        status = word(obj.get("status"), TASK_STATUSES)
         action = as_text(obj.get("action")).strip().upper()
         data = obj.get("data")
         if isinstance(data, str) and data.strip()[:1] in ("[", "{"):
@@ -237,10 +224,8 @@ class SunoTask:
         elif isinstance(data, list | dict):
             items = data if isinstance(data, list) else [data]
             clips = [clip for clip in map(SunoClip.from_json, items) if clip.id]
-        progress = _percent(obj.get("progress"))
+        progress = cls.progress_of(obj.get("progress"), status)
         fail_reason = as_text(obj.get("fail_reason"))
-        if status == "SUCCESS":
-            progress = 100
         if status == "FAILURE" and not fail_reason:
             fail_reason = next((c.error_message for c in clips if c.error_message), "")
         return cls(
@@ -363,21 +348,6 @@ class SunoClient:
 
 
 # --- tolerant readers ------------------------------------------------------------------------
-
-
-def _percent(value: Any) -> int:
-    """``"45%"``, ``45`` or ``"45"`` → 45, clamped to 0–100; anything else → 0."""
-    if isinstance(value, bool):
-        return 0
-    if isinstance(value, int | float):
-        number = float(value)
-    elif isinstance(value, str) and (match := _PERCENT.search(value)):
-        number = float(match.group())
-    else:
-        return 0
-    if math.isnan(number):
-        return 0
-    return int(min(100.0, max(0.0, number)))
 
 
 def _seconds(value: Any) -> float | None:
