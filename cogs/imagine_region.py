@@ -2,9 +2,12 @@
 (halves, quarters, centre), then writes the prompt; the mask is built from that choice when the
 job is submitted (``bot.mj_masks``), to the size of the image.
 
-Not an extension: ``cogs.imagine`` registers the menu and opens it for the Vary Region button.
-The menu is a persistent item (its custom_id names the job and the button) so it still works
-after a restart.
+A member who has a mask uploads it with ``/vary-region job:<n> mask:<image>``: a modal cannot
+take an attachment, and a slash command option can. The menu tells them the job's number.
+
+``cogs.imagine`` registers the menu, opens it for the Vary Region button, and adds this
+module's cog. The menu is a persistent item (its custom_id names the job and the button) so
+it still works after a restart.
 """
 
 from __future__ import annotations
@@ -13,12 +16,33 @@ import re
 from typing import Any
 
 import discord
+from discord import app_commands
+from discord.ext import commands
 
 from bot.app import Admitted, AtelierBot
+from bot.errors import AtelierError
+from bot.i18n import cmd
 from bot.mj_masks import REGIONS
 from cogs.imagine_prompt import PromptModal, job_prompt
 
 INPAINT_PREFIX = "MJ::Inpaint::"
+MASK_TYPES = ("image/png", "image/jpeg", "image/webp")
+
+
+class NoVaryRegion(AtelierError):
+    key = "gateways.no_vary_region"
+
+
+class NotAMask(AtelierError):
+    key = "gateways.not_a_mask"
+
+
+def inpaint_button(buttons: list[dict[str, Any]]) -> str | None:
+    """The Vary Region button's customId among a result's buttons."""
+    return next(
+        (b["custom_id"] for b in buttons if str(b.get("custom_id")).startswith(INPAINT_PREFIX)),
+        None,
+    )
 
 
 class RegionSelect(
@@ -84,5 +108,41 @@ async def ask_region(interaction: discord.Interaction[AtelierBot], job_id: int, 
     view = discord.ui.View(timeout=None)
     view.add_item(RegionSelect(job_id, index, options))
     await interaction.response.send_message(
-        catalog.t(locale, "gateways.region_pick"), view=view, ephemeral=True
+        catalog.t(locale, "gateways.region_pick", job=job_id), view=view, ephemeral=True
     )
+
+
+class VaryRegion(commands.Cog):
+    """``/vary-region``: Vary Region with the member's own mask."""
+
+    def __init__(self, bot: AtelierBot) -> None:
+        self.bot = bot
+
+    @app_commands.command(
+        name=cmd("vary-region", "mj.vary_region.name"),
+        description=cmd("Vary Region with your own mask", "mj.vary_region.description"),
+    )
+    @app_commands.describe(
+        job=cmd("The job number of the upscaled image", "mj.vary_region.job"),
+        mask=cmd("Black and white: white is redrawn", "mj.vary_region.mask"),
+        prompt=cmd("What to draw there (the image's prompt if empty)", "mj.vary_region.prompt"),
+    )
+    @app_commands.guild_only()
+    async def vary_region(
+        self,
+        interaction: discord.Interaction[AtelierBot],
+        job: app_commands.Range[int, 1, 10**18],
+        mask: discord.Attachment,
+        prompt: str | None = None,
+    ) -> None:
+        # Imported here: cogs.imagine imports this module to register the menu.
+        from cogs.imagine import action_job, parent_job
+
+        if (mask.content_type or "").split(";")[0] not in MASK_TYPES:
+            raise NotAMask(mask.filename, name=mask.filename)
+        parent = await parent_job(interaction, job)
+        custom_id = inpaint_button((parent.result or {}).get("buttons") or [])
+        if custom_id is None:
+            raise NoVaryRegion(f"job {job} has no Vary Region button", job=job)
+        text = (prompt or "").strip() or (parent.result or {}).get("final_prompt") or ""
+        await action_job(interaction, parent, custom_id, "mj_modal", text or None, mask=mask.url)

@@ -82,3 +82,45 @@ async def test_the_region_menu_is_in_the_members_language() -> None:
         [row] = menu.components
         options = [o["label"] for o in row["components"][0]["options"]]
         assert options[:2] == ["左半边", "右半边"] and options[-1] == "中央"
+
+
+async def test_a_member_with_a_mask_uploads_it_with_vary_region() -> None:
+    # Left half white, as the member drew it, at twice the image's size: it is fitted.
+    drawn = Image.new("L", (128, 128), 0)
+    drawn.paste(255, (0, 0, 64, 128))
+    upload = io.BytesIO()
+    drawn.save(upload, format="PNG")
+    async with SandboxWorld(config=CONFIG) as world:
+        member = world.add_member("alice")
+        await run_slash(world, member, "imagine", {"prompt": "a castle"})
+        grid = await finished_card(world)
+        handle = await world.discord.click(grid.id, custom_ids(grid)[0], member)  # U1
+        await handle.wait_response(timeout=5)
+        await finished_card(world, 1)
+        upscale_job = 2
+        handle = await run_slash(
+            world, member, "vary-region", {"job": upscale_job, "prompt": "a moat"},
+            attachments=[("mask.png", upload.getvalue(), "image/png")],
+        )  # fmt: skip
+        ack = await private_reply(world, handle)
+        assert "job #3" in ack.content
+        await finished_card(world, 2)
+        [call] = world.upstream.requests_to("/mj/submit/modal")
+        assert call.json["prompt"] == "a moat"
+        mask = Image.open(io.BytesIO(base64.b64decode(call.json["maskBase64"].split(",", 1)[1])))
+        assert mask.size == (SANDBOX_SIDE, SANDBOX_SIDE)
+        assert mask.getpixel((5, 30)) == 255 and mask.getpixel((60, 30)) == 0
+        assert await balance(world) == 1000 - 20 - 10 - 20
+
+        # Not an image, or a job without Vary Region: said privately, nothing charged.
+        handle = await run_slash(
+            world, member, "vary-region", {"job": 1},
+            attachments=[("notes.txt", b"hello", "text/plain")],
+        )  # fmt: skip
+        assert "`notes.txt` is not an image" in (await private_reply(world, handle)).content
+        handle = await run_slash(
+            world, member, "vary-region", {"job": 1},
+            attachments=[("mask.png", upload.getvalue(), "image/png")],
+        )  # fmt: skip
+        assert "has no Vary Region button" in (await private_reply(world, handle)).content
+        assert await balance(world) == 1000 - 20 - 10 - 20
