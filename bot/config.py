@@ -99,11 +99,27 @@ class UpstreamConfig(_Section):
     connect_timeout: float = Field(10.0, gt=0)
     read_timeout: float = Field(60.0, gt=0)
     total_timeout: float = Field(600.0, gt=0)
+    # Gateways as they really are (upstream-api.md §7).
+    # The unit the billing routes answer in: "auto" reads the site's /api/status (USD when it
+    # cannot be read); pin USD, CNY or TOKENS for a site whose status route is closed.
+    display_unit: Literal["auto", "USD", "CNY", "TOKENS"] = "auto"
+    # With a pinned CNY or TOKENS: how many of that unit make US$1 (the site's exchange rate,
+    # or its quota per unit; 0 = 500000 for TOKENS), to compare admin.upstream_alert_usd with.
+    display_per_usd: float = Field(0.0, ge=0)
+    # How /mj routes are authenticated: "bearer" (new-api and other gateways), "mj-api-secret"
+    # (midjourney-proxy reached directly), or "auto" (Bearer, then mj-api-secret if refused).
+    mj_auth: Literal["bearer", "mj-api-secret", "auto"] = "bearer"
 
     @field_validator("base_url")
     @classmethod
     def _base_url(cls, value: str) -> str:
         return _check_url(value, ("http", "https"))
+
+    @model_validator(mode="after")
+    def _rate_for_cny(self) -> UpstreamConfig:
+        if self.display_unit == "CNY" and not self.display_per_usd:
+            raise ValueError("display_per_usd: set the site's yuan per US$1 for display_unit CNY")
+        return self
 
 
 class DatabaseConfig(_Section):

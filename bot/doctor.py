@@ -35,7 +35,7 @@ from bot.errors import (
 from bot.migrations import current, head
 from bot.reachability import probe_discord
 from bot.sqlite_paths import sqlite_file
-from bot.upstream import BillingClient, UpstreamClient
+from bot.upstream.factory import billing_client, upstream_client
 
 DEFAULT_TIMEOUT = 10.0
 # A check still running after this long (or half the timeout) says so on stderr, and again
@@ -107,16 +107,9 @@ async def check_discord(ctx: Context) -> Check:
 
 async def check_upstream(ctx: Context) -> Check:
     up = ctx.config.upstream
-    client = UpstreamClient(
-        ctx.session,
-        up.base_url,
-        up.api_key.get_secret_value(),
-        connect_timeout=min(up.connect_timeout, ctx.timeout),
-        read_timeout=min(up.read_timeout, ctx.timeout),
-        total_timeout=ctx.timeout,
-    )
+    client = upstream_client(ctx.session, up, total_timeout=ctx.timeout)
     try:
-        balance = await BillingClient(client).balance()
+        balance = await billing_client(client, up).balance()
     except UpstreamAuthError:
         return Check("upstream", False, "upstream.api_key: rejected by the gateway", 2)
     except UpstreamError as exc:
@@ -124,7 +117,8 @@ async def check_upstream(ctx: Context) -> Check:
         return Check("upstream", False, f"upstream.base_url {up.base_url}: {reason}", 4)
     if balance.unlimited:
         return Check("upstream", True, "key accepted (unlimited)")
-    return Check("upstream", True, f"key accepted, ${balance.remaining_usd:,.2f} remaining")
+    remaining = balance.unit.format(balance.remaining)
+    return Check("upstream", True, f"key accepted, {remaining} remaining")
 
 
 CHECKS: list[DoctorCheck] = [

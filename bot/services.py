@@ -29,6 +29,7 @@ from bot.shared_limits import SharedStore
 from bot.spending import Spending
 from bot.streaming import Pacing, WriteBudget
 from bot.upstream import BillingClient, ChatClient, UpstreamClient
+from bot.upstream.factory import billing_client, upstream_client
 from bot.upstream.gpts import GPTsClient
 from bot.upstream.images import ImagesClient
 from bot.upstream.midjourney import MidjourneyClient
@@ -76,14 +77,7 @@ async def open_services(config: Config) -> AsyncIterator[Services]:
     http = aiohttp.ClientSession(trace_configs=[metrics.upstream_trace()])
     try:
         up = config.upstream
-        upstream = UpstreamClient(
-            http,
-            up.base_url,
-            up.api_key.get_secret_value(),
-            connect_timeout=up.connect_timeout,
-            read_timeout=up.read_timeout,
-            total_timeout=up.total_timeout,
-        )
+        upstream = upstream_client(http, config.upstream)
         ledger = Ledger(db, starting_balance=config.credit.starting_balance)
         chat = ChatClient(upstream)
         limiter = MemberLimiter(config.limits, store=store)
@@ -110,7 +104,7 @@ async def open_services(config: Config) -> AsyncIterator[Services]:
             http=http,
             upstream=upstream,
             chat=chat,
-            billing=BillingClient(upstream),
+            billing=billing_client(upstream, config.upstream),
             gpts=GPTsClient(upstream),
             answers=AnswerService(chat, spending, config.pricing, config.chat),
             conversations=Conversations(db),

@@ -74,14 +74,16 @@ class Admin(
             log.warning("could not post to the moderation log of guild %s: %s", guild_id, exc)
 
     def describe_balance(self, locale: Any, balance: UpstreamBalance) -> str:
+        """The balance in the gateway's own unit ($, ¥ or tokens), never assumed dollars."""
+        shown = balance.unit.format
         if balance.unlimited:
-            return self.t(locale, "admin.upstream_unlimited", used=f"{balance.used_usd:,.2f}")
+            return self.t(locale, "admin.upstream_unlimited", used=shown(balance.used))
         return self.t(
             locale,
             "admin.upstream_balance",
-            remaining=f"{balance.remaining_usd:,.2f}",
-            used=f"{balance.used_usd:,.2f}",
-            limit=f"{balance.hard_limit_usd:,.2f}",
+            remaining=shown(balance.remaining),
+            used=shown(balance.used),
+            limit=shown(balance.hard_limit),
         )
 
     @app_commands.command(
@@ -130,7 +132,8 @@ class Admin(
         while True:
             try:
                 balance = await self.services.billing.balance()
-                low = not balance.unlimited and balance.remaining_usd < config.upstream_alert_usd
+                # The threshold is configured in dollars; the balance is in the site's unit.
+                low = balance.below(config.upstream_alert_usd)
                 if low and not self._alerted:
                     await self._alert_operators(balance)
                 self._alerted = low
@@ -139,12 +142,13 @@ class Admin(
             await asyncio.sleep(config.upstream_check_minutes * 60)
 
     async def _alert_operators(self, balance: UpstreamBalance) -> None:
+        threshold = self.services.config.admin.upstream_alert_usd
         for owner_id in self.services.config.discord.owner_ids:
             text = self.t(
                 None,
                 "admin.upstream_low",
-                remaining=f"{balance.remaining_usd:,.2f}",
-                threshold=f"{self.services.config.admin.upstream_alert_usd:,.2f}",
+                remaining=balance.unit.format(balance.remaining),
+                threshold=balance.unit.format(balance.unit.from_usd(threshold)),
             )
             try:
                 user = await self.bot.fetch_user(owner_id)

@@ -17,6 +17,7 @@ from bot.i18n import cmd
 from bot.job_types import Job, NewJob, TaskState
 from bot.providers.midjourney import action_kind
 from cogs.imagine_prompt import AnswerButton, PromptModal, job_prompt
+from cogs.imagine_region import INPAINT_PREFIX, RegionSelect, VaryRegion, ask_region
 from cogs.media import IMAGE_PROVIDERS, MediaPresenter, start_media_job
 from cogs.views import error_text, file_or_link, progress_bar, show, start_job
 
@@ -137,6 +138,10 @@ async def press_button(
         raise JobNotFound(f"job {job_id} has no button {index}")
     custom_id = buttons[index]["custom_id"]
     kind = action_kind(custom_id)
+    if custom_id.startswith(INPAINT_PREFIX):
+        # The proxy needs a mask for Vary Region: the member picks the region first.
+        await ask_region(interaction, job_id, index)
+        return
     if kind == "mj_modal":
         # Vary Region and Custom Zoom need a prompt before Midjourney runs them (code 21).
         async def submit(modal: discord.Interaction[AtelierBot], prompt: str) -> None:
@@ -209,12 +214,19 @@ async def action_job(
     custom_id: str,
     kind: str,
     prompt: str | None = None,
+    region: str | None = None,
+    mask: str | None = None,
 ) -> None:
     request = {
         "task_id": parent.upstream_id,
         "custom_id": custom_id,
         "prompt": prompt or job_prompt(parent),
     }
+    if region is not None or mask is not None:
+        # Vary Region: the mask is made at submit time (a region's, or the member's own mask
+        # fitted), to the size of this image.
+        request |= {"image_url": (parent.result or {}).get("image_url") or ""}
+        request |= {"region": region} if region is not None else {"mask_url": mask}
     new = new_job(interaction, kind, request, parent_id=parent.id)
     label = button_label(interaction.client, str(interaction.locale), {"custom_id": custom_id})
     title = f"{label} · {request['prompt']}"
@@ -325,12 +337,12 @@ class Imagine(commands.Cog):
         self.bot = bot
 
     async def cog_load(self) -> None:
-        self.bot.add_dynamic_items(MJButton, DescribeButton, AnswerButton)
+        self.bot.add_dynamic_items(MJButton, DescribeButton, AnswerButton, RegionSelect)
         self.bot.services.jobs.set_presenter("mj_", MidjourneyPresenter(self.bot))
         self.bot.services.jobs.set_presenter("media_", MediaPresenter(self.bot))
 
     async def cog_unload(self) -> None:
-        self.bot.remove_dynamic_items(MJButton, DescribeButton, AnswerButton)
+        self.bot.remove_dynamic_items(MJButton, DescribeButton, AnswerButton, RegionSelect)
 
     @staticmethod
     def _image_url(attachment: discord.Attachment) -> str:
@@ -449,3 +461,4 @@ class Imagine(commands.Cog):
 
 async def setup(bot: AtelierBot) -> None:
     await bot.add_cog(Imagine(bot))
+    await bot.add_cog(VaryRegion(bot))

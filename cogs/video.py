@@ -96,7 +96,7 @@ def size_text(size: int) -> str:
 def needs_key(bot: AtelierBot, url: str) -> bool:
     """A gateway URL (Sora's content route, a proxied result) opens only with the API key."""
     own = urlsplit(bot.services.upstream.base_url)
-    parts = urlsplit(url)
+    parts = urlsplit(bot.services.upstream.gateway_link(url))
     return not parts.netloc or (parts.scheme, parts.netloc) == (own.scheme, own.netloc)
 
 

@@ -68,7 +68,7 @@ async def test_buttons_and_modals_are_refused_while_draining() -> None:
         press = await world.discord.click(grid.id, custom_ids(grid)[0], member)  # U1
         await press.wait_response(timeout=5)
         upscale = await card(world, 1)
-        region = custom_ids(upscale)[labels(upscale).index("Vary (Region)")]
+        region = custom_ids(upscale)[labels(upscale).index("Custom Zoom")]
         opened = await world.discord.click(upscale.id, region, member)
         await opened.wait_response(timeout=5)
         assert opened.modal is not None  # shown before the shutdown, submitted during it

@@ -150,10 +150,8 @@ async def test_refusals_and_failures_refund_in_full_with_a_clear_message() -> No
         assert await world.services.ledger.check() == []
 
 
-@pytest.mark.parametrize(
-    ("label", "custom_id"),
-    [("Vary (Region)", "MJ::Inpaint::"), ("Custom Zoom", "MJ::CustomZoom::")],
-)
+# Vary Region (a region first, then the prompt) is in tests/test_e2e_vary_region.py.
+@pytest.mark.parametrize(("label", "custom_id"), [("Custom Zoom", "MJ::CustomZoom::")])
 async def test_modal_actions_answer_code_21_then_complete(label: str, custom_id: str) -> None:
     async with SandboxWorld(config=CONFIG) as world:
         member = world.add_member("alice")

@@ -25,9 +25,10 @@ from bot.errors import (
     UpstreamRateLimited,
 )
 from bot.job_types import TaskState
+from bot.mj_masks import mask_base64, region_mask
 from bot.providers.midjourney import task_state
 from bot.sandbox.upstream import UpstreamSandbox
-from bot.sandbox.upstream.png import PNG_SIGNATURE, sandbox_png
+from bot.sandbox.upstream.png import PNG_SIGNATURE, SANDBOX_SIDE, sandbox_png
 from bot.sandbox.upstream.wire import mj_error
 from bot.upstream.client import UpstreamClient
 from bot.upstream.midjourney import (
@@ -336,17 +337,22 @@ async def test_vary_region_answers_21_then_modal_completes(
     waiting = await mj.fetch_one(submit.task_id)
     assert waiting.needs_modal and not waiting.terminal and waiting.status == "MODAL"
 
-    confirmed = await mj.modal(submit.task_id, "a cat wearing a hat", mask_base64="bWFzaw==")
+    # Like the proxy, the sandbox refuses an inpaint without a mask of the image's size.
+    for wrong in (None, "bWFzaw==", mask_base64(region_mask((32, 32), "left"))):
+        with pytest.raises(SubmitRejected):
+            await mj.modal(submit.task_id, "a cat wearing a hat", mask_base64=wrong)
+    mask = mask_base64(region_mask((SANDBOX_SIDE, SANDBOX_SIDE), "left"))
+    confirmed = await mj.modal(submit.task_id, "a cat wearing a hat", mask_base64=mask)
     assert (confirmed.task_id, confirmed.code, confirmed.modal) == (submit.task_id, 1, False)
-    assert sandbox.requests_to("/mj/submit/modal")[0].json == {
+    assert sandbox.requests_to("/mj/submit/modal")[-1].json == {
         "taskId": submit.task_id,
         "prompt": "a cat wearing a hat",
-        "maskBase64": "bWFzaw==",
+        "maskBase64": mask,
     }
     done = await finished(mj, confirmed)
     assert done.action == "INPAINT" and done.prompt == "a cat wearing a hat"
     assert [b.label for b in done.buttons] == GRID_LABELS
-    assert sandbox.midjourney.tasks[submit.task_id].mask == "bWFzaw=="
+    assert sandbox.midjourney.tasks[submit.task_id].mask == mask
     assert sandbox.midjourney.submits == {"IMAGINE": 1, "UPSCALE": 1, "INPAINT": 1, "MODAL": 1}
 
     zoom = await mj.action(upscaled.id, button(upscaled, "MJ::CustomZoom::"))
@@ -473,7 +479,12 @@ def test_task_parsing_is_tolerant() -> None:
             "status": "in_progress",
             "progress": "45.5%",
             "imageUrl": "",
-            "buttons": [{"customId": "MJ::a", "label": "U1"}, {"label": "no id"}, "junk"],
+            "buttons": [
+                {"customId": "MJ::JOB::upsample::1::h", "label": "U1"},
+                {"customId": "MJ::a", "label": "not an action"},
+                {"label": "no id"},
+                "junk",
+            ],
             "properties": None,
         }
     )
@@ -483,7 +494,7 @@ def test_task_parsing_is_tolerant() -> None:
         45,
         None,
     )
-    assert task.buttons == [MJButton("MJ::a", "U1", "")]
+    assert task.buttons == [MJButton("MJ::JOB::upsample::1::h", "U1", "")]
     assert MJTask.from_json({"status": "WEIRD", "progress": "-5%"}).status == ""
     assert MJTask.from_json({"status": "SUCCESS", "progress": None}).progress == 100
     assert MJTask.from_json(None) == MJTask(id="")
@@ -558,3 +569,28 @@ def test_task_parsing_never_raises(obj: Any) -> None:
     assert all(isinstance(b.custom_id, str) and b.custom_id for b in task.buttons)
     assert all(isinstance(p, str) for p in task.prompts) and len(task.prompts) <= 4
     assert task.image_url is None or isinstance(task.image_url, str)
+
+
+@pytest.mark.parametrize(
+    ("custom_id", "shown"),
+    [
+        ("MJ::JOB::upsample::2::h", True),
+        ("MJ::JOB::upsample_v6_2x_subtle::1::h::SOLO", True),
+        ("MJ::JOB::variation::1::h", True),
+        ("MJ::JOB::low_variation::1::h::SOLO", True),
+        ("MJ::JOB::reroll::0::h::SOLO", True),
+        ("MJ::JOB::pan_left::1::h::SOLO", True),
+        ("MJ::Outpaint::50::1::h::SOLO", True),
+        ("MJ::CustomZoom::h", True),
+        ("MJ::Inpaint::1::h::SOLO", True),
+        # Current Midjourney's buttons that stock new-api refuses with unknown_action.
+        ("MJ::JOB::animate_high::1::h::SOLO", False),
+        ("MJ::JOB::animate_low::1::h::SOLO", False),
+        ("MJ::BOOKMARK::h", False),
+        ("MJ::JOB::video_virtual_upscale::1::h", False),
+        ("junk", False),
+    ],
+)
+def test_only_buttons_the_gateway_relays_are_kept(custom_id: str, shown: bool) -> None:
+    task = MJTask.from_json({"id": "1", "status": "SUCCESS", "buttons": [{"customId": custom_id}]})
+    assert [b.custom_id for b in task.buttons] == ([custom_id] if shown else [])

@@ -6,6 +6,7 @@ from typing import Any
 
 from bot.errors import SubmitRejected
 from bot.job_types import Job, Submitted, TaskState
+from bot.mj_masks import fitted_mask, image_size, mask_base64, region_mask
 from bot.upstream.client import UpstreamClient
 from bot.upstream.midjourney import MidjourneyClient, MJTask, data_uri
 
@@ -77,6 +78,19 @@ class MidjourneyProvider:
             )
         return images
 
+    async def _mask(self, request: dict[str, Any]) -> str | None:
+        """Vary Region's ``maskBase64``: the chosen region, or the member's own mask, as a PNG
+        of the image's size (the proxy fails an inpaint without one); None for other modals."""
+        region, mask_url = request.get("region"), request.get("mask_url")
+        if not (region or mask_url):
+            return None
+        image = await self.upstream.download(request["image_url"], max_bytes=MAX_REFERENCE_BYTES)
+        size = image_size(image)
+        if mask_url:
+            own = await self.upstream.download(mask_url, max_bytes=MAX_REFERENCE_BYTES)
+            return mask_base64(fitted_mask(own, size))
+        return mask_base64(region_mask(size, str(region)))
+
     async def submit(self, job: Job) -> Submitted:
         request: dict[str, Any] = job.request
         kind = job.kind
@@ -92,8 +106,9 @@ class MidjourneyProvider:
             [image] = await self._images(request["image_urls"])
             result = await self.client.describe(image)
         elif kind == "mj_modal":
+            mask = await self._mask(request)  # before the press: a bad image presses nothing
             pressed = await self.client.action(request["task_id"], request["custom_id"])
-            result = await self.client.modal(pressed.task_id, request["prompt"])
+            result = await self.client.modal(pressed.task_id, request["prompt"], mask)
         else:
             result = await self.client.action(request["task_id"], request["custom_id"])
         return Submitted(result.task_id, result.queued)

@@ -36,6 +36,13 @@ UNIFIED_IMAGE = "unified_image"  # the engine provider of unified-route image mo
 MAX_REFERENCE_BYTES = 10 * 1024 * 1024
 NO_VIDEO = "the service finished without a video"
 NO_IMAGE = "the service finished without an image"
+TASK_LOST = "gateways.task_lost"  # a catalog key: the member reads it in their language
+# A gateway that answers "no such task" this many polls in a row has lost it: refund now rather
+# than at the deadline. Two, not one, so a lookup racing the gateway's own write is forgiven.
+UNKNOWN_POLLS = 2
+# Luma on resellers reports ``completed`` before the link is filled in (upstream-api.md §7): a
+# finished task answered without a link this many times in a row counts as failed.
+LINKLESS_POLLS = 5
 
 
 def provider_for(adapter: str) -> str:
@@ -60,10 +67,23 @@ class VideoProvider:
     batch_size = 1
     media = "video"
 
-    def __init__(self, adapter: VideoAdapter, upstream: UpstreamClient) -> None:
+    def __init__(
+        self,
+        adapter: VideoAdapter,
+        upstream: UpstreamClient,
+        *,
+        unknown_polls: int = UNKNOWN_POLLS,
+        linkless_polls: int = LINKLESS_POLLS,
+    ) -> None:
         self.adapter = adapter
         self.upstream = upstream
         self.name = adapter.name
+        self.unknown_polls = unknown_polls
+        self.linkless_polls = linkless_polls
+        # Per task, polls in a row answered "unknown" or "finished without a link". Kept in
+        # memory: after a restart a task gets at most that many polls again, which is the bound.
+        self._unknown: dict[str, int] = {}
+        self._linkless: dict[str, int] = {}
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.name!r})"
@@ -91,8 +111,19 @@ class VideoProvider:
         states: dict[str, TaskState] = {}
         for task_id in upstream_ids:
             task = await self.adapter.fetch(task_id)
-            if task is not None:
-                states[task_id] = task_state(task, self.media)
+            if task is None:
+                if _count(self._unknown, task_id) >= self.unknown_polls:
+                    log.warning("video %s: the gateway does not know task %s", self.name, task_id)
+                    states[task_id] = TaskState("failed", error=TASK_LOST)
+                    del self._unknown[task_id]
+                continue  # not listed yet: asked again at the next poll
+            self._unknown.pop(task_id, None)
+            linkless = task.status == "succeeded" and not task.url
+            if linkless and _count(self._linkless, task_id) < self.linkless_polls:
+                states[task_id] = TaskState("running", progress=99)
+                continue
+            self._linkless.pop(task_id, None)
+            states[task_id] = task_state(task, self.media)
         return states
 
 
@@ -112,6 +143,11 @@ class UnifiedImageProvider(VideoProvider):
         task_id = await self.unified.submit_body(body)
         log.info("unified image accepted: task %s", task_id)
         return Submitted(task_id)
+
+
+def _count(counts: dict[str, int], task_id: str) -> int:
+    counts[task_id] = counts.get(task_id, 0) + 1
+    return counts[task_id]
 
 
 def video_providers(upstream: UpstreamClient) -> list[VideoProvider]:

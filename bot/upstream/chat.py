@@ -6,12 +6,13 @@ import json
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from bot.errors import UpstreamFailure
 from bot.upstream.client import UpstreamClient
+from bot.upstream.parsing import validate
 
 log = logging.getLogger(__name__)
 
@@ -19,7 +20,6 @@ CHAT_PATH = "/v1/chat/completions"
 MODELS_PATH = "/v1/models"
 
 Message = dict[str, Any]
-_M = TypeVar("_M", bound=BaseModel)
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,7 +131,7 @@ class ChatClient:
         body = {"model": model, "messages": messages, **params, "stream": False}
         obj = await self._client.request_json("POST", CHAT_PATH, json=body)
         self._client.raise_for_error_body(obj)
-        chunk = _validate(_Chunk, obj)
+        chunk = validate(_Chunk, obj)
         choice = _first_choice(chunk)
         if choice is None:
             raise UpstreamFailure("the upstream returned no answer", status=200)
@@ -148,7 +148,7 @@ class ChatClient:
         """Ids of the models this key may use, in the gateway's order."""
         obj = await self._client.request_json("GET", MODELS_PATH)
         self._client.raise_for_error_body(obj)
-        return [entry.id for entry in _validate(_ModelList, obj).data]
+        return [entry.id for entry in validate(_ModelList, obj).data]
 
     def _delta_from(self, data: str) -> ChatDelta | None:
         try:
@@ -158,7 +158,7 @@ class ChatClient:
             raise UpstreamFailure("the upstream sent a malformed chunk", status=200) from None
         # A failure after the stream started comes as an error object in a data line.
         self._client.raise_for_error_body(obj)
-        chunk = _validate(_Chunk, obj)
+        chunk = validate(_Chunk, obj)
         choice = _first_choice(chunk)
         delta = (choice.delta or choice.message) if choice else None
         text = (delta.content or "") if delta else ""
@@ -168,15 +168,6 @@ class ChatClient:
         if not (text or reasoning or finish or usage):
             return None  # the opening role chunk, keep-alive chunks and the like
         return ChatDelta(text=text, reasoning=reasoning, finish_reason=finish, usage=usage)
-
-
-def _validate(model: type[_M], obj: Any) -> _M:
-    try:
-        return model.model_validate(obj)
-    except ValidationError as exc:
-        problems = exc.errors(include_url=False, include_input=False)[:3]
-        log.warning("unexpected %s shape: %s", model.__name__, problems)
-        raise UpstreamFailure("the upstream sent an unexpected answer", status=200) from None
 
 
 def _first_choice(chunk: _Chunk) -> _Choice | None:

@@ -13,18 +13,22 @@ import json as jsonlib
 import logging
 import re
 import time
-from collections.abc import AsyncIterator, Callable
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 from urllib.parse import SplitResult, urljoin, urlsplit
 
 import aiohttp
 import yarl
 
-from bot.errors import MediaTooLarge, UpstreamError, UpstreamFailure, UpstreamTimeout
+from bot.errors import (
+    MediaTooLarge,
+    UpstreamAuthError,
+    UpstreamError,
+    UpstreamFailure,
+    UpstreamTimeout,
+)
 from bot.upstream.addresses import public_address
 from bot.upstream.errors import build_error, decode_json, raise_for_error_body
-from bot.upstream.sse import SSEEvent, SSEParser, SSEProtocolError
+from bot.upstream.sse_stream import MAX_ERROR_BODY, SSEStream, read_limited
 
 log = logging.getLogger(__name__)
 
@@ -34,12 +38,18 @@ REQUEST_ID_HEADER = "X-Oneapi-Request-Id"
 FETCHABLE_SCHEMES = ("http", "https")
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 MAX_REDIRECTS = 3
-# An error body is read only this far: it is for a short message, not a download.
-MAX_ERROR_BODY = 64 * 1024
 _LOG_BODY_CHARS = 2000
 # Anything that looks like an OpenAI-style secret key, in case an upstream echoes another one.
 _KEY_LIKE = re.compile(r"sk-[A-Za-z0-9_\-]{16,}")
 REDACTED = "sk-***"
+# Midjourney routes, with or without a speed prefix (/mj-fast/mj/…): a proxy reached directly
+# reads its key from this header instead of Authorization (upstream-api.md §7).
+_MJ_PATH = re.compile(r"^(?:/[^/]+)?/mj/")
+MJ_SECRET_HEADER = "mj-api-secret"
+# Links the gateway builds from its ServerAddress site setting (forwarded Midjourney images,
+# Sora-style content): that setting may name another host or scheme than the one the bot was
+# given (by default http://localhost:3000), so they are fetched on the configured base URL.
+_GATEWAY_LINK = re.compile(r"^(?:/[^/]+)?/mj/image/[^/]+$|^/v1/videos/[^/]+/content$")
 
 Timeout = float | aiohttp.ClientTimeout | None
 
@@ -76,6 +86,7 @@ class UpstreamClient:
         connect_timeout: float = 10.0,
         read_timeout: float = 60.0,
         total_timeout: float = 300.0,
+        mj_auth: str = "bearer",
     ) -> None:
         if not api_key:
             raise ValueError("api_key must not be empty")
@@ -86,6 +97,9 @@ class UpstreamClient:
         # in the same network, the sandbox on 127.0.0.1); other private hosts are not.
         self._own_host = (urlsplit(self.base_url).hostname or "").lower()
         self._authorization = f"Bearer {api_key}"
+        self._api_key = api_key
+        # "bearer", "mj-api-secret", or "auto": Bearer until a /mj route refuses it.
+        self.mj_auth = mj_auth
         self.redact = Redactor(api_key)
         self.read_timeout = read_timeout
         self._timeout = aiohttp.ClientTimeout(
@@ -102,6 +116,14 @@ class UpstreamClient:
                 raise ValueError("refusing to send the API key to another host")
             return path
         return f"{self.base_url}/{path.lstrip('/')}"
+
+    def gateway_link(self, url: str) -> str:
+        """``url`` itself, or for a link the gateway built from its ServerAddress, the same path
+        and query on the configured base URL (where the key may go, and nowhere else)."""
+        parts = urlsplit(url)
+        if not parts.scheme or _origin(url) == self._origin or not _GATEWAY_LINK.match(parts.path):
+            return url
+        return f"{self.base_url}{parts.path}" + (f"?{parts.query}" if parts.query else "")
 
     async def request_json(
         self,
@@ -129,13 +151,23 @@ class UpstreamClient:
                 json=json,
                 data=data,
                 params=params,
-                headers=self._headers(headers),
+                headers=self._headers(headers, path),
                 timeout=self._timeout_for(timeout),
             ) as resp:
                 if resp.status >= 400:
                     raise await self._error_from(method, path, resp)
                 raw = await resp.read()
                 status = resp.status
+        except UpstreamAuthError:
+            if self.mj_auth != "auto" or not _MJ_PATH.match(urlsplit(url).path):
+                raise
+            # A midjourney-proxy reached directly never matches "Bearer …": ask it its way.
+            log.info("upstream %s %s refused Bearer: using %s", method, path, MJ_SECRET_HEADER)
+            self.mj_auth = MJ_SECRET_HEADER
+            return await self.request_json(
+                method, path, json=json, data=data, params=params, headers=headers,
+                timeout=timeout,
+            )  # fmt: skip
         except UpstreamError:
             raise
         except (TimeoutError, aiohttp.ClientError) as exc:
@@ -190,7 +222,8 @@ class UpstreamClient:
         given = urlsplit(url)
         if not given.scheme and given.netloc:  # "//host/…" names another host too
             raise UpstreamFailure("download refused: only http(s) links are fetched")
-        current = url if given.scheme else self.url_for(url)  # a bare path is on the gateway
+        # A bare path is on the gateway, and so is a link built from its ServerAddress.
+        current = self.gateway_link(url) if given.scheme else self.url_for(url)
         first = urlsplit(current)
         if first.scheme.lower() not in FETCHABLE_SCHEMES or not first.hostname:
             raise UpstreamFailure("download refused: only http(s) links are fetched")
@@ -218,7 +251,7 @@ class UpstreamClient:
 
         With ``address``, connects to that address (the one checked) under the URL's name."""
         own = _origin(url) == self._origin
-        headers = self._headers(None) if own else {}
+        headers = self._headers(None, url) if own else {}
         target: str | yarl.URL = url
         pinned: dict[str, Any] = {}
         if address is not None:
@@ -286,7 +319,7 @@ class UpstreamClient:
     async def _error_from(
         self, method: str, path: str, resp: aiohttp.ClientResponse
     ) -> UpstreamError:
-        raw = await _read_limited(resp, MAX_ERROR_BODY)
+        raw = await read_limited(resp, MAX_ERROR_BODY)
         text = raw.decode("utf-8", "replace")
         error = build_error(
             resp.status,
@@ -300,8 +333,11 @@ class UpstreamClient:
         log.debug("upstream %s %s error body: %s", method, path, body)
         return error
 
-    def _headers(self, extra: dict[str, str] | None) -> dict[str, str]:
-        headers = {"Authorization": self._authorization}
+    def _headers(self, extra: dict[str, str] | None, path: str = "") -> dict[str, str]:
+        if self.mj_auth == MJ_SECRET_HEADER and _MJ_PATH.match(urlsplit(path).path):
+            headers = {MJ_SECRET_HEADER: self._api_key}
+        else:
+            headers = {"Authorization": self._authorization}
         if extra:
             headers.update(extra)
         return headers
@@ -314,120 +350,6 @@ class UpstreamClient:
         return aiohttp.ClientTimeout(
             total=timeout, sock_connect=self._timeout.sock_connect, sock_read=self.read_timeout
         )
-
-
-class SSEStream:
-    """An open event stream; releases its connection when the ``async with`` block ends."""
-
-    def __init__(
-        self,
-        client: UpstreamClient,
-        path: str,
-        body: Any,
-        headers: dict[str, str] | None,
-        timeout: Timeout,
-    ) -> None:
-        self._client = client
-        self._path = path
-        self._body = body
-        self._headers = {"Accept": "text/event-stream", **(headers or {})}
-        self._timeout = timeout
-        self._resp: aiohttp.ClientResponse | None = None
-
-    def __repr__(self) -> str:
-        return f"SSEStream(path={self._path!r})"
-
-    async def __aenter__(self) -> Self:
-        self._resp = await self._open()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._release()
-
-    def __aiter__(self) -> AsyncIterator[SSEEvent]:
-        return self._events()
-
-    async def _open(self) -> aiohttp.ClientResponse:
-        client = self._client
-        try:
-            resp = await client._session.post(
-                client.url_for(self._path),
-                json=self._body,
-                headers=client._headers(self._headers),
-                timeout=client._timeout_for(self._timeout),
-            )
-        except (TimeoutError, aiohttp.ClientError) as exc:
-            raise client.transport_error("POST", self._path, exc) from None
-        try:
-            if resp.status >= 400:
-                raise await client._error_from("POST", self._path, resp)
-            if resp.content_type == "application/json":
-                # Some failures arrive as a JSON body with a 2xx status instead of a stream.
-                obj = decode_json(await _read_limited(resp, MAX_ERROR_BODY))
-                client.raise_for_error_body(obj, resp.status)
-                raise UpstreamFailure("the upstream did not stream its answer", status=resp.status)
-        except (TimeoutError, aiohttp.ClientError) as exc:
-            resp.release()
-            raise client.transport_error("POST", self._path, exc) from None
-        except BaseException:
-            resp.release()
-            raise
-        log.debug("upstream POST %s -> %s (stream open)", self._path, resp.status)
-        return resp
-
-    async def _events(self) -> AsyncIterator[SSEEvent]:
-        owned = self._resp is None
-        if self._resp is None:
-            self._resp = await self._open()
-        resp = self._resp
-        parser = SSEParser()
-        try:
-            while True:
-                chunk = await self._read(resp)
-                events = self._parse(parser.feed, chunk) if chunk else self._parse(parser.close)
-                for event in events:
-                    yield event
-                    if event.done:
-                        return  # anything after [DONE] is noise; don't wait for EOF
-                if not chunk:
-                    return
-        finally:
-            if owned:
-                self._release()
-
-    async def _read(self, resp: aiohttp.ClientResponse) -> bytes:
-        try:
-            return await resp.content.readany()
-        except (TimeoutError, aiohttp.ClientError) as exc:
-            raise self._client.transport_error("POST", self._path, exc) from None
-
-    def _parse(self, step: Callable[..., list[SSEEvent]], *args: bytes) -> list[SSEEvent]:
-        try:
-            return step(*args)
-        except SSEProtocolError as exc:
-            log.warning("upstream POST %s: bad event stream: %s", self._path, exc)
-            raise UpstreamFailure("the upstream sent a malformed stream") from None
-
-    def _release(self) -> None:
-        if self._resp is not None:
-            self._resp.release()
-            self._resp = None
-
-
-async def _read_limited(resp: aiohttp.ClientResponse, limit: int) -> bytes:
-    # StreamReader.read(n) returns whatever has arrived, so gather until EOF or the limit.
-    body = bytearray()
-    while len(body) < limit:
-        chunk = await resp.content.read(limit - len(body))
-        if not chunk:
-            break
-        body += chunk
-    return bytes(body)
 
 
 def _describe(error: UpstreamError) -> str:

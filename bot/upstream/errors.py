@@ -27,6 +27,7 @@ from bot.errors import (
     UpstreamInsufficientBalance,
     UpstreamRateLimited,
 )
+from bot.upstream.parsing import as_text
 
 BALANCE_CODES = frozenset(
     {"insufficient_user_quota", "pre_consume_token_quota_failed", "quota_not_enough"}
@@ -73,7 +74,7 @@ def parse_error_body(body: Any) -> ParsedError | None:
     err = body.get("error")
     if isinstance(err, dict):
         return ParsedError(
-            message=_text(err.get("message")),
+            message=as_text(err.get("message")),
             code=_code(err.get("code")),
             type=_code(err.get("type")),
         )
@@ -81,7 +82,7 @@ def parse_error_body(body: Any) -> ParsedError | None:
         return ParsedError(message=err, code=None, type=None)
     code = body.get("code")
     if isinstance(code, int) and not isinstance(code, bool) and "description" in body:
-        description = _text(body.get("description"))
+        description = as_text(body.get("description"))
         token = description.strip().lower()
         return ParsedError(
             message=description.strip(),
@@ -92,7 +93,7 @@ def parse_error_body(body: Any) -> ParsedError | None:
         )
     if isinstance(code, str) and code != "success" and "message" in body:
         if body.get("data") is None:
-            return ParsedError(message=_text(body.get("message")) or code, code=code, type=None)
+            return ParsedError(message=as_text(body.get("message")) or code, code=code, type=None)
     return None
 
 
@@ -175,10 +176,6 @@ def _plain_text_detail(status: int, raw_text: str) -> str:
     if not text or text.startswith("<"):
         return f"HTTP {status}"
     return " ".join(text.split())[:MAX_DETAIL_CHARS]
-
-
-def _text(value: Any) -> str:
-    return value if isinstance(value, str) else ("" if value is None else str(value))
 
 
 def _code(value: Any) -> str | None:

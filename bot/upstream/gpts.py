@@ -11,6 +11,7 @@ from typing import Any
 
 from bot.errors import UpstreamFailure
 from bot.upstream.client import UpstreamClient
+from bot.upstream.parsing import as_text
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,10 +43,6 @@ def _dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def _text(value: Any) -> str:
-    return value if isinstance(value, str) else ""
-
-
 class GPTsClient:
     def __init__(self, client: UpstreamClient) -> None:
         self.client = client
@@ -54,7 +51,7 @@ class GPTsClient:
         body = await self.client.request_json("GET", "/v1/gpts/", params={"id": gizmo_id})
         gizmo = _dict(_dict(_data(body)).get("gizmo"))
         display = _dict(gizmo.get("display"))
-        name = _text(display.get("name")).strip()
+        name = as_text(display.get("name")).strip()
         if not name:
             raise UpstreamFailure("the GPT lookup returned no name")
         # Sister gateways differ: an author object or a bare name, a list of starters or one.
@@ -65,12 +62,14 @@ class GPTsClient:
         if isinstance(starters, str):
             starters = [starters]
         return GizmoInfo(
-            id=_text(gizmo.get("id")) or gizmo_id,
+            id=as_text(gizmo.get("id")) or gizmo_id,
             name=name,
-            description=_text(display.get("description")),
-            author=_text(author),
-            avatar_url=_text(display.get("profile_picture_url")) or None,
-            starters=tuple(s for s in (starters if isinstance(starters, list) else []) if _text(s)),
+            description=as_text(display.get("description")),
+            author=as_text(author),
+            avatar_url=as_text(display.get("profile_picture_url")) or None,
+            starters=tuple(
+                s for s in (starters if isinstance(starters, list) else []) if as_text(s)
+            ),
         )
 
     async def search(self, query: str) -> list[GizmoSearchResult]:

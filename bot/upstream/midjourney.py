@@ -13,7 +13,7 @@ import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import quote
 
 from bot.errors import (
@@ -28,6 +28,7 @@ from bot.errors import (
 )
 from bot.upstream.client import UpstreamClient
 from bot.upstream.errors import BALANCE_CODES, MJ_SATURATED, split_request_id
+from bot.upstream.parsing import TaskStatus, as_text, word
 
 log = logging.getLogger(__name__)
 
@@ -50,11 +51,22 @@ STATUSES = frozenset(
 )
 TERMINAL_STATUSES = frozenset({"SUCCESS", "FAILURE", "CANCEL"})
 
+# The button actions stock new-api relays through /mj/submit/action (its customId → action
+# mapping). Current Midjourney also shows Animate (MJ::JOB::animate_*), ❤️ (MJ::BOOKMARK::…)
+# and video buttons, which it refuses with 400 unknown_action (upstream-api.md §7).
+RELAYED_JOB_WORDS = ("upsample", "variation", "reroll", "pan_")
+RELAYED_KINDS = frozenset({"Outpaint", "CustomZoom", "Inpaint"})
+
+# novicezk's midjourney-proxy sends no buttons and has no /mj/submit/action: a grid's U1–U4,
+# reroll and V1–V4 are made here, in Midjourney's customId form with this mark for the hash,
+# and pressed through /mj/submit/change (upstream-api.md §7).
+CHANGE_MARK = "atelier-change"
+GRID_ACTIONS = frozenset({"IMAGINE", "VARIATION", "REROLL", "BLEND"})
+
 # Describe results: "1️⃣ prompt…\n\n2️⃣ prompt…"; the variation selector is sometimes missing.
 _KEYCAP = re.compile(r"(?m)^\s*([1-4])\ufe0f?\u20e3\s*")
 # Describe prompts link artist names: "[name](https://s.mj.run/…)" → "name".
 _MD_LINK = re.compile(r"\[([^\]]*)\]\(\s*https?://[^)\s]*\s*\)")
-_PERCENT = re.compile(r"-?\d+(?:\.\d+)?")
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +88,7 @@ class MJButton:
 
 
 @dataclass(frozen=True, slots=True)
-class MJTask:
+class MJTask(TaskStatus):
     """One task as the gateway reports it; build with ``MJTask.from_json``.
 
     ``status`` is one of ``STATUSES`` or ``""`` (new-api before its first poll, or a value this
@@ -94,13 +106,7 @@ class MJTask:
     buttons: list[MJButton] = field(default_factory=list)
     prompts: list[str] = field(default_factory=list)
 
-    @property
-    def terminal(self) -> bool:
-        return self.status in TERMINAL_STATUSES
-
-    @property
-    def succeeded(self) -> bool:
-        return self.status == "SUCCESS"
+    TERMINAL: ClassVar[frozenset[str]] = TERMINAL_STATUSES
 
     @property
     def needs_modal(self) -> bool:
@@ -114,33 +120,34 @@ class MJTask:
             return cls(id="")
         props = obj.get("properties")
         props = props if isinstance(props, dict) else {}
-        status = _text(obj.get("status")).strip().upper()
-        status = status if status in STATUSES else ""
-        action = _text(obj.get("action")).strip().upper()
-        progress = _progress(obj.get("progress"))
-        if status == "SUCCESS":
-            progress = 100
-        prompt = _text(obj.get("prompt"))
-        final_prompt = _text(props.get("finalPrompt")) or _text(obj.get("promptEn"))
+        status = word(obj.get("status"), STATUSES)
+        action = as_text(obj.get("action")).strip().upper()
+        progress = cls.progress_of(obj.get("progress"), status)
+        prompt = as_text(obj.get("prompt"))
+        final_prompt = as_text(props.get("finalPrompt")) or as_text(obj.get("promptEn"))
         prompts: list[str] = []
         if action == "DESCRIBE":
             texts = (
                 final_prompt,
                 prompt,
-                _text(obj.get("promptEn")),
-                _text(obj.get("description")),
+                as_text(obj.get("promptEn")),
+                as_text(obj.get("description")),
             )
             prompts = next((p for p in map(describe_prompts, texts) if p), [])
         return cls(
-            id=_text(obj.get("id")),
+            id=as_text(obj.get("id")),
             action=action,
             status=status,
             progress=progress,
-            image_url=_text(obj.get("imageUrl")).strip() or None,
-            fail_reason=_text(obj.get("failReason")),
+            image_url=as_text(obj.get("imageUrl")).strip() or None,
+            fail_reason=as_text(obj.get("failReason")),
             prompt=prompt,
             final_prompt=final_prompt,
-            buttons=_buttons(obj.get("buttons")),
+            buttons=(
+                _buttons(obj.get("buttons"))
+                if "buttons" in obj or status != "SUCCESS" or action not in GRID_ACTIONS
+                else change_buttons()
+            ),
             prompts=prompts,
         )
 
@@ -201,7 +208,18 @@ class MidjourneyClient:
         return await self._submit("imagine", body)
 
     async def action(self, task_id: str, custom_id: str) -> MJSubmit:
-        """Press a button of a finished task (its ``MJButton.custom_id``, unchanged)."""
+        """Press a button of a finished task (its ``MJButton.custom_id``, unchanged); one of
+        ``change_buttons`` goes to /mj/submit/change instead."""
+        parts = custom_id.split("::")
+        if CHANGE_MARK in parts and len(parts) >= 4:
+            word, index = parts[2], int(parts[3])
+            kind = (
+                "UPSCALE" if word == "upsample" else "REROLL" if word == "reroll" else "VARIATION"
+            )
+            body: dict[str, Any] = {"taskId": task_id, "action": kind}
+            if kind != "REROLL":
+                body["index"] = index
+            return await self._submit("change", body)
         return await self._submit("action", {"taskId": task_id, "customId": custom_id})
 
     async def modal(self, task_id: str, prompt: str, mask_base64: str | None = None) -> MJSubmit:
@@ -246,7 +264,7 @@ class MidjourneyClient:
         code = obj.get("code")
         if "id" not in obj and isinstance(code, int) and not isinstance(code, bool):
             # A raw proxy's refusal (e.g. an unknown id) under HTTP 200, in the submit shape.
-            detail, _ = split_request_id(self._client.redact(_text(obj.get("description"))))
+            detail, _ = split_request_id(self._client.redact(as_text(obj.get("description"))))
             raise UpstreamFailure(detail or "task not found", status=200, code=str(code))
         return MJTask.from_json(obj)
 
@@ -283,11 +301,11 @@ class MidjourneyClient:
             raise UpstreamFailure("the upstream sent an unexpected answer", status=200)
         props = obj.get("properties")
         props = props if isinstance(props, dict) else {}
-        raw_description = self._client.redact(_text(obj.get("description")))
+        raw_description = self._client.redact(as_text(obj.get("description")))
         description, request_id = split_request_id(raw_description)
         if code not in ACCEPTED_CODES:
             raise self._rejection(kind, code, description, request_id, props)
-        task_id = _text(obj.get("result")).strip()
+        task_id = as_text(obj.get("result")).strip()
         if not task_id:
             log.warning("mj submit %s: code %s without a task id", kind, code)
             raise UpstreamFailure("the upstream accepted the task but sent no id", status=200)
@@ -309,7 +327,7 @@ class MidjourneyClient:
         if code == CODE_QUEUE_FULL:
             error = QueueFull(detail, **kw)
         elif code == CODE_BANNED_PROMPT:
-            word = self._client.redact(_text(props.get("bannedWord")))
+            word = self._client.redact(as_text(props.get("bannedWord")))
             error = BannedPrompt(detail, word=word, **kw)
         elif description.strip().lower() in BALANCE_CODES:
             error = UpstreamInsufficientBalance(detail, **kw)
@@ -335,7 +353,26 @@ def _bot_type(niji: bool) -> str:
     return NIJI_JOURNEY if niji else MID_JOURNEY
 
 
+def change_buttons() -> list[MJButton]:
+    """U1–U4, reroll and V1–V4 of a grid from a proxy that sends no buttons (``CHANGE_MARK``)."""
+    ups = [MJButton(f"MJ::JOB::upsample::{i}::{CHANGE_MARK}", f"U{i}") for i in range(1, 5)]
+    reroll = MJButton(f"MJ::JOB::reroll::0::{CHANGE_MARK}::SOLO", "", "🔄")
+    variations = [MJButton(f"MJ::JOB::variation::{i}::{CHANGE_MARK}", f"V{i}") for i in range(1, 5)]
+    return [*ups, reroll, *variations]
+
+
+def relayed(custom_id: str) -> bool:
+    """Whether the gateway can press this button (see ``RELAYED_JOB_WORDS``)."""
+    parts = custom_id.split("::")
+    if len(parts) < 3 or parts[0] != "MJ":
+        return False
+    if parts[1] == "JOB":
+        return any(word in parts[2] for word in RELAYED_JOB_WORDS)
+    return parts[1] in RELAYED_KINDS
+
+
 def _buttons(value: Any) -> list[MJButton]:
+    """The buttons a member may press: those the gateway relays, in Midjourney's order."""
     if not isinstance(value, list):
         return []
     buttons = []
@@ -343,24 +380,11 @@ def _buttons(value: Any) -> list[MJButton]:
         if not isinstance(item, dict):
             continue
         custom_id = item.get("customId")
-        if isinstance(custom_id, str) and custom_id:
-            buttons.append(MJButton(custom_id, _text(item.get("label")), _text(item.get("emoji"))))
+        if isinstance(custom_id, str) and custom_id and relayed(custom_id):
+            buttons.append(
+                MJButton(custom_id, as_text(item.get("label")), as_text(item.get("emoji")))
+            )
     return buttons
-
-
-def _progress(value: Any) -> int:
-    """``"45%"``, ``45`` or ``"45"`` → 45, clamped to 0–100; anything else → 0."""
-    if isinstance(value, bool):
-        return 0
-    if isinstance(value, int | float):
-        number = float(value)
-    elif isinstance(value, str) and (match := _PERCENT.search(value)):
-        number = float(match.group())
-    else:
-        return 0
-    if number != number:  # NaN
-        return 0
-    return int(min(100.0, max(0.0, number)))
 
 
 def _int_or_none(value: Any) -> int | None:
@@ -374,14 +398,3 @@ def _int_or_none(value: Any) -> int | None:
         except ValueError:
             return None
     return None
-
-
-def _text(value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    if value is None or isinstance(value, dict | list):
-        return ""
-    try:
-        return str(value)
-    except ValueError:  # an int past Python's digit limit
-        return ""

@@ -13,14 +13,14 @@ from __future__ import annotations
 import json
 import logging
 import math
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import quote
 
 from bot.errors import SubmitRejected, UpstreamError, UpstreamFailure
 from bot.upstream.client import UpstreamClient
+from bot.upstream.parsing import TaskStatus, as_text, word
 
 log = logging.getLogger(__name__)
 
@@ -28,10 +28,10 @@ DEFAULT_MV = "chirp-v3-0"  # what new-api uses when a submit names no model
 TASK_STATUSES = frozenset(
     {"NOT_START", "SUBMITTED", "QUEUED", "IN_PROGRESS", "SUCCESS", "FAILURE", "UNKNOWN"}
 )
+
 TERMINAL_STATUSES = frozenset({"SUCCESS", "FAILURE"})
 CLIP_STATUSES = frozenset({"submitted", "queued", "streaming", "complete", "error"})
 ACTIONS = frozenset({"MUSIC", "LYRICS"})
-_PERCENT = re.compile(r"-?\d+(?:\.\d+)?")
 
 
 # --- what can be submitted -------------------------------------------------------------------
@@ -141,20 +141,20 @@ class SunoClip:
             value = meta.get(key)
             return value if value not in (None, "") else obj.get(key)
 
-        status = _text(obj.get("status")).strip().lower()
+        status = as_text(obj.get("status")).strip().lower()
         return cls(
-            id=_text(obj.get("id")).strip() or _text(obj.get("clip_id")).strip(),
+            id=as_text(obj.get("id")).strip() or as_text(obj.get("clip_id")).strip(),
             status=status if status in CLIP_STATUSES else "",
-            title=_text(obj.get("title")).strip(),
+            title=as_text(obj.get("title")).strip(),
             audio_url=_url(obj.get("audio_url")),
             image_url=_url(obj.get("image_url")) or _url(obj.get("image_large_url")),
             video_url=_url(obj.get("video_url")),
-            model_name=_text(obj.get("model_name")),
-            tags=_text(pick("tags")).strip(),
-            lyrics=_text(pick("prompt")),
-            description=_text(pick("gpt_description_prompt")),
+            model_name=as_text(obj.get("model_name")),
+            tags=as_text(pick("tags")).strip(),
+            lyrics=as_text(pick("prompt")),
+            description=as_text(pick("gpt_description_prompt")),
             duration=_seconds(pick("duration")),
-            error_message=_text(pick("error_message")),
+            error_message=as_text(pick("error_message")),
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -183,7 +183,7 @@ class SunoLyrics:
 
 
 @dataclass(frozen=True, slots=True)
-class SunoTask:
+class SunoTask(TaskStatus):
     """One task as the gateway reports it; build with ``SunoTask.from_json``.
 
     ``status`` is one of ``TASK_STATUSES`` or ``""`` (unknown or missing). A MUSIC task has
@@ -200,17 +200,7 @@ class SunoTask:
     clips: list[SunoClip] = field(default_factory=list)
     lyrics: SunoLyrics | None = None
 
-    @property
-    def terminal(self) -> bool:
-        return self.status in TERMINAL_STATUSES
-
-    @property
-    def succeeded(self) -> bool:
-        return self.status == "SUCCESS"
-
-    @property
-    def failed(self) -> bool:
-        return self.status == "FAILURE"
+    TERMINAL: ClassVar[frozenset[str]] = TERMINAL_STATUSES
 
     @classmethod
     def from_json(cls, obj: Any) -> SunoTask:
@@ -218,12 +208,11 @@ class SunoTask:
         if not isinstance(obj, dict):
             return cls(id="")
         # Newer builds add a numeric row id; the public task id is ``task_id``.
-        task_id = _text(obj.get("task_id")).strip()
+        task_id = as_text(obj.get("task_id")).strip()
         if not task_id and isinstance(obj.get("id"), str):
             task_id = obj["id"].strip()
-        status = _text(obj.get("status")).strip().upper()
-        status = status if status in TASK_STATUSES else ""
-        action = _text(obj.get("action")).strip().upper()
+        status = word(obj.get("status"), TASK_STATUSES)
+        action = as_text(obj.get("action")).strip().upper()
         data = obj.get("data")
         if isinstance(data, str) and data.strip()[:1] in ("[", "{"):
             data = _loads(data)  # some builds keep the upstream's JSON as a string
@@ -235,10 +224,8 @@ class SunoTask:
         elif isinstance(data, list | dict):
             items = data if isinstance(data, list) else [data]
             clips = [clip for clip in map(SunoClip.from_json, items) if clip.id]
-        progress = _percent(obj.get("progress"))
-        fail_reason = _text(obj.get("fail_reason"))
-        if status == "SUCCESS":
-            progress = 100
+        progress = cls.progress_of(obj.get("progress"), status)
+        fail_reason = as_text(obj.get("fail_reason"))
         if status == "FAILURE" and not fail_reason:
             fail_reason = next((c.error_message for c in clips if c.error_message), "")
         return cls(
@@ -265,11 +252,11 @@ def _lyrics(data: Any) -> SunoLyrics | None:
         data = next((item for item in data if isinstance(item, dict)), None)
     if not isinstance(data, dict):
         return None
-    text = _text(data.get("text")) or _text(data.get("lyrics"))
+    text = as_text(data.get("text")) or as_text(data.get("lyrics"))
     return SunoLyrics(
-        title=_text(data.get("title")).strip(),
+        title=as_text(data.get("title")).strip(),
         text=text,
-        status=_text(data.get("status")).strip().lower(),
+        status=as_text(data.get("status")).strip().lower(),
     )
 
 
@@ -337,7 +324,7 @@ class SunoClient:
         data = self._data(obj, f"submit {kind}")
         if isinstance(data, dict):  # tolerate {"task_id": …} from proxies that wrap it
             data = data.get("task_id") or data.get("id")
-        task_id = _text(data).strip()
+        task_id = as_text(data).strip()
         if not task_id:
             log.warning("suno submit %s: accepted without a task id", kind)
             raise UpstreamFailure("the upstream accepted the task but sent no id", status=200)
@@ -361,21 +348,6 @@ class SunoClient:
 
 
 # --- tolerant readers ------------------------------------------------------------------------
-
-
-def _percent(value: Any) -> int:
-    """``"45%"``, ``45`` or ``"45"`` → 45, clamped to 0–100; anything else → 0."""
-    if isinstance(value, bool):
-        return 0
-    if isinstance(value, int | float):
-        number = float(value)
-    elif isinstance(value, str) and (match := _PERCENT.search(value)):
-        number = float(match.group())
-    else:
-        return 0
-    if math.isnan(number):
-        return 0
-    return int(min(100.0, max(0.0, number)))
 
 
 def _seconds(value: Any) -> float | None:
@@ -402,7 +374,7 @@ def _int_or_none(value: Any) -> int | None:
 
 
 def _url(value: Any) -> str | None:
-    text = _text(value).strip()
+    text = as_text(value).strip()
     return text if text.startswith(("http://", "https://")) else None
 
 
@@ -411,14 +383,3 @@ def _loads(text: str) -> Any:
         return json.loads(text)
     except ValueError:
         return None
-
-
-def _text(value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    if value is None or isinstance(value, dict | list | bool):
-        return ""
-    try:
-        return str(value)
-    except ValueError:  # an int past Python's digit limit
-        return ""

@@ -17,10 +17,18 @@ import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from aiohttp import web
 
+from bot.sandbox.upstream.mj_buttons import (
+    action_name,
+    current_buttons,
+    grid_buttons,
+    mask_problem,
+    upscale_buttons,
+)
+from bot.sandbox.upstream.mj_direct import change, strip_buttons
 from bot.sandbox.upstream.png import sandbox_png
 from bot.sandbox.upstream.wire import json_response, mj_error
 
@@ -28,15 +36,6 @@ SPEED_PREFIXES = ("", "/mj-fast", "/mj-relax", "/mj-turbo")
 GRID_BUTTON_COUNT = 9
 _HASH_NAMESPACE = uuid.UUID("6f1c3b1e-6d1a-4c5e-9f57-2b8d1f6a0c11")
 _TASK_ID_BASE = 1_712_345_678_900_000
-# new-api's names for a customId's action word (service/midjourney.go CoverPlusActionToNormalAction)
-_EXACT_ACTIONS = {
-    "variation": "VARIATION",
-    "low_variation": "LOW_VARIATION",
-    "high_variation": "HIGH_VARIATION",
-    "Outpaint": "ZOOM",
-    "CustomZoom": "CUSTOM_ZOOM",
-    "Inpaint": "INPAINT",
-}
 # Actions that open a remix modal when ``remix`` is on (answered with code 1, status MODAL).
 _REMIX_ACTIONS = frozenset({"VARIATION", "LOW_VARIATION", "HIGH_VARIATION", "REROLL", "PAN"})
 
@@ -79,6 +78,15 @@ class MidjourneyState:
     remix: bool = False  # variations/rerolls/pans answer code 1 and wait in status MODAL
     blank_status: bool = False  # new-api before its first poll: status "" instead of NOT_START
     image_bytes: int | None = None  # pad result PNGs to exactly this size
+    # Gateways as they really are (upstream-api.md §7). ``current_buttons``: upscales carry
+    # today's Animate and ❤️ buttons too, which new-api's action route refuses.
+    current_buttons: bool = False
+    # Result links are built from this site setting (new-api's ServerAddress, by default
+    # http://localhost:3000) instead of the request's own host; None = the request's host.
+    server_address: str | None = None
+    # Which proxy answers /mj: "gateway" (new-api), or midjourney-proxy reached directly,
+    # "trueai" or "novicezk" (see ``mj_direct``).
+    proxy: Literal["gateway", "trueai", "novicezk"] = "gateway"
     clock: Callable[[], float] = time.monotonic
     tasks: dict[str, SandboxMJTask] = field(default_factory=dict)
     submits: Counter[str] = field(default_factory=Counter)  # accepted submits by action
@@ -138,36 +146,13 @@ MIDJOURNEY = web.AppKey("upstream_sandbox_midjourney", MidjourneyState)
 # --- task JSON -------------------------------------------------------------------------------
 
 
-def grid_buttons(h: str) -> list[dict[str, Any]]:
-    """U1–U4, reroll, V1–V4 under a finished grid, in Discord's order."""
-    ups = [_button(f"MJ::JOB::upsample::{i}::{h}", f"U{i}") for i in range(1, 5)]
-    reroll = _button(f"MJ::JOB::reroll::0::{h}::SOLO", "", "🔄")
-    variations = [_button(f"MJ::JOB::variation::{i}::{h}", f"V{i}") for i in range(1, 5)]
-    return [*ups, reroll, *variations]
-
-
-def upscale_buttons(h: str) -> list[dict[str, Any]]:
-    """The buttons under an upscaled image (v6)."""
-    return [
-        _button(f"MJ::JOB::upsample_v6_2x_subtle::1::{h}::SOLO", "Upscale (Subtle)", "⬆️"),
-        _button(f"MJ::JOB::upsample_v6_2x_creative::1::{h}::SOLO", "Upscale (Creative)", "⬆️"),
-        _button(f"MJ::JOB::low_variation::1::{h}::SOLO", "Vary (Subtle)", "🪄"),
-        _button(f"MJ::JOB::high_variation::1::{h}::SOLO", "Vary (Strong)", "🪄"),
-        _button(f"MJ::Inpaint::1::{h}::SOLO", "Vary (Region)", "🖌️"),
-        _button(f"MJ::Outpaint::50::1::{h}::SOLO", "Zoom Out 2x", "🔍"),
-        _button(f"MJ::Outpaint::75::1::{h}::SOLO", "Zoom Out 1.5x", "🔍"),
-        _button(f"MJ::CustomZoom::{h}", "Custom Zoom", "🔍"),
-        _button(f"MJ::JOB::pan_left::1::{h}::SOLO", "", "⬅️"),
-        _button(f"MJ::JOB::pan_right::1::{h}::SOLO", "", "➡️"),
-        _button(f"MJ::JOB::pan_up::1::{h}::SOLO", "", "⬆️"),
-        _button(f"MJ::JOB::pan_down::1::{h}::SOLO", "", "⬇️"),
-    ]
-
-
-def buttons_for(task: SandboxMJTask) -> list[dict[str, Any]]:
+def buttons_for(task: SandboxMJTask, state: MidjourneyState | None = None) -> list[dict[str, Any]]:
     if task.action == "DESCRIBE":
         return []
-    return upscale_buttons(task.hash) if task.action == "UPSCALE" else grid_buttons(task.hash)
+    if task.action != "UPSCALE":
+        return grid_buttons(task.hash)
+    extra = current_buttons(task.hash) if state is not None and state.current_buttons else []
+    return [*upscale_buttons(task.hash), *extra]
 
 
 def describe_text(task: SandboxMJTask) -> str:
@@ -208,7 +193,7 @@ def task_json(state: MidjourneyState, task: SandboxMJTask, base_url: str) -> dic
         "status": status,
         "progress": f"{progress}%",
         "failReason": (task.fail_reason or "") if status == "FAILURE" else "",
-        "buttons": buttons_for(task) if status == "SUCCESS" else [],
+        "buttons": buttons_for(task, state) if status == "SUCCESS" else [],
         "maskBase64": "",
         "properties": {"finalPrompt": prompt, "finalZhPrompt": ""},
     }
@@ -230,6 +215,8 @@ async def imagine(request: web.Request) -> web.Response:
 
 async def action(request: web.Request) -> web.Response:
     state, body = await _state_and_body(request)
+    if state.proxy == "novicezk":
+        raise web.HTTPNotFound()  # novicezk has no action route, only /mj/submit/change
     task_id, custom_id = _str(body.get("taskId")), _str(body.get("customId"))
     if not task_id:
         return _refuse("task_id_is_required")
@@ -243,7 +230,7 @@ async def action(request: web.Request) -> web.Response:
         return _refuse("task_not_found")
     if state.status(parent)[0] != "SUCCESS":
         return _refuse("task_status_not_success")
-    if custom_id not in {b["customId"] for b in buttons_for(parent)}:
+    if custom_id not in {b["customId"] for b in buttons_for(parent, state)}:
         return _refuse(f"unknown_action:{custom_id}")
     if custom_id.startswith(state.modal_actions):
         modal = state.new_task(name, parent.prompt, custom_id=custom_id, parent_id=parent.id)
@@ -285,8 +272,11 @@ async def modal(request: web.Request) -> web.Response:
         return _banned(prompt, word)
     if state.queue_full:
         return _code(23, "队列已满，请稍后尝试")
+    mask = _str(body.get("maskBase64"))
+    if task.action == "INPAINT" and (problem := mask_problem(mask)):
+        return _code(4, problem)  # the proxy fails an inpaint without a fitting mask
     task.prompt = prompt
-    task.mask = _str(body.get("maskBase64")) or None
+    task.mask = mask or None
     state.start(task)
     state.submits["MODAL"] += 1
     return _accepted(state, task)
@@ -357,7 +347,7 @@ async def fetch(request: web.Request) -> web.Response:
     task = state.tasks.get(request.match_info["id"])
     if task is None:
         return _refuse("task_not_found")
-    return json_response(task_json(state, task, _base_url(request)))
+    return json_response(strip_buttons(state.proxy, task_json(state, task, _base_url(request))))
 
 
 async def list_by_condition(request: web.Request) -> web.Response:
@@ -366,7 +356,7 @@ async def list_by_condition(request: web.Request) -> web.Response:
     ids = ids if isinstance(ids, list) else []
     base = _base_url(request)
     found = [state.tasks[i] for i in ids if isinstance(i, str) and i in state.tasks]
-    return json_response([task_json(state, task, base) for task in found])
+    return json_response([strip_buttons(state.proxy, task_json(state, t, base)) for t in found])
 
 
 async def image(request: web.Request) -> web.Response:
@@ -381,27 +371,6 @@ async def image(request: web.Request) -> web.Response:
 
 
 # --- helpers ---------------------------------------------------------------------------------
-
-
-def action_name(custom_id: str) -> str | None:
-    """The task action a button's customId starts, or ``None`` when new-api does not know it."""
-    parts = custom_id.split("::")
-    if len(parts) < 3 or parts[0] != "MJ":
-        return None
-    word = parts[2] if parts[1] == "JOB" else parts[1]
-    if "upsample" in word:
-        return "UPSCALE"
-    if word in _EXACT_ACTIONS:
-        return _EXACT_ACTIONS[word]
-    if "pan" in word:
-        return "PAN"
-    if "reroll" in word:
-        return "REROLL"
-    return None
-
-
-def _button(custom_id: str, label: str, emoji: str = "") -> dict[str, Any]:
-    return {"customId": custom_id, "emoji": emoji, "label": label, "type": 2, "style": 2}
 
 
 async def _state_and_body(request: web.Request) -> tuple[MidjourneyState, dict[str, Any]]:
@@ -448,7 +417,9 @@ def _str(value: Any) -> str:
 
 
 def _base_url(request: web.Request) -> str:
-    return f"{request.scheme}://{request.host}"
+    """Where result links point: the configured ServerAddress, else this request's host."""
+    address = request.app[MIDJOURNEY].server_address
+    return address.rstrip("/") if address else f"{request.scheme}://{request.host}"
 
 
 def setup(app: web.Application, state: MidjourneyState) -> None:
@@ -465,6 +436,7 @@ def setup(app: web.Application, state: MidjourneyState) -> None:
             ("describe", describe),
         ):
             app.router.add_post(f"{prefix}/mj/submit/{kind}", handler)
+        app.router.add_post(f"{prefix}/mj/submit/change", change)
         app.router.add_get(f"{prefix}/mj/task/{{id}}/fetch", fetch)
         app.router.add_post(f"{prefix}/mj/task/list-by-condition", list_by_condition)
     app.router.add_get("/mj/image/{id}", public(image))

@@ -6,9 +6,12 @@ import struct
 import zlib
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+SANDBOX_SIDE = 64  # every image the sandbox makes is this many pixels square
 
 
-def sandbox_png(seed: str, grid: bool, pad_to: int | None = None, side: int = 64) -> bytes:
+def sandbox_png(
+    seed: str, grid: bool, pad_to: int | None = None, side: int = SANDBOX_SIDE
+) -> bytes:
     """A valid RGB PNG: four colour quadrants for a grid, one colour otherwise.
 
     ``pad_to`` grows the file to exactly that many bytes with a ``tEXt`` chunk (still valid).

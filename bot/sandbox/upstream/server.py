@@ -19,6 +19,7 @@ from aiohttp import web
 
 from bot.sandbox.upstream import billing, chat, gpts, media, midjourney, moderation, suno, video
 from bot.sandbox.upstream.faults import preset
+from bot.sandbox.upstream.mj_direct import direct_key
 from bot.sandbox.upstream.wire import Body, BodyFactory, json_response, openai_error, tail
 
 REQUEST_ID_HEADER = "X-Oneapi-Request-Id"
@@ -202,6 +203,8 @@ class UpstreamSandbox:
 
     def check_key(self, request: web.Request) -> tuple[bool, bool]:
         """``(header present, key correct)``; like new-api, the ``sk-`` prefix is optional."""
+        if (direct := direct_key(self.midjourney.proxy, request, self.api_key)) is not None:
+            return direct
         header = request.headers.get("Authorization")
         if header is None and request.path.startswith("/mj"):
             header = request.headers.get("mj-api-secret")

@@ -59,6 +59,7 @@ class SandboxVideoTask:
     kind: str = ""  # Kling's route: text2video or image2video
     fail_reason: str | None = None
     never_finish: bool = False
+    linkless_polls: int = 0  # polls answered "completed" without a link so far (Luma)
 
 
 @dataclass(slots=True)
@@ -78,6 +79,15 @@ class VideoState:
     cdn_host: str | None = "localhost"
     # Models the unified route treats as image models (a PNG result rather than an MP4).
     image_models: tuple[str, ...] = ("flux-dev", "flux-schnell", "recraft-v3", "sd3.5-large")
+    # How a task id the gateway does not know is answered: a JSON 404 (the proxies, Sora) or,
+    # as stock new-api does, 400 {"code":"task_not_exist"} (upstream-api.md §7).
+    unknown_task_style: Literal["404", "task_not_exist"] = "404"
+    # A finished Luma generation reports ``completed`` with no link for this many polls first,
+    # as resellers' Luma does (§7).
+    luma_completed_without_link: int = 0
+    # Gateway links (the unified route's proxy URL) are built from this site setting (new-api's
+    # ServerAddress, by default http://localhost:3000); None = the request's own host.
+    server_address: str | None = None
     clock: Callable[[], float] = time.monotonic
     tasks: dict[str, SandboxVideoTask] = field(default_factory=dict)
     submits: Counter[str] = field(default_factory=Counter)  # accepted submits by API
@@ -104,6 +114,11 @@ class VideoState:
         self.tasks[task.id] = task
         self.submits[api] += 1
         return task
+
+    def forget(self, task_id: str) -> None:
+        """The gateway loses the task (its row deleted, a database restored): polls of it are
+        answered as for an id it never had."""
+        self.tasks.pop(task_id, None)
 
     def phase(self, task: SandboxVideoTask) -> tuple[Phase, int]:
         """``(phase, progress)`` at this moment."""
@@ -183,7 +198,8 @@ def envelope(state: VideoState, task: SandboxVideoTask, base: str) -> dict[str, 
     elif phase == "done" and form == "result_url":
         result_url = url
     elif phase == "done" and form == "proxy":
-        result_url = f"{base}/v1/videos/{task.id}/content"
+        site = (state.server_address or base).rstrip("/")
+        result_url = f"{site}/v1/videos/{task.id}/content"
     elif phase == "done" and form == "fail_reason":
         fail_reason = url  # older builds kept the URL here on SUCCESS
     if task.api == "kling":
@@ -228,7 +244,9 @@ def luma_object(state: VideoState, task: SandboxVideoTask, base: str) -> dict[st
         "state": LUMA_STATUS[phase],
         "video": None, "liked": None, "estimate_wait_seconds": None,
     }  # fmt: skip
-    if phase == "done":
+    if phase == "done" and task.linkless_polls < state.luma_completed_without_link:
+        task.linkless_polls += 1  # "completed", but the link is not filled in yet
+    elif phase == "done":
         obj["video"] = {
             "url": _file_url(state, base, task), "width": 1360, "height": 752,
             "thumbnail": f"{base}/video/thumb.jpg",
@@ -282,7 +300,7 @@ async def kling_fetch(request: web.Request) -> web.Response:
     state = request.app[VIDEO]
     task = _task(state, request, "kling")
     if task is None or task.kind != request.match_info["kind"]:
-        return json_response(task_error("task_not_exist", "task_not_exist"), status=404)
+        return _unknown(state, task_error("task_not_exist", "task_not_exist"))
     if state.kling_form == "newapi":
         return json_response(envelope(state, task, _base(request)))
     return json_response(kling_native(state, task, _base(request)))
@@ -308,7 +326,7 @@ async def luma_fetch(request: web.Request) -> web.Response:
     state = request.app[VIDEO]
     task = _task(state, request, "luma")
     if task is None:
-        return json_response({"detail": {"reason": "generation not found", "code": 1}}, status=404)
+        return _unknown(state, {"detail": {"reason": "generation not found", "code": 1}})
     return _luma_answer(state, luma_object(state, task, _base(request)))
 
 
@@ -339,7 +357,7 @@ async def runway_fetch(request: web.Request) -> web.Response:
     state = request.app[VIDEO]
     task = _task(state, request, "runway")
     if task is None:
-        return json_response({"error": "Task not found"}, status=404)
+        return _unknown(state, {"error": "Task not found"})
     return json_response(runway_task(state, task, _base(request)))
 
 
@@ -376,7 +394,7 @@ async def sora_fetch(request: web.Request) -> web.Response:
     state = request.app[VIDEO]
     task = _task(state, request, "sora")
     if task is None:
-        return json_response(openai_error("task_not_exist", code="task_not_exist"), status=404)
+        return _unknown(state, openai_error("task_not_exist", code="task_not_exist"))
     return json_response(video_object(state, task))
 
 
@@ -399,6 +417,11 @@ async def unified_submit(request: web.Request) -> web.Response:
     state, body = request.app[VIDEO], await _body(request)
     if not _str(body.get("model")) or not _str(body.get("prompt")):
         return json_response(task_error("invalid_request", "model and prompt are required"), 400)
+    kling = _str(body.get("model")).lower().startswith("kling")
+    if kling and _str(body.get("image")).startswith("data:"):
+        # new-api hands ``image`` to a Kling channel unchanged, and Kling takes no data: URI.
+        problem = "image must be a URL or bare base64"
+        return json_response(task_error("invalid_request", problem), 400)
     task = state.new_task("unified", body["model"], body["prompt"], body)
     return json_response(video_object(state, task))
 
@@ -407,7 +430,7 @@ async def unified_fetch(request: web.Request) -> web.Response:
     state = request.app[VIDEO]
     task = _task(state, request, "unified")
     if task is None:
-        return json_response(task_error("task_not_exist", "task_not_exist"), status=404)
+        return _unknown(state, task_error("task_not_exist", "task_not_exist"))
     return json_response(envelope(state, task, _base(request)))
 
 
@@ -430,6 +453,13 @@ def _mp4(state: VideoState, task: SandboxVideoTask) -> web.Response:
         png = sandbox_png(task.id, False, state.video_bytes)
         return web.Response(body=png, content_type="image/png")
     return web.Response(body=sandbox_mp4(task.id, state.video_bytes), content_type="video/mp4")
+
+
+def _unknown(state: VideoState, not_found: dict[str, Any]) -> web.Response:
+    """The answer to a task id the gateway does not know, in the configured style."""
+    if state.unknown_task_style == "task_not_exist":
+        return json_response(task_error("task_not_exist", "task_not_exist"), status=400)
+    return json_response(not_found, status=404)
 
 
 def _task(state: VideoState, request: web.Request, api: str) -> SandboxVideoTask | None:

@@ -16,6 +16,7 @@ from typing import Any, Literal, Protocol
 from bot.errors import SubmitRejected, UpstreamError, UpstreamFailure
 from bot.upstream.client import UpstreamClient
 from bot.upstream.midjourney import data_uri
+from bot.upstream.parsing import as_text
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +35,9 @@ STATUS_WORDS: dict[str, VideoStatus] = {
 # Keys that name the video in raw upstream bodies, most specific first.
 _URL_KEYS = ("video_url", "url", "download_url", "result_url", "uri", "output")
 _REFUSED_STATUSES = frozenset({400, 404, 413, 422})
+# The gateways' ways of saying "no such task": new-api's task style (HTTP 400), the proxies'
+# and Sora's 404, and the words some resellers use under 400.
+UNKNOWN_TASK_CODES = frozenset({"task_not_exist", "task_not_found", "not_found"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,15 +102,24 @@ async def submit_json(client: UpstreamClient, path: str, **kwargs: Any) -> Any:
 
 
 async def get_json(client: UpstreamClient, path: str, **kwargs: Any) -> Any | None:
-    """GET a task; ``None`` when the gateway answers 404 (an id it does not know)."""
+    """GET a task; ``None`` when the gateway says it does not know the id (``is_unknown_task``)."""
     try:
         obj = await client.request_json("GET", path, **kwargs)
     except UpstreamError as exc:
-        if exc.status == 404:
+        if is_unknown_task(exc):
             return None
         raise
     _raise_unless_task(client, obj)
     return obj
+
+
+def is_unknown_task(exc: UpstreamError) -> bool:
+    """Whether an error answer to a task lookup means the gateway has no such task: 404, or
+    stock new-api's ``400 {"code":"task_not_exist"}`` (upstream-api.md §7)."""
+    if exc.status == 404:
+        return True
+    words = {(exc.code or "").lower(), exc.detail.strip().lower()}
+    return exc.status == 400 and bool(words & UNKNOWN_TASK_CODES)
 
 
 def _raise_unless_task(client: UpstreamClient, obj: Any) -> None:
@@ -127,8 +140,8 @@ def readable_detail(detail: str) -> str:
     for node in (inner, obj):
         if isinstance(node, dict):
             for key in ("reason", "message", "msg", "error"):
-                if text(node.get(key)).strip():
-                    return text(node[key]).strip()
+                if as_text(node.get(key)).strip():
+                    return as_text(node[key]).strip()
         elif isinstance(node, str) and node.strip():
             return node.strip()
     return detail
@@ -142,7 +155,7 @@ def unexpected(what: str, obj: Any) -> UpstreamFailure:
 
 def status_of(value: Any) -> VideoStatus:
     """Any API's status word in the engine's terms; unknown words count as still pending."""
-    return STATUS_WORDS.get(text(value).strip().lower(), "pending")
+    return STATUS_WORDS.get(as_text(value).strip().lower(), "pending")
 
 
 def progress_of(value: Any, status: VideoStatus, *, fraction: bool = False) -> int:
@@ -204,21 +217,10 @@ def obj_at(obj: Any, *path: str | int) -> Any:
     return obj
 
 
-def text(value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    if value is None or isinstance(value, dict | list | bool):
-        return ""
-    try:
-        return str(value)
-    except ValueError:  # an int past Python's digit limit
-        return ""
-
-
 def task_id_of(obj: Any) -> str:
     """The task id of a submit answer in any of its shapes, or ``""``."""
     for path in (("task_id",), ("id",), ("data", "task_id"), ("data", "id"), ("data",)):
         value = obj_at(obj, *path)
-        if isinstance(value, str | int) and not isinstance(value, bool) and text(value).strip():
-            return text(value).strip()
+        if isinstance(value, str | int) and not isinstance(value, bool) and as_text(value).strip():
+            return as_text(value).strip()
     return ""

@@ -16,6 +16,7 @@ from urllib.parse import quote
 
 from bot.errors import SubmitRejected, UpstreamFailure
 from bot.upstream.client import UpstreamClient
+from bot.upstream.parsing import as_text
 from bot.upstream.video.common import (
     VideoRequest,
     VideoTask,
@@ -25,7 +26,6 @@ from bot.upstream.video.common import (
     status_of,
     submit_json,
     task_id_of,
-    text,
     unexpected,
 )
 from bot.upstream.video.unified import parse_envelope
@@ -39,7 +39,7 @@ def _native_error(obj: Any) -> str | None:
     """Kling's own error: a numeric ``code`` other than 0 (HTTP 200 on some gateways)."""
     code = obj.get("code") if isinstance(obj, dict) else None
     if isinstance(code, int) and not isinstance(code, bool) and code != 0:
-        return text(obj.get("message")).strip() or f"Kling code {code}"
+        return as_text(obj.get("message")).strip() or f"Kling code {code}"
     return None
 
 
@@ -47,7 +47,7 @@ def parse_submit(obj: Any) -> str:
     """The task id of a submit answer in either form."""
     if (error := _native_error(obj)) is not None:
         raise SubmitRejected(error, status=200, code=str(obj["code"]))
-    task_id = text(obj_at(obj, "data", "task_id")).strip() or task_id_of(obj)
+    task_id = as_text(obj_at(obj, "data", "task_id")).strip() or task_id_of(obj)
     if not task_id:
         raise unexpected("kling submit", obj)
     return task_id
@@ -72,12 +72,12 @@ def parse_native(data: dict[str, Any], task_id: str) -> VideoTask:
         status=status,
         progress=progress_of(data.get("progress", progress), status),
         url=native_url(data) if status == "succeeded" else None,
-        error=text(data.get("task_status_msg")).strip() if status == "failed" else "",
+        error=as_text(data.get("task_status_msg")).strip() if status == "failed" else "",
     )
 
 
 def native_url(data: Any) -> str | None:
-    url = text(obj_at(data, "task_result", "videos", 0, "url")).strip()
+    url = as_text(obj_at(data, "task_result", "videos", 0, "url")).strip()
     return url or None
 
 

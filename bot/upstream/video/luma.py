@@ -11,6 +11,7 @@ from typing import Any
 from urllib.parse import quote
 
 from bot.upstream.client import UpstreamClient
+from bot.upstream.parsing import as_text
 from bot.upstream.video.common import (
     VideoRequest,
     VideoTask,
@@ -21,7 +22,6 @@ from bot.upstream.video.common import (
     status_of,
     submit_json,
     task_id_of,
-    text,
     unexpected,
 )
 
@@ -57,7 +57,7 @@ def parse_generation(obj: Any, task_id: str) -> VideoTask:
     if status == "succeeded":
         url = next(
             (
-                text(u).strip()
+                as_text(u).strip()
                 for u in (obj_at(found, "video", "url"), obj_at(found, "video", "download_url"))
                 if is_url(u)
             ),
@@ -65,7 +65,7 @@ def parse_generation(obj: Any, task_id: str) -> VideoTask:
         )
     error = ""
     if status == "failed":
-        error = text(found.get("failure_reason")) or text(obj_at(found, "detail", "reason"))
+        error = as_text(found.get("failure_reason")) or as_text(obj_at(found, "detail", "reason"))
     progress = {"pending": 10, "running": 50}.get(status, 0)
     return VideoTask(
         id=task_id,

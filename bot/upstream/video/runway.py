@@ -10,6 +10,7 @@ from typing import Any
 from urllib.parse import quote
 
 from bot.upstream.client import UpstreamClient
+from bot.upstream.parsing import as_text
 from bot.upstream.video.common import (
     VideoRequest,
     VideoTask,
@@ -20,7 +21,6 @@ from bot.upstream.video.common import (
     status_of,
     submit_json,
     task_id_of,
-    text,
     unexpected,
 )
 
@@ -47,10 +47,10 @@ def parse_task(obj: Any, task_id: str) -> VideoTask:
     url = None
     if status == "succeeded":
         first = obj_at(output, 0) if isinstance(output, list) else output
-        url = text(first).strip() if is_url(first) else None
+        url = as_text(first).strip() if is_url(first) else None
     error = ""
     if status == "failed":
-        error = text(obj.get("failure")) or text(obj.get("failureCode")) or "failed"
+        error = as_text(obj.get("failure")) or as_text(obj.get("failureCode")) or "failed"
     return VideoTask(
         id=task_id,
         status=status,

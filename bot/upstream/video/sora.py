@@ -13,6 +13,7 @@ from urllib.parse import quote
 import aiohttp
 
 from bot.upstream.client import UpstreamClient
+from bot.upstream.parsing import as_text
 from bot.upstream.video.common import (
     VideoRequest,
     VideoTask,
@@ -23,7 +24,6 @@ from bot.upstream.video.common import (
     status_of,
     submit_json,
     task_id_of,
-    text,
     unexpected,
 )
 
@@ -45,10 +45,10 @@ def parse_video_object(obj: Any, task_id: str, *, content_url: str | None) -> Vi
     url = None
     if status == "succeeded":
         link = obj_at(obj, "metadata", "url")
-        url = text(link).strip() if is_url(link) else content_url
+        url = as_text(link).strip() if is_url(link) else content_url
     error = ""
     if status == "failed":
-        error = text(obj_at(obj, "error", "message")) or text(obj.get("error")) or "failed"
+        error = as_text(obj_at(obj, "error", "message")) or as_text(obj.get("error")) or "failed"
     return VideoTask(
         id=task_id,
         status=status,

@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import quote
 
 from bot.upstream.client import UpstreamClient
+from bot.upstream.parsing import as_text
 from bot.upstream.video.common import (
     VideoRequest,
     VideoTask,
@@ -25,7 +26,6 @@ from bot.upstream.video.common import (
     status_of,
     submit_json,
     task_id_of,
-    text,
     unexpected,
 )
 from bot.upstream.video.sora import SIZES, parse_video_object
@@ -42,10 +42,10 @@ def parse_envelope(obj: Any, task_id: str) -> VideoTask:
     if not isinstance(task, dict):
         raise unexpected("task", obj)
     status = status_of(task.get("status"))
-    fail_reason = text(task.get("fail_reason")).strip()
+    fail_reason = as_text(task.get("fail_reason")).strip()
     url = next(
         (
-            text(candidate).strip()
+            as_text(candidate).strip()
             for candidate in (task.get("result_url"), fail_reason, task.get("url"))
             if is_url(candidate)
         ),
@@ -55,7 +55,7 @@ def parse_envelope(obj: Any, task_id: str) -> VideoTask:
         url = find_url(task.get("data")) or find_url(obj_at(task, "metadata"))
     error = "" if is_url(fail_reason) else fail_reason
     if status == "failed" and not error:
-        error = text(obj_at(task, "error", "message")) or text(task.get("error"))
+        error = as_text(obj_at(task, "error", "message")) or as_text(task.get("error"))
     return VideoTask(
         id=task_id,
         status=status,
@@ -81,8 +81,11 @@ class UnifiedVideoClient:
         }
         if size := SIZES.get(request.aspect):
             body["size"] = size
-        if image := request.image_data_uri():
-            body["image"] = image
+        if request.image:
+            # The gateway hands ``image`` to the channel unchanged: Kling takes bare base64 and
+            # refuses a data: URI (upstream-api.md §7); the other channels read a data: URI.
+            kling = request.model.lower().startswith("kling")
+            body["image"] = request.image_base64() if kling else request.image_data_uri()
         return await self.submit_body(body)
 
     async def submit_body(self, body: dict[str, Any]) -> str:
