@@ -169,6 +169,8 @@ class AtelierBot(commands.AutoShardedBot):
         await super().login(token)
 
     async def setup_hook(self) -> None:
+        # In the background: until it answers, every family counts as served (or as pinned).
+        self.services.capabilities.start()
         await self.tree.set_translator(CatalogTranslator(self.services.catalog))
         for name in self.extension_names:
             await self.load_extension(name)
@@ -207,6 +209,7 @@ class AtelierBot(commands.AutoShardedBot):
 
     async def close(self) -> None:
         self.draining = True
+        await self.services.capabilities.stop()
         await self.services.jobs.stop()
         await self.services.metrics.close()
         await super().close()

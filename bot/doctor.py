@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import aiohttp
 from sqlalchemy import text
 
+from bot.capabilities import Capabilities
 from bot.config import Config, load_config
 from bot.db import Database
 from bot.errors import ConfigError, UpstreamAuthError, UpstreamError
@@ -71,11 +72,30 @@ async def check_upstream(config: Config, session: aiohttp.ClientSession) -> Chec
     return Check("upstream", True, f"key accepted, ${balance.remaining_usd:,.2f} remaining")
 
 
+async def check_capabilities(config: Config, session: aiohttp.ClientSession) -> Check:
+    """What the gateway serves, per family, as a table (the same probes the bot runs)."""
+    up = config.upstream
+    key = up.api_key.get_secret_value()
+    client = UpstreamClient(session, up.base_url, key, total_timeout=30)
+    capabilities = Capabilities(client, up.capabilities)
+    await capabilities.refresh()
+    rows = capabilities.table()
+    served = sum(answer == "served" for _, answer, _ in rows)
+    width = max(len(family) for family, _, _ in rows)
+    table = [f"    {family:<{width}}  {answer:<12}  {source}" for family, answer, source in rows]
+    rejected = [family for family, answer, _ in rows if answer == "key rejected"]
+    summary = f"{served} of {len(rows)} families served"
+    if rejected:
+        summary = f"upstream.api_key: rejected on {', '.join(rejected)}; {summary}"
+    return Check("capabilities", not rejected, "\n".join([summary, *table]))
+
+
 async def run_checks(config: Config) -> list[Check]:
     checks = [await check_database(config)]
     async with aiohttp.ClientSession() as session:
         checks.append(await check_discord(config, session))
         checks.append(await check_upstream(config, session))
+        checks.append(await check_capabilities(config, session))
     return checks
 
 

@@ -220,3 +220,14 @@ class PromptFlagged(AtelierError):
 
 class NotOperator(AtelierError):
     key = "credit.not_operator"
+
+
+class NotOffered(AtelierError):
+    """The gateway this server uses does not serve this family (capability discovery or a pin).
+
+    The message names what is missing: one catalog key per family, ``capability.<family>``."""
+
+    def __init__(self, family: str) -> None:
+        super().__init__(f"the gateway does not serve {family}")
+        self.key = f"capability.{family}"
+        self.family = family

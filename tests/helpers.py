@@ -15,7 +15,9 @@ import pytest
 
 from bot.db import Database
 from bot.sandbox.discord import InteractionHandle, Message
+from bot.sandbox.upstream import SandboxRecord
 from bot.sandbox.world import SandboxWorld
+from bot.upstream.capabilities import ALL_PROBES
 from tests.conftest import POSTGRES_URL, REQUIRE_POSTGRES
 
 # Settle quickly in tests; the default pacing is exercised where a test says so.
@@ -26,6 +28,21 @@ _REOPEN = re.compile(r"^```[^\s`]*\n")
 def sandbox_tokens(text: str) -> int:
     """The sandbox upstream's usage rule: ceil(chars / 4)."""
     return math.ceil(len(text) / 4)
+
+
+def is_probe(record: SandboxRecord) -> bool:
+    """A request of capability discovery (at every start), not of a command."""
+    return any(
+        record.method == probe.method
+        and record.path == probe.path.split("?")[0]
+        and (probe.body is None or record.json == probe.body)
+        for probe in ALL_PROBES
+    )
+
+
+def command_requests(world: SandboxWorld) -> list[SandboxRecord]:
+    """The upstream requests the bot made for commands and jobs (probes left out)."""
+    return [r for r in world.upstream.records if not is_probe(r)]
 
 
 async def run_slash(

@@ -6,7 +6,7 @@ from typing import Any
 
 from bot.sandbox.upstream.media import MediaState
 from bot.sandbox.world import SandboxWorld
-from tests.helpers import FAST_CHAT, private_reply, run_slash, wait_until
+from tests.helpers import FAST_CHAT, command_requests, private_reply, run_slash, wait_until
 from tests.test_e2e_imagine import FAST_JOBS, balance, cards, finished_card
 
 # A model no code knows about: configuration alone makes it an /imagine choice.
@@ -30,7 +30,9 @@ async def test_images_route_delivers_the_image_as_a_file() -> None:
         card = await finished_card(world)
         assert card.content.endswith("-# dall-e-3 · 30 credits")
         assert card.attachments[0].data.startswith(b"\x89PNG")
-        [call] = world.upstream.requests_to("/v1/images/generations")
+        # The other call is capability discovery's probe at start (an empty body, refused free).
+        probe, call = world.upstream.requests_to("/v1/images/generations")
+        assert probe.json == {} and probe.status == 400
         assert call.json["model"] == "dall-e-3" and call.json["prompt"] == "a kite"
         assert await balance(world) == 970
 
@@ -146,7 +148,7 @@ async def test_unified_route_image_model_polls_shows_progress_and_resumes_after_
 
         def polled() -> bool:
             return any(r.method == "GET" and r.path.startswith(f"{UNIFIED}/") for r in
-                       world.upstream.records)  # fmt: skip
+                       command_requests(world))  # fmt: skip
 
         await wait_until(polled)
         await world.restart_bot()  # the task outlives the process and is picked up again

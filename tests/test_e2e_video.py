@@ -11,7 +11,7 @@ from bot.config import VideoConfig
 from bot.sandbox.discord import InteractionHandle, Message
 from bot.sandbox.upstream.png import sandbox_png
 from bot.sandbox.world import SandboxWorld
-from tests.helpers import FAST_CHAT, private_reply, run_slash, wait_until
+from tests.helpers import FAST_CHAT, command_requests, private_reply, run_slash, wait_until
 
 FAST_JOBS = {"poll_initial": 0.05, "poll_max": 0.2, "poll_floor": 0.02, "progress_interval": 0.5}
 VEO = "veo-3.0-generate-001"
@@ -170,7 +170,7 @@ async def test_restart_mid_job_resumes_and_delivers_once(
 
         def polled() -> bool:
             return any(
-                r.method == "GET" and r.path.startswith(poll_path) for r in world.upstream.records
+                r.method == "GET" and r.path.startswith(poll_path) for r in command_requests(world)
             )
 
         await wait_until(polled)
@@ -245,7 +245,7 @@ async def test_options_the_model_does_not_take_cost_nothing_and_say_why() -> Non
             assert reply.ephemeral and reason in reply.content, reply.content
             assert await world.services.ledger.get_hold(f"job:{handle.id}") is None
         assert cards(world) == []
-        assert not [r for r in world.upstream.records if "video" in r.path or "kling" in r.path]
+        assert not [r for r in command_requests(world) if "video" in r.path or "kling" in r.path]
         assert await balance(world) == 1000
 
 

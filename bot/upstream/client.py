@@ -300,6 +300,30 @@ class UpstreamClient:
         log.debug("upstream %s %s error body: %s", method, path, body)
         return error
 
+    async def probe(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        timeout: float = 10.0,  # noqa: ASYNC109
+    ) -> tuple[int, str, bytes]:
+        """``(status, content type, first bytes of the body)`` of one call, whatever it answers:
+        capability discovery reads an HTML page or a 404 as an answer, not as a failure.
+        Network failures still raise the typed ``UpstreamError``."""
+        try:
+            async with self._session.request(
+                method,
+                self.url_for(path),
+                json=json,
+                headers=self._headers(None),
+                timeout=self._timeout_for(timeout),
+                allow_redirects=False,
+            ) as resp:
+                return resp.status, resp.content_type, await _read_limited(resp, MAX_ERROR_BODY)
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise self.transport_error(method, path, exc) from None
+
     def _headers(self, extra: dict[str, str] | None) -> dict[str, str]:
         headers = {"Authorization": self._authorization}
         if extra:
