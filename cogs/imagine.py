@@ -132,6 +132,8 @@ async def press_button(
     interaction: discord.Interaction[AtelierBot], job_id: int, index: int
 ) -> None:
     parent = await parent_job(interaction, job_id)
+    # A gateway without /mj/submit/action (novicezk reached directly): say so, charge nothing.
+    interaction.client.services.capabilities.require("midjourney_actions")
     buttons = (parent.result or {}).get("buttons") or []
     if index >= len(buttons):
         raise JobNotFound(f"job {job_id} has no button {index}")

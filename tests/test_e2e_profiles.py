@@ -13,7 +13,14 @@ import pytest
 
 from bot.sandbox.upstream.profiles import OFFERS
 from bot.sandbox.world import SandboxWorld
-from tests.helpers import FAST_CHAT, command_requests, final_answer, private_reply, run_slash
+from tests.helpers import (
+    FAST_CHAT,
+    command_requests,
+    custom_ids,
+    final_answer,
+    private_reply,
+    run_slash,
+)
 from tests.test_e2e_imagine import finished_card as image_card
 from tests.test_e2e_song import finished_card as song_card
 from tests.test_e2e_video import finished_card as video_card
@@ -174,3 +181,17 @@ async def test_a_pin_in_config_wins_over_discovery() -> None:
         handle = await run_slash(world, member, "video", {"prompt": "x", "model": "sora-2"})
         assert "does not offer Sora" in (await private_reply(world, handle)).content
         assert await balance(world) == START
+
+
+async def test_a_button_the_gateway_does_not_relay_is_refused_privately_and_free() -> None:
+    pins = {"capabilities": {"not_served": ["midjourney_actions"]}}
+    async with SandboxWorld(config={**CONFIG, "upstream": pins}) as world:
+        member = world.add_member("alice")
+        await run_slash(world, member, "imagine", {"prompt": "a lighthouse"})
+        grid = await image_card(world)
+        assert await balance(world) == START - 20
+        handle = await world.discord.click(grid.id, custom_ids(grid)[1], member)
+        reply = await private_reply(world, handle)
+        assert reply.ephemeral and "does not relay Midjourney buttons" in reply.content
+        assert not world.upstream.requests_to("/mj/submit/action")
+        assert await balance(world) == START - 20
