@@ -6,7 +6,14 @@ from typing import Any
 
 from bot.sandbox.upstream.media import MediaState
 from bot.sandbox.world import SandboxWorld
-from tests.helpers import FAST_CHAT, command_requests, private_reply, run_slash, wait_until
+from tests.helpers import (
+    FAST_CHAT,
+    command_requests,
+    on_gateways,
+    private_reply,
+    run_slash,
+    wait_until,
+)
 from tests.test_e2e_imagine import FAST_JOBS, balance, cards, finished_card
 
 # A model no code knows about: configuration alone makes it an /imagine choice.
@@ -20,8 +27,9 @@ UNIFIED = "/v1/video/generations"
 CONFIG: dict[str, Any] = {"chat": FAST_CHAT, "jobs": FAST_JOBS, "image": {"models": IMAGE_MODELS}}
 
 
-async def test_images_route_delivers_the_image_as_a_file() -> None:
-    async with SandboxWorld(config=CONFIG) as world:
+@on_gateways("images")
+async def test_images_route_delivers_the_image_as_a_file(profile: str) -> None:
+    async with SandboxWorld(config=CONFIG, upstream_profile=profile) as world:
         member = world.add_member("alice")
         handle = await run_slash(
             world, member, "imagine", {"prompt": "a kite", "model": "dall-e-3"}

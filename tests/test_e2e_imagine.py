@@ -12,7 +12,7 @@ from bot.sandbox.discord.validation import walk_components
 from bot.sandbox.upstream.png import sandbox_png
 from bot.sandbox.world import SandboxWorld
 from bot.upstream.midjourney import data_uri
-from tests.helpers import FAST_CHAT, custom_ids, private_reply, run_slash, wait_until
+from tests.helpers import FAST_CHAT, custom_ids, on_gateways, private_reply, run_slash, wait_until
 
 FAST_JOBS = {"poll_initial": 0.05, "poll_max": 0.2, "poll_floor": 0.02, "progress_interval": 0.5}
 CONFIG: dict[str, Any] = {"chat": FAST_CHAT, "jobs": FAST_JOBS}
@@ -48,8 +48,9 @@ async def balance(world: SandboxWorld) -> int:
     return await world.services.ledger.balance(world.guild_id)
 
 
-async def test_imagine_shows_progress_then_grid_with_nine_buttons() -> None:
-    async with SandboxWorld(config=CONFIG) as world:
+@on_gateways("midjourney")
+async def test_imagine_shows_progress_then_grid_with_nine_buttons(profile: str) -> None:
+    async with SandboxWorld(config=CONFIG, upstream_profile=profile) as world:
         world.upstream.midjourney.durations = (0.05, 0.05, 0.6)
         member = world.add_member("alice")
         handle = await run_slash(world, member, "imagine", {"prompt": "a red fox in snow"})

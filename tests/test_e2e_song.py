@@ -7,7 +7,7 @@ from typing import Any
 from bot.sandbox.discord import InteractionHandle, Message
 from bot.sandbox.world import SandboxWorld
 from cogs.song_views import format_time, parse_time
-from tests.helpers import FAST_CHAT, private_reply, run_slash, wait_until
+from tests.helpers import FAST_CHAT, on_gateways, private_reply, run_slash, wait_until
 
 FAST_JOBS = {"poll_initial": 0.05, "poll_max": 0.2, "poll_floor": 0.02, "progress_interval": 0.5}
 CONFIG: dict[str, Any] = {"chat": FAST_CHAT, "jobs": FAST_JOBS}
@@ -68,8 +68,9 @@ async def song(world: SandboxWorld, member: int, **options: Any) -> InteractionH
     return await run_slash(world, member, "song", options or {"prompt": "a song about cats"})
 
 
-async def test_song_streams_early_then_delivers_both_clips_once() -> None:
-    async with SandboxWorld(config=CONFIG) as world:
+@on_gateways("suno")
+async def test_song_streams_early_then_delivers_both_clips_once(profile: str) -> None:
+    async with SandboxWorld(config=CONFIG, upstream_profile=profile) as world:
         world.upstream.suno.durations = (0.05, 0.05, 1.5)
         member = world.add_member("alice")
         handle = await song(world, member, prompt="a song about cats", style="jazz, sax")
