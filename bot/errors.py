@@ -118,6 +118,13 @@ class UpstreamFailure(UpstreamError):
     key = "error.upstream_failure"
 
 
+class RouteNotServed(UpstreamError):
+    """The gateway answered a call with its web page: it has no such route (new-api and one-api
+    send the console page, ``200 text/html``, for a path they do not serve)."""
+
+    key = "capability.route_not_served"
+
+
 class UpstreamTimeout(UpstreamFailure):
     key = "error.upstream_timeout"
 

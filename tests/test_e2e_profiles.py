@@ -126,3 +126,19 @@ async def test_a_button_the_gateway_does_not_relay_is_refused_privately_and_free
         assert reply.ephemeral and "does not relay Midjourney buttons" in reply.content
         assert not world.upstream.requests_to("/mj/submit/action")
         assert await balance(world) == START - 20
+
+
+async def test_a_route_the_gateway_lacks_despite_a_pin_is_told_plainly_and_refunded() -> None:
+    """An operator pinned Luma as served on stock new-api: the submit meets the console page."""
+    pins = {"capabilities": {"served": ["luma"]}}
+    world = SandboxWorld(config={**CONFIG, "upstream": pins}, upstream_profile="new-api")
+    async with world:
+        member = world.add_member("alice")
+        handle = await run_slash(world, member, "video", {"prompt": "waves", "model": "luma"})
+        reply = await private_reply(world, handle)
+        assert "answered with its web page" in reply.content, reply.content
+        [submit] = world.upstream.requests_to("/luma/generations")
+        assert submit.status == 200  # the console page, as stock new-api answers
+        await world.services.jobs.wait_idle()
+        assert await balance(world) == START
+        assert await world.services.ledger.check() == []

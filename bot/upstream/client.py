@@ -21,7 +21,13 @@ from urllib.parse import SplitResult, urljoin, urlsplit
 import aiohttp
 import yarl
 
-from bot.errors import MediaTooLarge, UpstreamError, UpstreamFailure, UpstreamTimeout
+from bot.errors import (
+    MediaTooLarge,
+    RouteNotServed,
+    UpstreamError,
+    UpstreamFailure,
+    UpstreamTimeout,
+)
 from bot.upstream.addresses import public_address
 from bot.upstream.errors import build_error, decode_json, raise_for_error_body
 from bot.upstream.sse import SSEEvent, SSEParser, SSEProtocolError
@@ -136,6 +142,7 @@ class UpstreamClient:
                     raise await self._error_from(method, path, resp)
                 raw = await resp.read()
                 status = resp.status
+                html = "html" in resp.content_type
         except UpstreamError:
             raise
         except (TimeoutError, aiohttp.ClientError) as exc:
@@ -146,6 +153,9 @@ class UpstreamClient:
         try:
             return jsonlib.loads(raw)
         except ValueError:
+            if html:
+                log.warning("upstream %s %s: the gateway has no such route (HTML)", method, path)
+                raise RouteNotServed("the gateway has no such route", status=status) from None
             log.warning(
                 "upstream %s %s: non-JSON body: %s",
                 method,
