@@ -199,6 +199,8 @@ class AtelierBot(commands.AutoShardedBot):
         self.gateway_connected = True
 
     async def setup_hook(self) -> None:
+        # In the background: until it answers, every family counts as served (or as pinned).
+        self.services.capabilities.start()
         await self.tree.set_translator(CatalogTranslator(self.services.catalog))
         for name in self.extension_names:
             await self.load_extension(name)
@@ -237,6 +239,7 @@ class AtelierBot(commands.AutoShardedBot):
 
     async def close(self) -> None:
         self.draining = True
+        await self.services.capabilities.stop()
         await self.services.jobs.stop()
         await self.services.metrics.close()
         await super().close()

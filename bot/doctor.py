@@ -21,6 +21,7 @@ from pathlib import Path
 
 import aiohttp
 
+from bot.capabilities import Capabilities
 from bot.config import DEFAULT_CONFIG_PATH, SECRET_KEYS, Config, load_config
 from bot.db import Database
 from bot.db_errors import sqlite_folder_problem
@@ -121,10 +122,30 @@ async def check_upstream(ctx: Context) -> Check:
     return Check("upstream", True, f"key accepted, {remaining} remaining")
 
 
+async def check_capabilities(ctx: Context) -> Check:
+    """What the gateway serves, per family, as a table (the same probes the bot runs)."""
+    up = ctx.config.upstream
+    capabilities = Capabilities(upstream_client(ctx.session, up, total_timeout=ctx.timeout),
+                                up.capabilities)  # fmt: skip
+    await capabilities.refresh()
+    rows = capabilities.table()
+    served = sum(answer == "served" for _, answer, _ in rows)
+    width = max(len(family) for family, _, _ in rows)
+    table = [f"    {family:<{width}}  {answer:<12}  {source}" for family, answer, source in rows]
+    rejected = [family for family, answer, _ in rows if answer == "key rejected"]
+    summary = f"{served} of {len(rows)} families served"
+    if rejected:
+        summary = f"upstream.api_key: rejected on {', '.join(rejected)}; {summary}"
+    return Check(
+        "capabilities", not rejected, "\n".join([summary, *table]), 0 if not rejected else 2
+    )
+
+
 CHECKS: list[DoctorCheck] = [
     DoctorCheck("database", ("database",), check_database, lambda c: "the database"),
     DoctorCheck("discord", ("discord",), check_discord, lambda c: c.discord.api_base),
     DoctorCheck("upstream", ("upstream",), check_upstream, lambda c: c.upstream.base_url),
+    DoctorCheck("capabilities", ("upstream",), check_capabilities, lambda c: c.upstream.base_url),
 ]
 
 

@@ -159,6 +159,13 @@ class UpstreamFailure(UpstreamError):
     key = "error.upstream_failure"
 
 
+class RouteNotServed(UpstreamError):
+    """The gateway answered a call with its web page: it has no such route (new-api and one-api
+    send the console page, ``200 text/html``, for a path they do not serve)."""
+
+    key = "capability.route_not_served"
+
+
 class UpstreamTimeout(UpstreamFailure):
     key = "error.upstream_timeout"
 
@@ -282,3 +289,14 @@ class NotAGuildId(AtelierError):
     """Not a Discord server id: a positive snowflake."""
 
     key = "credit.not_a_guild_id"
+
+
+class NotOffered(AtelierError):
+    """The gateway this server uses does not serve this family (capability discovery or a pin).
+
+    The message names what is missing: one catalog key per family, ``capability.<family>``."""
+
+    def __init__(self, family: str) -> None:
+        super().__init__(f"the gateway does not serve {family}")
+        self.key = f"capability.{family}"
+        self.family = family

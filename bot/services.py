@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import aiohttp
 
 from bot.answers import AnswerService
+from bot.capabilities import Capabilities
 from bot.config import Config
 from bot.conversations import Conversations
 from bot.db import Database
@@ -59,6 +60,7 @@ class Services:
     spending: Spending
     policies: Policies
     limiter: MemberLimiter
+    capabilities: Capabilities
 
 
 @contextlib.asynccontextmanager
@@ -121,6 +123,7 @@ async def open_services(config: Config) -> AsyncIterator[Services]:
             spending=spending,
             policies=Policies(db),
             limiter=limiter,
+            capabilities=Capabilities(upstream, up.capabilities),
         )
     finally:
         await http.close()

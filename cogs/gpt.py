@@ -14,7 +14,7 @@ from bot.answers import ChatChoice, Message, Outcome
 from bot.app import AtelierBot, require_guild, role_ids
 from bot.chat_input import check_attachment, has_visible_text, require_prompt, user_content
 from bot.conversations import Turn, trim_history
-from bot.errors import AnswerNotShown, AtelierError, UnknownModel, UpstreamError
+from bot.errors import AnswerNotShown, AtelierError, UnknownModel
 from bot.gpt_catalog import GPTNotFound, InvalidGPTId, parse_gizmo_id
 from bot.i18n import cmd
 from bot.log_setup import bind
@@ -25,6 +25,8 @@ from cogs.autocomplete import CHOICES_LIMIT, shared_gpt_choices
 log = logging.getLogger(__name__)
 
 THREAD_NAME_LIMIT = 90
+# Seconds the model list waits for the first capability discovery.
+MODELS_WAIT = 60.0
 
 
 def thread_name(prompt: str) -> str:
@@ -51,10 +53,12 @@ class GPT(commands.Cog):
 
     async def refresh_models(self) -> None:
         """Offer what the gateway lists too; configured models stay first."""
-        try:
-            listed = await self.services.chat.list_models()
-        except UpstreamError as exc:
-            log.info("model list unavailable, keeping the configured models: %s", exc)
+        # Capability discovery lists them (one GET /v1/models at start, and on every refresh).
+        capabilities = self.services.capabilities
+        await capabilities.wait_discovered(MODELS_WAIT)
+        listed = capabilities.models
+        if listed is None:
+            log.info("model list unavailable, keeping the configured models")
             return
         # GPTs are picked with the gpt option; the gateway lists them under either family
         # (gpt-4-gizmo-g-…, gpt-4o-gizmo-g-…), not only under our configured prefix.
@@ -130,6 +134,7 @@ class GPT(commands.Cog):
     ) -> None:
         services = self.services
         guild_id = require_guild(interaction)
+        services.capabilities.require("chat")
         require_prompt(prompt)
         choice = await self.choose(guild_id, gpt, model)
         content = await self._content(prompt, file, choice)

@@ -13,7 +13,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.app import Admitted, AtelierBot, require_guild
-from bot.errors import AtelierError, UpstreamError
+from bot.errors import AtelierError, NotOffered, UpstreamError
 from bot.gpt_catalog import GPTAlreadyShared, GPTEntry, InvalidGPTId, parse_gizmo_id
 from bot.i18n import cmd
 from bot.upstream.gpts import GizmoSearchResult
@@ -176,8 +176,11 @@ class GPTs(
         # Free, but it reaches the upstream: it counts against the member's built-in rate.
         await services.limiter.admit(require_guild(interaction), interaction.user.id)
         try:
+            if not services.capabilities.served("gpts"):
+                # Stock new-api and one-api have no GPTs info route: ask for the name at once.
+                raise NotOffered("gpts")
             info = await asyncio.wait_for(services.gpts.info(gizmo_id), LOOKUP_TIMEOUT)
-        except (UpstreamError, TimeoutError) as exc:
+        except (UpstreamError, NotOffered, TimeoutError) as exc:
             log.warning("GPT lookup failed for %s, asking for a name: %s", gizmo_id, exc)
             await interaction.response.send_modal(
                 NameModal(self, gizmo_id, interaction.locale, interaction.user.id)
@@ -256,6 +259,7 @@ class GPTs(
     async def search(
         self, interaction: discord.Interaction[AtelierBot], query: app_commands.Range[str, 1, 100]
     ) -> None:
+        self.bot.services.capabilities.require("gpts")
         # Free, but it reaches the upstream: it counts against the member's built-in rate.
         await self.bot.services.limiter.admit(require_guild(interaction), interaction.user.id)
         await interaction.response.defer(thinking=True)

@@ -133,6 +133,8 @@ async def press_button(
     interaction: discord.Interaction[AtelierBot], job_id: int, index: int
 ) -> None:
     parent = await parent_job(interaction, job_id)
+    # A gateway without /mj/submit/action (novicezk reached directly): say so, charge nothing.
+    interaction.client.services.capabilities.require("midjourney_actions")
     buttons = (parent.result or {}).get("buttons") or []
     if index >= len(buttons):
         raise JobNotFound(f"job {job_id} has no button {index}")
@@ -374,6 +376,8 @@ class Imagine(commands.Cog):
         chosen = config.image.model(model)
         if chosen is None:
             raise UnknownModel(model or "", model=(model or "")[:100])
+        # Before anything is held: a family this gateway does not serve costs nothing.
+        self.bot.services.capabilities.require_adapter(chosen.adapter)
         urls = [self._image_url(image)] if image else []
         if chosen.adapter == "midjourney":
             await imagine_job(interaction, prompt, image_urls=urls, niji=niji)
@@ -398,7 +402,8 @@ class Imagine(commands.Cog):
         self, _interaction: discord.Interaction[AtelierBot], current: str
     ) -> list[app_commands.Choice[str]]:
         needle = current.casefold()
-        names = [m.name for m in self.bot.services.config.image.models]
+        served = self.bot.services.capabilities.adapter_served
+        names = [m.name for m in self.bot.services.config.image.models if served(m.adapter)]
         return [app_commands.Choice(name=n, value=n) for n in names if needle in n.casefold()][:25]
 
     @app_commands.command(
@@ -410,6 +415,7 @@ class Imagine(commands.Cog):
     async def describe(
         self, interaction: discord.Interaction[AtelierBot], image: discord.Attachment
     ) -> None:
+        self.bot.services.capabilities.require("midjourney")
         new = new_job(
             interaction,
             "mj_describe",
@@ -445,6 +451,7 @@ class Imagine(commands.Cog):
         image5: discord.Attachment | None = None,
         dimensions: Literal["SQUARE", "PORTRAIT", "LANDSCAPE"] = "SQUARE",
     ) -> None:
+        self.bot.services.capabilities.require("midjourney")
         images = [i for i in (image1, image2, image3, image4, image5) if i is not None]
         urls = [self._image_url(i) for i in images]
         title = " + ".join(i.filename for i in images)

@@ -187,9 +187,12 @@ class Song(commands.Cog):
         self.bot.remove_dynamic_items(ClipButton, MakeSongButton)
 
     def _model(self, name: str | None) -> str:
-        chosen = self.bot.services.config.suno.model(name)
+        config = self.bot.services.config.suno
+        chosen = config.model(name)
         if chosen is None:
             raise UnknownModel(name or "", model=(name or "")[:100])
+        # Before anything is held: a family this gateway does not serve costs nothing.
+        self.bot.services.capabilities.require("chat" if chosen in config.chat_models else "suno")
         return chosen
 
     @app_commands.command(
@@ -238,7 +241,11 @@ class Song(commands.Cog):
         self, _interaction: discord.Interaction[AtelierBot], current: str
     ) -> list[app_commands.Choice[str]]:
         needle = current.casefold()
-        names = [*self.bot.services.config.suno.models, *self.bot.services.config.suno.chat_models]
+        config, served = self.bot.services.config.suno, self.bot.services.capabilities.served
+        names = [
+            *(config.models if served("suno") else []),
+            *(config.chat_models if served("chat") else []),
+        ]
         return [app_commands.Choice(name=n, value=n) for n in names if needle in n.casefold()][:25]
 
     @app_commands.command(
@@ -252,6 +259,7 @@ class Song(commands.Cog):
         interaction: discord.Interaction[AtelierBot],
         prompt: app_commands.Range[str, 1, MAX_DESCRIPTION],
     ) -> None:
+        self.bot.services.capabilities.require("suno")
         text = prompt.strip()
         if not text:
             raise EmptyPrompt("lyrics without a description")

@@ -214,6 +214,8 @@ class Video(commands.Cog):
         chosen = config.video.model(model)
         if chosen is None:
             raise UnknownModel(model or "", model=(model or "")[:100])
+        # Before anything is held: a family this gateway does not serve costs nothing.
+        self.bot.services.capabilities.require_adapter(chosen.adapter)
         seconds, ratio = check_options(chosen, duration, aspect, image)
         price = chosen.cost(seconds, config.pricing.action_price(KIND))
         if chosen.adapter == "chat":
@@ -268,7 +270,8 @@ class Video(commands.Cog):
         self, _interaction: discord.Interaction[AtelierBot], current: str
     ) -> list[app_commands.Choice[str]]:
         needle = current.casefold()
-        names = [m.name for m in self.bot.services.config.video.models]
+        served = self.bot.services.capabilities.adapter_served
+        names = [m.name for m in self.bot.services.config.video.models if served(m.adapter)]
         return [app_commands.Choice(name=n, value=n) for n in names if needle in n.casefold()][:25]
 
     @video.autocomplete("duration")

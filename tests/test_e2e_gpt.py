@@ -18,6 +18,7 @@ from tests.helpers import (
     FAST_CHAT,
     answer_text,
     final_answer,
+    on_gateways,
     open_conversation,
     run_slash,
     sandbox_tokens,
@@ -149,9 +150,11 @@ async def settled_answer(world: SandboxWorld, options: dict[str, str]) -> tuple[
     return message, hold.actual
 
 
-async def test_ledger_settles_exactly_per_configured_prices() -> None:
+@on_gateways("chat")
+async def test_ledger_settles_exactly_per_configured_prices(profile: str) -> None:
     async with SandboxWorld(
-        config={"chat": FAST_CHAT, "pricing": PRICED, "credit": {"starting_balance": 10_000}}
+        config={"chat": FAST_CHAT, "pricing": PRICED, "credit": {"starting_balance": 10_000}},
+        upstream_profile=profile,
     ) as world:
         world.upstream.chat.reply = "The answer is forty-two, of course."
         # Usage far from what the text suggests (~5 and ~9 tokens): the charge must follow it.

@@ -9,8 +9,10 @@ from bot.sandbox.world import SandboxWorld
 from tests.helpers import (
     FAST_CHAT,
     ManualClock,
+    command_requests,
     ever_showed,
     hold_until_shown,
+    on_gateways,
     private_reply,
     restart_with,
     run_slash,
@@ -29,8 +31,9 @@ UNIFIED = "/v1/video/generations"
 CONFIG: dict[str, Any] = {"chat": FAST_CHAT, "jobs": FAST_JOBS, "image": {"models": IMAGE_MODELS}}
 
 
-async def test_images_route_delivers_the_image_as_a_file() -> None:
-    async with SandboxWorld(config=CONFIG) as world:
+@on_gateways("images")
+async def test_images_route_delivers_the_image_as_a_file(profile: str) -> None:
+    async with SandboxWorld(config=CONFIG, upstream_profile=profile) as world:
         member = world.add_member("alice")
         handle = await run_slash(
             world, member, "imagine", {"prompt": "a kite", "model": "dall-e-3"}
@@ -39,7 +42,9 @@ async def test_images_route_delivers_the_image_as_a_file() -> None:
         card = await finished_card(world)
         assert card.content.endswith("-# dall-e-3 · 30 credits")
         assert card.attachments[0].data.startswith(b"\x89PNG")
-        [call] = world.upstream.requests_to("/v1/images/generations")
+        # The other call is capability discovery's probe at start (an empty body, refused free).
+        probe, call = world.upstream.requests_to("/v1/images/generations")
+        assert probe.json == {} and probe.status == 400
         assert call.json["model"] == "dall-e-3" and call.json["prompt"] == "a kite"
         assert await balance(world) == 970
 
@@ -156,7 +161,7 @@ async def test_unified_route_image_model_polls_shows_progress_and_resumes_after_
 
         def polled() -> bool:
             return any(r.method == "GET" and r.path.startswith(f"{UNIFIED}/") for r in
-                       world.upstream.records)  # fmt: skip
+                       command_requests(world))  # fmt: skip
 
         await wait_until(polled)
         clock.advance(0.65)  # running, half-way

@@ -18,6 +18,7 @@ from tests.helpers import (
     custom_ids,
     ever_showed,
     hold_until_shown,
+    on_gateways,
     private_reply,
     restart_with,
     run_slash,
@@ -58,8 +59,9 @@ async def balance(world: SandboxWorld) -> int:
     return await world.services.ledger.balance(world.guild_id)
 
 
-async def test_imagine_shows_progress_then_grid_with_nine_buttons() -> None:
-    async with SandboxWorld(config=CONFIG) as world:
+@on_gateways("midjourney")
+async def test_imagine_shows_progress_then_grid_with_nine_buttons(profile: str) -> None:
+    async with SandboxWorld(config=CONFIG, upstream_profile=profile) as world:
         world.upstream.midjourney.clock = ManualClock()
         world.upstream.midjourney.durations = (0.05, 0.05, 0.6)
         member = world.add_member("alice")

@@ -12,6 +12,7 @@ from tests.helpers import (
     ManualClock,
     ever_showed,
     hold_until_shown,
+    on_gateways,
     private_reply,
     restart_with,
     run_slash,
@@ -77,8 +78,9 @@ async def song(world: SandboxWorld, member: int, **options: Any) -> InteractionH
     return await run_slash(world, member, "song", options or {"prompt": "a song about cats"})
 
 
-async def test_song_streams_early_then_delivers_both_clips_once() -> None:
-    async with SandboxWorld(config=CONFIG) as world:
+@on_gateways("suno")
+async def test_song_streams_early_then_delivers_both_clips_once(profile: str) -> None:
+    async with SandboxWorld(config=CONFIG, upstream_profile=profile) as world:
         world.upstream.suno.clock = ManualClock()
         world.upstream.suno.durations = (0.05, 0.05, 1.5)
         member = world.add_member("alice")

@@ -10,10 +10,12 @@ import pytest
 from bot.config import VideoConfig
 from bot.sandbox.discord import InteractionHandle, Message
 from bot.sandbox.upstream.png import sandbox_png
+from bot.sandbox.upstream.profiles import OFFERS
 from bot.sandbox.world import SandboxWorld
 from tests.helpers import (
     FAST_CHAT,
     ManualClock,
+    command_requests,
     ever_showed,
     hold_until_shown,
     private_reply,
@@ -54,6 +56,22 @@ FORMS = [
     ),
 ]
 FORM_ARGS = ("model", "knobs", "image", "poll_path")
+# Every form on the union gateway, and one happy path per provider on each other gateway
+# profile that serves it (stock new-api: Kling in its own form, Sora, the unified route).
+ON_GATEWAYS = [
+    *(pytest.param(*form.values, "union", id=form.id) for form in FORMS),
+    *(
+        pytest.param(model, knobs, False, path, profile, id=f"{name}@{profile}")
+        for profile, offers in OFFERS.items()
+        if profile != "union"
+        for name, model, knobs, path in (
+            ("kling", "kling-v1", {"kling_form": "newapi"}, KLING),
+            ("sora", "sora-2", {}, "/v1/videos/"),
+            ("unified", VEO, {"unified_form": "proxy"}, UNIFIED),
+        )
+        if name in offers
+    ),
+]
 
 
 def cards(world: SandboxWorld) -> list[Message]:
@@ -107,11 +125,11 @@ def keyless_downloads(world: SandboxWorld) -> bool:
     return all(not r.has_auth for r in world.upstream.records if r.path.startswith("/video/"))
 
 
-@pytest.mark.parametrize(FORM_ARGS, FORMS)
+@pytest.mark.parametrize((*FORM_ARGS, "profile"), ON_GATEWAYS)
 async def test_video_is_delivered_once_and_charged_once(
-    model: str, knobs: dict[str, str], image: bool, poll_path: str
+    model: str, knobs: dict[str, str], image: bool, poll_path: str, profile: str
 ) -> None:
-    async with SandboxWorld(config=CONFIG) as world:
+    async with SandboxWorld(config=CONFIG, upstream_profile=profile) as world:
         answer_in(world, knobs)
         world.upstream.video.clock = ManualClock()
         world.upstream.video.durations = (0.05, 0.6)
@@ -181,7 +199,7 @@ async def test_restart_mid_job_resumes_and_delivers_once(
 
         def polled() -> bool:
             return any(
-                r.method == "GET" and r.path.startswith(poll_path) for r in world.upstream.records
+                r.method == "GET" and r.path.startswith(poll_path) for r in command_requests(world)
             )
 
         await wait_until(polled)
@@ -256,7 +274,7 @@ async def test_options_the_model_does_not_take_cost_nothing_and_say_why() -> Non
             assert reply.ephemeral and reason in reply.content, reply.content
             assert await world.services.ledger.get_hold(f"job:{handle.id}") is None
         assert cards(world) == []
-        assert not [r for r in world.upstream.records if "video" in r.path or "kling" in r.path]
+        assert not [r for r in command_requests(world) if "video" in r.path or "kling" in r.path]
         assert await balance(world) == 1000
 
 

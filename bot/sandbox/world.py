@@ -39,9 +39,11 @@ class SandboxWorld:
         extensions: Sequence[str] = EXTENSIONS,
         discord_options: Mapping[str, Any] | None = None,
         guild_locale: str = "en-US",
+        upstream_profile: str = "union",
     ) -> None:
         self.discord = DiscordSandbox(**dict(discord_options or {}))
-        self.upstream = UpstreamSandbox()
+        # Which gateway the upstream sandbox plays (bot/sandbox/upstream/profiles.py).
+        self.upstream = UpstreamSandbox(profile=upstream_profile)
         self._database_url = database_url
         self._config_overrides = {k: dict(v) for k, v in (config or {}).items()}
         self._extensions = tuple(extensions)
@@ -139,6 +141,9 @@ class SandboxWorld:
             if asyncio.get_running_loop().time() > deadline:
                 raise TimeoutError("the bot did not become ready")
             await asyncio.sleep(0.01)
+        # What the gateway serves is found in the background; a test starts once it is known,
+        # so that its own scripted answers (injections) are not taken by a probe.
+        await self.services.capabilities.wait_discovered(READY_TIMEOUT)
         return self.bot
 
     async def stop_bot(self) -> None:

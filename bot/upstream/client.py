@@ -21,6 +21,7 @@ import yarl
 
 from bot.errors import (
     MediaTooLarge,
+    RouteNotServed,
     UpstreamAuthError,
     UpstreamError,
     UpstreamFailure,
@@ -158,6 +159,7 @@ class UpstreamClient:
                     raise await self._error_from(method, path, resp)
                 raw = await resp.read()
                 status = resp.status
+                html = "html" in resp.content_type
         except UpstreamAuthError:
             if self.mj_auth != "auto" or not _MJ_PATH.match(urlsplit(url).path):
                 raise
@@ -178,6 +180,9 @@ class UpstreamClient:
         try:
             return jsonlib.loads(raw)
         except ValueError:
+            if html:
+                log.warning("upstream %s %s: the gateway has no such route (HTML)", method, path)
+                raise RouteNotServed("the gateway has no such route", status=status) from None
             log.warning(
                 "upstream %s %s: non-JSON body: %s",
                 method,
@@ -332,6 +337,30 @@ class UpstreamClient:
         body = self.redact(text[:_LOG_BODY_CHARS])
         log.debug("upstream %s %s error body: %s", method, path, body)
         return error
+
+    async def probe(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        timeout: float = 10.0,  # noqa: ASYNC109
+    ) -> tuple[int, str, bytes]:
+        """``(status, content type, first bytes of the body)`` of one call, whatever it answers:
+        capability discovery reads an HTML page or a 404 as an answer, not as a failure.
+        Network failures still raise the typed ``UpstreamError``."""
+        try:
+            async with self._session.request(
+                method,
+                self.url_for(path),
+                json=json,
+                headers=self._headers(None, path),
+                timeout=self._timeout_for(timeout),
+                allow_redirects=False,
+            ) as resp:
+                return resp.status, resp.content_type, await read_limited(resp, MAX_ERROR_BODY)
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise self.transport_error(method, path, exc) from None
 
     def _headers(self, extra: dict[str, str] | None, path: str = "") -> dict[str, str]:
         if self.mj_auth == MJ_SECRET_HEADER and _MJ_PATH.match(urlsplit(path).path):

@@ -12,7 +12,12 @@ from typing import Any
 import pytest
 
 from bot.__main__ import main as cli
-from tests.helpers import custom_ids, final_answer, run_slash
+from tests.helpers import (
+    command_requests,
+    custom_ids,
+    final_answer,
+    run_slash,
+)
 from tests.reliability.amounts import (
     NOTHING,
     action_charge,
@@ -34,7 +39,7 @@ PNG = b"\x89PNG\r\n\x1a\n" + b"0" * 64
 
 def untouched(w: Any) -> None:
     """Nothing reached the upstream and no job card was left in the channel."""
-    assert [r.path for r in w.upstream.records] == []
+    assert [r.path for r in command_requests(w)] == []
     assert channel_cards(w) == []
 
 

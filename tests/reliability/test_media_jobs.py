@@ -13,7 +13,11 @@ import pytest
 from bot.providers.suno import SunoProvider
 from bot.providers.video import VideoProvider
 from bot.sandbox.world import SandboxWorld
-from tests.helpers import run_slash, wait_until
+from tests.helpers import (
+    command_requests,
+    run_slash,
+    wait_until,
+)
 from tests.reliability.amounts import (
     NOTHING,
     action_charge,
@@ -220,7 +224,7 @@ async def test_media_options_refused(
             options = {"prompt": "waves", **options}
         reply = await ephemeral_reply(w, await run_slash(w, member, command, options))
         assert expected in reply.content, reply.content
-        assert w.upstream.records == [] and channel_cards(w) == []
+        assert command_requests(w) == [] and channel_cards(w) == []
         note(fault=f"/{command} {options}", sees=f"private: {reply.content}")
         await settled(w, note, NOTHING)
 
@@ -240,7 +244,7 @@ async def test_media_options_out_of_range(note: Note, command: str, options: Any
         member = w.add_member("alice")
         with pytest.raises(ValueError):
             await w.discord.slash(w.guild_id, w.channel_id, member, command, options)
-        assert w.upstream.records == [] and channel_cards(w) == []
+        assert command_requests(w) == [] and channel_cards(w) == []
         note(fault=f"/{command} {str(options)[:60]}")
         await settled(w, note, NOTHING)
 
@@ -261,7 +265,7 @@ async def test_kill_during_media_job(note: Note, command: str) -> None:
         w.upstream.video.durations = (0.05, 0.8)
         poll = "/suno/fetch" if command == "song" else "/kling/v1/videos/text2video/"
         await start(w, command)
-        await wait_until(lambda: any(r.path.startswith(poll) for r in w.upstream.records))
+        await wait_until(lambda: any(r.path.startswith(poll) for r in command_requests(w)))
         await crash(w)
         await w.start_bot()
         card = await finished_card(w)

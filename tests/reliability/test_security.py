@@ -20,7 +20,11 @@ from bot.log_setup import build_handler
 from bot.sandbox.upstream.wire import mj_error, openai_error
 from bot.sandbox.world import SandboxWorld
 from bot.upstream.gpts import GPTsClient
-from tests.helpers import final_answer, run_slash
+from tests.helpers import (
+    command_requests,
+    final_answer,
+    run_slash,
+)
 from tests.reliability.amounts import (
     NOTHING,
     action_charge,
@@ -236,7 +240,7 @@ async def test_privileged_commands(
             handle = await run_slash(w, actor, command, filled)
             reply = await ephemeral_reply(w, handle)
             assert expected in reply.content, reply.content
-        assert w.upstream.records == []
+        assert command_requests(w) == []
         policies = await w.services.policies.get(w.guild_id)
         assert policies.log_channel_id is None
         note(fault=f"/{command} by a member without the right", sees=f"private: {reply.content}")

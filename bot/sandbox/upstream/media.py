@@ -14,7 +14,7 @@ from aiohttp import web
 
 from bot.sandbox.upstream.png import sandbox_png
 from bot.sandbox.upstream.suno import sandbox_mp3
-from bot.sandbox.upstream.wire import json_response
+from bot.sandbox.upstream.wire import json_response, openai_error
 
 PUBLIC_ATTR = "sandbox_public"
 
@@ -41,6 +41,10 @@ def _mp4(seed: str, pad_to: int | None) -> bytes:
 async def generations(request: web.Request) -> web.Response:
     state = request.app[MEDIA]
     body = await request.json()
+    if not str(body.get("prompt") or "").strip():
+        # As the gateway's relay does: refused before anything is generated or charged.
+        error = openai_error("prompt is required", type="invalid_request_error")
+        return json_response(error, status=400)
     state.generated += 1
     name = f"gen-{state.generated}.png"
     item: dict[str, str] = {"revised_prompt": str(body.get("prompt", ""))}

@@ -1,8 +1,10 @@
 """A local new-api-style gateway on 127.0.0.1 for tests and ``atelier demo``.
 
 It composes route modules (``chat``, ``billing``; later Midjourney, Suno, video), each with a
-small state object the test scripts. Around them sit what every gateway route shares: Bearer-key
-auth, a record of every request, injected faults, and a request id per request.
+small state object the test scripts. Around them sit what every gateway route shares: key
+auth, a record of every request, injected faults, and a request id per request. The
+``profile`` (a name in ``profiles.PROFILES``) makes it one gateway that admins run: the routes
+it has, how it checks the key, and how it answers a route it lacks.
 """
 
 from __future__ import annotations
@@ -17,9 +19,21 @@ from typing import Any, Self
 
 from aiohttp import web
 
-from bot.sandbox.upstream import billing, chat, gpts, media, midjourney, moderation, suno, video
+from bot.sandbox.upstream import (
+    audio,
+    billing,
+    chat,
+    gpts,
+    media,
+    midjourney,
+    moderation,
+    suno,
+    video,
+)
 from bot.sandbox.upstream.faults import preset
 from bot.sandbox.upstream.mj_direct import direct_key
+from bot.sandbox.upstream.profiles import Profile
+from bot.sandbox.upstream.profiles import profile as gateway_profile
 from bot.sandbox.upstream.wire import Body, BodyFactory, json_response, openai_error, tail
 
 REQUEST_ID_HEADER = "X-Oneapi-Request-Id"
@@ -88,6 +102,8 @@ class UpstreamSandbox:
     """Start with ``async with UpstreamSandbox() as sb`` and point a client at ``sb.base_url``."""
 
     api_key: str = "sk-sandbox"
+    # union (everything, the default), new-api, one-api, mj-trueai or mj-novicezk.
+    profile: str = "union"
     host: str = "127.0.0.1"
     port: int = 0
     chat: chat.ChatState = field(default_factory=chat.ChatState)
@@ -98,6 +114,7 @@ class UpstreamSandbox:
     media: media.MediaState = field(default_factory=media.MediaState)
     suno: suno.SunoState = field(default_factory=suno.SunoState)
     video: video.VideoState = field(default_factory=video.VideoState)
+    audio: audio.AudioState = field(default_factory=audio.AudioState)
     records: list[SandboxRecord] = field(default_factory=list, init=False)
     injections: list[Injection] = field(default_factory=list, init=False)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1), init=False)
@@ -105,6 +122,18 @@ class UpstreamSandbox:
     # Requests being handled, by id(request): lets the prepare hook find the record without
     # per-request storage (web.RequestKey needs aiohttp 3.14).
     _live: dict[int, SandboxRecord] = field(default_factory=dict, init=False)
+
+    def __post_init__(self) -> None:
+        self.gateway: Profile = gateway_profile(self.profile)
+        self.gateway.apply(self.states())
+
+    def states(self) -> dict[str, Any]:
+        """The route families' state objects, by family name (what profiles set knobs on)."""
+        return {
+            "chat": self.chat, "billing": self.billing, "gpts": self.gpts,
+            "midjourney": self.midjourney, "moderation": self.moderation, "media": self.media,
+            "suno": self.suno, "video": self.video, "audio": self.audio,
+        }  # fmt: skip
 
     def __repr__(self) -> str:
         return f"UpstreamSandbox(base_url={self._runtime.base_url if self._runtime else None!r})"
@@ -127,6 +156,7 @@ class UpstreamSandbox:
         media.setup(app, self.media)
         suno.setup(app, self.suno)
         video.setup(app, self.video)
+        audio.setup(app, self.audio)
         return app
 
     async def start(self) -> str:
@@ -202,16 +232,11 @@ class UpstreamSandbox:
         return f"20250101000000{next(self._ids):06d}sandbox"
 
     def check_key(self, request: web.Request) -> tuple[bool, bool]:
-        """``(header present, key correct)``; like new-api, the ``sk-`` prefix is optional."""
+        """``(header present, key correct)``: a midjourney-proxy reached directly checks /mj
+        requests its own way (``midjourney.proxy``); everything else as the profile's server."""
         if (direct := direct_key(self.midjourney.proxy, request, self.api_key)) is not None:
             return direct
-        header = request.headers.get("Authorization")
-        if header is None and request.path.startswith("/mj"):
-            header = request.headers.get("mj-api-secret")
-        if header is None:
-            return False, False
-        token = header.removeprefix("Bearer ").strip().removeprefix("sk-")
-        return True, bool(token) and token == self.api_key.removeprefix("sk-")
+        return self.gateway.check_key(request, self.api_key)
 
 
 SANDBOX = web.AppKey("upstream_sandbox", UpstreamSandbox)
@@ -236,7 +261,16 @@ async def _gateway_middleware(
     sandbox.records.append(record)
     sandbox._live[id(request)] = record
     try:
-        response = await _answer(sandbox, request, handler, record)
+        if not sandbox.gateway.serves(request.path) or (
+            sandbox.gateway.routes
+            and isinstance(request.match_info.http_exception, web.HTTPNotFound)
+        ):
+            # Before auth, as a router without the route would: the console page needs no key.
+            response = sandbox.gateway.missing_route(request)
+        else:
+            response = sandbox.gateway.reshape(
+                request, await _answer(sandbox, request, handler, record)
+            )
     except web.HTTPException as exc:
         _stamp(record, exc)
         raise

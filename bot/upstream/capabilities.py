@@ -1,0 +1,154 @@
+"""Which API families and models the gateway serves, found with one cheap call per family.
+
+Gateways differ (upstream-api.md §7): stock new-api has no Luma, Runway or GPTs routes, one-api
+has only the OpenAI-style ones, a midjourney-proxy reached directly has only ``/mj``. A route a
+server lacks is answered by its router, not by the route: new-api and one-api send their web
+console (``200 text/html``), a ``/v1/...`` path they lack gets a JSON 404 ``Invalid URL``, the
+proxies a bare or Spring-style 404. A route that exists answers a fake task id with an error *in
+its own shape* (``task_not_exist``, ``task_not_found``…): that means "served". A 401 means the
+key, not the route, is the problem.
+
+Every probe is a GET on a task route with an id no task has, or a POST with an empty body the
+route refuses before it charges anything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from types import MappingProxyType
+from typing import Any
+
+from bot.errors import UpstreamError
+from bot.upstream.client import UpstreamClient
+
+log = logging.getLogger(__name__)
+
+PROBE_ID = "atelier-capability-probe"
+
+
+class Answer(StrEnum):
+    SERVED = "served"
+    NOT_SERVED = "not served"
+    KEY_REJECTED = "key rejected"
+    UNKNOWN = "unknown"  # not asked yet, or the gateway failed (5xx, network): assume served
+
+
+@dataclass(frozen=True, slots=True)
+class Probe:
+    method: str
+    path: str
+    body: Any = None
+
+
+# One probe per family, in the order the doctor's table lists them. Midjourney's actions are
+# read from two answers (see ``_mj_actions``), so they have no probe of their own.
+PROBES: Mapping[str, Probe] = MappingProxyType(
+    {
+        "chat": Probe("GET", "/v1/models"),
+        # Without the trailing slash the bot's lookups use: the same route, told apart in logs.
+        "gpts": Probe("GET", f"/v1/gpts?id=g-{PROBE_ID}"),
+        "midjourney": Probe("GET", f"/mj/task/{PROBE_ID}/fetch"),
+        "suno": Probe("GET", f"/suno/fetch/{PROBE_ID}"),
+        "kling": Probe("GET", f"/kling/v1/videos/text2video/{PROBE_ID}"),
+        "luma": Probe("GET", f"/luma/generations/{PROBE_ID}"),
+        "runway": Probe("GET", f"/runwayml/v1/tasks/{PROBE_ID}"),
+        "sora": Probe("GET", f"/v1/videos/{PROBE_ID}"),
+        "unified": Probe("GET", f"/v1/video/generations/{PROBE_ID}"),
+        "images": Probe("POST", "/v1/images/generations", {}),
+        "audio": Probe("POST", "/v1/audio/speech", {}),
+        "moderation": Probe("POST", "/v1/moderations", {}),
+        # The alias without /v1: the same route, and the bot's own balance checks stay countable.
+        "billing": Probe("GET", "/dashboard/billing/subscription"),
+    }
+)
+FAMILIES: tuple[str, ...] = (*PROBES, "midjourney_actions")
+# A direct midjourney-proxy answers a GET on a POST route it has with 405; one it lacks, 404.
+_MJ_ACTION = Probe("GET", "/mj/submit/action")
+ALL_PROBES: tuple[Probe, ...] = (*PROBES.values(), _MJ_ACTION)
+
+
+@dataclass(frozen=True, slots=True)
+class Discovery:
+    """What one round of probes found: an answer per family, and the models listed."""
+
+    answers: Mapping[str, Answer]
+    models: tuple[str, ...] | None  # None: /v1/models gave no list
+
+
+def classify(status: int, content_type: str, body: bytes) -> Answer:
+    """Read one probe's answer (see the module docstring)."""
+    if status == 401:
+        return Answer.KEY_REJECTED
+    decoded = _json(body)
+    if status >= 500:
+        return Answer.SERVED if decoded is not None else Answer.UNKNOWN
+    if "html" in content_type or body.lstrip()[:1] == b"<":
+        return Answer.NOT_SERVED
+    if status == 405:
+        return Answer.SERVED
+    if status == 404 and (decoded is None or _router_not_found(decoded)):
+        return Answer.NOT_SERVED
+    return Answer.SERVED if decoded is not None else Answer.UNKNOWN
+
+
+def _json(body: bytes) -> Any:
+    try:
+        return json.loads(body) if body.strip() else None
+    except ValueError:
+        return None
+
+
+def _router_not_found(body: Any) -> bool:
+    """A 404 from the router rather than from the route: new-api/one-api's ``Invalid URL``,
+    Spring's ``{"status":404,"error":"Not Found","path":…}``."""
+    if not isinstance(body, dict):
+        return True
+    error = body.get("error")
+    if isinstance(error, dict):
+        return str(error.get("message", "")).startswith("Invalid URL")
+    return error == "Not Found" and "path" in body
+
+
+async def discover(client: UpstreamClient) -> Discovery:
+    """Probe every family at once; a family whose probe fails on the network is UNKNOWN."""
+    names = list(PROBES)
+    results = await asyncio.gather(*(_ask(client, PROBES[n]) for n in names))
+    answers = {name: answer for name, (answer, _) in zip(names, results, strict=True)}
+    models = _models(results[names.index("chat")][1])
+    answers["midjourney_actions"] = await _mj_actions(client, answers)
+    return Discovery(MappingProxyType(answers), models)
+
+
+async def _ask(client: UpstreamClient, probe: Probe) -> tuple[Answer, Any]:
+    try:
+        status, kind, body = await client.probe(probe.method, probe.path, json=probe.body)
+    except UpstreamError as exc:
+        log.info("capability probe %s %s failed: %s", probe.method, probe.path, exc)
+        return Answer.UNKNOWN, None
+    answer = classify(status, kind, body)
+    log.debug("capability probe %s %s -> %s (%s)", probe.method, probe.path, status, answer)
+    return answer, _json(body) if status == 200 else None
+
+
+async def _mj_actions(client: UpstreamClient, answers: Mapping[str, Answer]) -> Answer:
+    """A gateway (it answers /v1/models) relays every action it knows; a proxy reached directly
+    has /mj/submit/action or not (novicezk has only /mj/submit/change)."""
+    midjourney = answers["midjourney"]
+    if midjourney is not Answer.SERVED:
+        return midjourney
+    if answers["chat"] is Answer.SERVED:
+        return Answer.SERVED
+    answer, _ = await _ask(client, _MJ_ACTION)
+    return answer
+
+
+def _models(body: Any) -> tuple[str, ...] | None:
+    data = body.get("data") if isinstance(body, dict) else None
+    if not isinstance(data, list):
+        return None
+    return tuple(str(m["id"]) for m in data if isinstance(m, dict) and m.get("id"))
