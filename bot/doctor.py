@@ -136,16 +136,15 @@ async def check_capabilities(ctx: Context) -> Check:
     summary = f"{served} of {len(rows)} families served"
     if rejected:
         summary = f"upstream.api_key: rejected on {', '.join(rejected)}; {summary}"
-    return Check(
-        "capabilities", not rejected, "\n".join([summary, *table]), 0 if not rejected else 2
-    )
+    detail = "\n".join([summary, *table])
+    return Check("gateway", not rejected, detail, 2 if rejected else 0)
 
 
 CHECKS: list[DoctorCheck] = [
     DoctorCheck("database", ("database",), check_database, lambda c: "the database"),
     DoctorCheck("discord", ("discord",), check_discord, lambda c: c.discord.api_base),
     DoctorCheck("upstream", ("upstream",), check_upstream, lambda c: c.upstream.base_url),
-    DoctorCheck("capabilities", ("upstream",), check_capabilities, lambda c: c.upstream.base_url),
+    DoctorCheck("gateway", ("upstream",), check_capabilities, lambda c: c.upstream.base_url),
 ]
 
 

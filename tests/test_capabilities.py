@@ -10,7 +10,7 @@ import pytest
 
 from bot.capabilities import Capabilities
 from bot.config import CapabilitiesConfig, Config, parse_config
-from bot.doctor import check_capabilities
+from bot.doctor import Context, check_capabilities
 from bot.errors import ConfigError
 from bot.sandbox.upstream import UpstreamSandbox
 from bot.sandbox.upstream.profiles import CONSOLE_PAGE, OFFERS, PROFILES
@@ -65,7 +65,7 @@ async def test_doctor_prints_the_capability_table_of_each_profile(
     profile: str, http: aiohttp.ClientSession
 ) -> None:
     async with UpstreamSandbox(profile=profile) as sandbox:
-        check = await check_capabilities(config_for(sandbox), http)
+        check = await check_capabilities(Context(config_for(sandbox), {}, http, 10.0))
     summary, *rows = check.detail.splitlines()
     table = {family: answer for family, answer, _ in map(cells, rows)}
     assert table == expected(profile)
@@ -79,7 +79,7 @@ async def test_doctor_prints_the_capability_table_of_each_profile(
 async def test_pins_win_and_show_as_pinned(http: aiohttp.ClientSession) -> None:
     async with UpstreamSandbox(profile="new-api") as sandbox:
         config = config_for(sandbox, served=["luma"], not_served=["kling"])
-        check = await check_capabilities(config, http)
+        check = await check_capabilities(Context(config, {}, http, 10.0))
     rows = {cells(row)[0]: cells(row)[1:] for row in check.detail.splitlines()[1:]}
     assert rows["luma"] == ("served", "pinned in config")
     assert rows["kling"] == ("not served", "pinned in config")

@@ -153,8 +153,8 @@ async def test_the_example_config_as_shipped_names_both_secrets(tmp_path: Path) 
             "upstream.api_key: missing; set it in config.toml or ATELIER_API_KEY",
         )
     doctor.assert_clean(2)
-    rows = {line.split()[0] for line in doctor.out.splitlines()}
-    assert rows == {"config", "database", "discord", "upstream"}, doctor.out
+    rows = {line.split()[0] for line in doctor.out.splitlines() if not line.startswith(" ")}
+    assert rows == {"config", "database", "discord", "upstream", "gateway"}, doctor.out
     assert "discord   FAIL  discord.token: missing" in doctor.out
     assert "upstream  FAIL  upstream.api_key: missing" in doctor.out
     # Nothing but the report, and nothing left behind.
@@ -383,9 +383,10 @@ async def test_doctor_checks_each_part_bounded_with_progress(tmp_path: Path) -> 
         result = await atelier("doctor", "--config", str(config), "--timeout", "1.5", cwd=elsewhere)
     typo.assert_clean(2, "discord.tokn: unknown key; did you mean 'token'?")
     result.assert_clean(4, "no answer")
-    lines = result.out.splitlines()
+    lines = [line for line in result.out.splitlines() if not line.startswith(" ")]
     assert [line.split()[:2] for line in lines] == [
-        ["config", "ok"], ["database", "ok"], ["discord", "FAIL"], ["upstream", "ok"]
+        ["config", "ok"], ["database", "ok"], ["discord", "FAIL"], ["upstream", "ok"],
+        ["gateway", "ok"],
     ], result.out  # fmt: skip
     # The relative path is the config folder's, shown absolute; nothing was created.
     assert f"sqlite {here / 'bot.db'} (no file yet" in result.out
