@@ -97,7 +97,11 @@ tail -n 1 "$WORK/demo.log"
 # The sandboxes run on the host's loopback; the container shares the host network to reach them.
 "$PYTHON" -m bot.sandbox.serve "$WORK/config.toml" --database-url "sqlite+aiosqlite:////data/from-config.db" >"$WORK/sandbox.log" 2>&1 &
 SANDBOX_PID=$!
-for _ in $(seq 100); do grep -q "sandboxes ready" "$WORK/sandbox.log" && break; sleep 0.1; done
+# Generous: on a loaded machine importing the sandboxes alone can take seconds.
+for _ in $(seq 600); do
+    grep -q "sandboxes ready" "$WORK/sandbox.log" || ! kill -0 "$SANDBOX_PID" 2>/dev/null && break
+    sleep 0.1
+done
 grep -q "sandboxes ready" "$WORK/sandbox.log" || { cat "$WORK/sandbox.log"; fail "sandboxes did not start"; }
 port=$("$PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 podman volume create "$VOLUME" >/dev/null
