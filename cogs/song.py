@@ -20,6 +20,7 @@ from bot.errors import UnknownModel, UpstreamError
 from bot.i18n import cmd
 from bot.job_types import Job, TaskState
 from bot.providers.suno import LYRICS, MUSIC
+from cogs.autocomplete import fitting_choices
 from cogs.media import MediaPresenter
 from cogs.song_views import (
     MAX_CLIPS,
@@ -239,7 +240,7 @@ class Song(commands.Cog):
     ) -> list[app_commands.Choice[str]]:
         needle = current.casefold()
         names = [*self.bot.services.config.suno.models, *self.bot.services.config.suno.chat_models]
-        return [app_commands.Choice(name=n, value=n) for n in names if needle in n.casefold()][:25]
+        return fitting_choices((n, n) for n in names if needle in n.casefold())
 
     @app_commands.command(
         name=cmd("lyrics", "song.lyrics.name"),
