@@ -109,27 +109,31 @@ def link_card(
     links: Sequence[str],
     files: Sequence[discord.File] = (),
     attached: Sequence[str] = (),
+    *,
+    tail: str = "",
+    without_files: Sequence[str] | None = None,
 ) -> LinkCard:
     """``head`` is the card; ``links`` the lines for results that go as links; ``files`` the
     results attached; ``attached`` the lines linking to those, shown only when files cannot
-    be attached. Everything fits Discord's limits, whatever the length of the links."""
-    content, spill = fit_lines(head, links)
+    be attached (``without_files``, when given, is every line for that case); ``tail`` ends
+    the card (a price line). Everything fits Discord's limits, whatever the links' length."""
+    end = "\n" + tail if tail else ""
+    content, spill = fit_lines(head, links, DISCORD_LIMIT - len(end))
     out = list(files)
     if spill:
-        # The note is at most ~90 characters; keep room for it, then name the true count.
-        content, spill = fit_lines(head, links, DISCORD_LIMIT - NOTE_ROOM)
+        # Keep room for the note, then name the true count.
+        content, spill = fit_lines(head, links, DISCORD_LIMIT - len(end) - NOTE_ROOM)
         content += "\n" + catalog.t(locale, "cards.links_attached", count=len(spill))
         listing = "\n".join(spill) + "\n"
         out.append(
             discord.File(io.BytesIO(listing.encode()), filename=f"atelier-{job_id}-links.txt")
         )
-    every = [*links, *attached]
-    first, rest = fit_lines(head, every)
-    if not rest:
-        return LinkCard(content, out, [first])
-    first, rest = fit_lines(head, every, DISCORD_LIMIT - NOTE_ROOM)
-    below = catalog.t(locale, "cards.links_below", count=len(rest))
-    return LinkCard(content, out, [first + "\n" + below, *pack(rest)])
+    every = [*links, *attached] if without_files is None else list(without_files)
+    first, rest = fit_lines(head, every, DISCORD_LIMIT - len(end))
+    if rest:
+        first, rest = fit_lines(head, every, DISCORD_LIMIT - len(end) - NOTE_ROOM)
+        first += "\n" + catalog.t(locale, "cards.links_below", count=len(rest))
+    return LinkCard(content + end, out, [first + end, *pack(rest)])
 
 
 def one_result(

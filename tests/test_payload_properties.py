@@ -76,7 +76,9 @@ def test_result_cards_fit_and_lose_no_link(
         links = [CATALOG.t(locale, "jobs.link", url=u) for u in urls]
         shown = [CATALOG.t(locale, "jobs.link_unavailable", url=u) for u in urls[:attached]]
         files = [discord.File(io.BytesIO(b"x"), filename=f"{i}.png") for i in range(attached)]
-        out = link_card(CATALOG, locale, 7, head, links, files, shown)
+        tail = "-# " + CATALOG.t(locale, "song.footer", model="chirp-v4", price=10**6)
+        out = link_card(CATALOG, locale, 7, head, links, files, shown, tail=tail)
+        assert out.content.endswith(tail) and out.without_files[0].endswith(tail)
         fits(out.content)
         assert len(out.files) <= 10
         listing = b"".join(f.fp.read() for f in out.files if f.filename.endswith("links.txt"))
