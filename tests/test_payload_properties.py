@@ -28,7 +28,7 @@ from cogs import imagine, media, song_views, video
 from cogs.autocomplete import fitting_choices
 from cogs.cards import describe_card, link_card
 from cogs.gpt import thread_name
-from cogs.gpts import info_embed
+from cogs.gpts import NameModal, info_embed, list_page
 from cogs.imagine_prompt import PromptModal
 
 T = TypeVar("T")
@@ -205,3 +205,43 @@ def test_gpt_info_embed_is_valid(
     )
     embed = info_embed(BOT, locale, entry)
     assert message_errors({"embeds": [embed.to_dict()]}) == {}
+
+
+@PROPS
+@given(
+    entries=st.lists(
+        st.tuples(st.text(min_size=1, max_size=100), TEXT, st.integers(0, 10**9)),
+        max_size=60,
+    ),
+    page=st.integers(min_value=-3, max_value=10),
+    locale=LOCALES,
+)
+def test_gpt_list_pages_are_valid(
+    entries: list[tuple[str, str, int]], page: int, locale: str
+) -> None:
+    gpts = [
+        GPTEntry(gizmo_id=f"g-{i:040d}", name=n, description=d, uses=u)
+        for i, (n, d, u) in enumerate(entries)
+    ]
+
+    async def build() -> dict[str, Any]:
+        shown = list_page(BOT, locale, gpts, page)
+        return {"embeds": [shown["embed"].to_dict()], "components": shown["view"].to_components()}
+
+    assert message_errors(in_loop(build)) == {}
+
+
+@PROPS
+@given(locale=LOCALES, title=TEXT, tags=TEXT, duration=st.floats(0, 10**6))
+def test_name_and_extend_modals_are_valid(
+    locale: str, title: str, tags: str, duration: float
+) -> None:
+    clip = {"title": title, "tags": tags, "duration": duration}
+
+    async def build() -> list[dict[str, Any]]:
+        name = NameModal(SimpleNamespace(bot=BOT), "g-" + "a" * 98, locale, 1)  # type: ignore[arg-type]
+        extend = song_views.ExtendModal(BOT, locale, clip=clip, parent=None)  # type: ignore[arg-type]
+        return [name.to_dict(), extend.to_dict()]
+
+    for modal in in_loop(build):
+        assert modal_errors(modal) == {}

@@ -96,7 +96,32 @@ def message_errors(data: dict[str, Any]) -> dict[str, Any]:
         errors, component_errors(data.get("components") or [], bool(flags & FLAG_COMPONENTS_V2))
     )
     _check_allowed_mentions(data.get("allowed_mentions"), errors)
+    if flags & FLAG_VOICE_MESSAGE:
+        _check_voice_message(data, errors)
     return errors
+
+
+def _check_voice_message(data: dict[str, Any], errors: dict[str, Any]) -> None:
+    """A voice message is one audio attachment with its duration and waveform, and nothing
+    else: no content, no embeds."""
+    attachments = data.get("attachments") or []
+    valid = (
+        len(attachments) == 1
+        and isinstance(attachments[0], dict)
+        and attachments[0].get("duration_secs") is not None
+        and bool(attachments[0].get("waveform"))
+        and not data.get("content")
+        and not data.get("embeds")
+    )
+    if not valid:
+        merge_errors(
+            errors,
+            form_error(
+                ["attachments"],
+                "MESSAGE_VOICE_MESSAGE_INVALID",
+                "A voice message is one audio file with duration_secs and waveform",
+            ),
+        )
 
 
 def _check_allowed_mentions(allowed: Any, errors: dict[str, Any]) -> None:
