@@ -54,6 +54,14 @@ def button_emoji(value: object) -> str | None:
     return None
 
 
+def embed_image_url(url: object) -> str | None:
+    """``url`` if Discord takes it as an embed image or thumbnail (http or https), else None:
+    an upstream's relative or data: link would get the whole message refused."""
+    if isinstance(url, str) and url.startswith(("https://", "http://")) and len(url) <= 2048:
+        return url
+    return None
+
+
 def fit_lines(head: str, lines: Sequence[str], limit: int = DISCORD_LIMIT) -> tuple[str, list[str]]:
     """``head`` and then as many whole ``lines`` as fit in ``limit``; the rest are returned."""
     text = head

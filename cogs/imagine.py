@@ -17,7 +17,7 @@ from bot.i18n import cmd
 from bot.job_types import Job, NewJob, TaskState
 from bot.providers.midjourney import action_kind
 from cogs.autocomplete import fitting_choices
-from cogs.cards import button_emoji, describe_card, one_result, show_card
+from cogs.cards import button_emoji, describe_card, embed_image_url, one_result, show_card
 from cogs.imagine_prompt import AnswerButton, PromptModal, job_prompt
 from cogs.media import IMAGE_PROVIDERS, MediaPresenter, start_media_job
 from cogs.views import error_text, file_or_link, progress_bar, show, start_job
@@ -260,7 +260,8 @@ class MidjourneyPresenter:
         if state.status == "awaiting":
             await self.ask(job)
             return
-        embed = discord.Embed().set_image(url=state.preview_url) if state.preview_url else None
+        preview = embed_image_url(state.preview_url)
+        embed = discord.Embed().set_image(url=preview) if preview else None
         await show(
             self.bot,
             job,

@@ -190,9 +190,12 @@ def test_streamed_pieces_fit(text: str) -> None:
     author=TEXT,
     starters=st.lists(TEXT, max_size=6),
     locale=LOCALES,
+    avatar=st.one_of(
+        st.none(), st.text(max_size=30), st.just("/avatars/a.png"), URLS, st.just("data:x")
+    ),
 )
 def test_gpt_info_embed_is_valid(
-    name: str, description: str, author: str, starters: list[str], locale: str
+    name: str, description: str, author: str, starters: list[str], locale: str, avatar: Any
 ) -> None:
     entry = GPTEntry(
         gizmo_id="g-" + "a" * 40,
@@ -201,7 +204,7 @@ def test_gpt_info_embed_is_valid(
         author=author,
         starters=tuple(starters),
         added_by=2**60,
-        avatar_url="https://files.example/a.png",
+        avatar_url=avatar,
     )
     embed = info_embed(BOT, locale, entry)
     assert message_errors({"embeds": [embed.to_dict()]}) == {}
