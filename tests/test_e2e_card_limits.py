@@ -14,7 +14,7 @@ from bot.sandbox.upstream import midjourney as mj_sandbox
 from bot.sandbox.upstream import video as video_sandbox
 from bot.sandbox.upstream.media import MediaState
 from bot.sandbox.world import SandboxWorld
-from tests.helpers import run_slash
+from tests.helpers import run_slash, wait_until
 from tests.test_e2e_image_models import CONFIG as IMAGE_CONFIG
 from tests.test_e2e_imagine import CONFIG, FAST_JOBS, balance, finished_card, labels
 from tests.test_e2e_video import CONFIG as VIDEO_CONFIG
@@ -147,11 +147,17 @@ async def test_links_that_cannot_be_attached_follow_the_card() -> None:
         member = world.add_member("alice")
         await run_slash(world, member, "imagine", {"prompt": "a fox", "model": "painter-x"})
         card = await finished_card(world)
+
+        def after() -> list[Message]:
+            return [m for m in world.discord.messages(world.channel_id) if m.id > card.id]
+
+        def shown() -> str:
+            return "\n".join([card.content, *(m.content for m in after())])
+
+        await wait_until(lambda: all(u in shown() for u in urls), timeout=15)
         await world.services.jobs.wait_idle()
-        after = [m for m in world.discord.messages(world.channel_id) if m.id > card.id]
         assert "follow below" in card.content and not card.attachments
-        shown = "\n".join([card.content, *(m.content for m in after)])
-        assert all(shown.count(u) == 1 for u in urls)
-        assert all(len(m.content) <= 2000 for m in [card, *after])
-        assert all(not world.discord.mentions_pinged(m) for m in after)
+        assert all(shown().count(u) == 1 for u in urls)
+        assert all(len(m.content) <= 2000 for m in [card, *after()])
+        assert all(not world.discord.mentions_pinged(m) for m in after())
         assert await balance(world) == 985
