@@ -7,7 +7,9 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
+import discord
 import pytest
+from discord import app_commands
 
 from bot.sandbox.discord import DiscordSandbox
 from tests.test_sandbox_discord_rules import call, command, open_http, opt, refused
@@ -130,3 +132,39 @@ async def test_legal_extremes_sync(sb: DiscordSandbox, http: aiohttp.ClientSessi
     assert (
         status == 400 and answer["errors"]["_errors"][0]["code"] == "APPLICATION_COMMANDS_TOO_MANY"
     )
+
+
+class ShoutingTranslator(app_commands.Translator):
+    """zh-CN names with capitals: discord.py sends them, Discord refuses them."""
+
+    async def translate(
+        self,
+        string: app_commands.locale_str,
+        locale: discord.Locale,
+        context: app_commands.TranslationContext[Any, Any],
+    ) -> str | None:
+        named = context.location is app_commands.TranslationContextLocation.command_name
+        return "Ask" if named and locale is discord.Locale.chinese else None
+
+
+async def test_discordpy_sync_of_a_bad_localized_name_fails_as_on_discord(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async with DiscordSandbox() as sandbox:
+        monkeypatch.setattr(discord.http.Route, "BASE", sandbox.api_base)
+        client = discord.Client(intents=discord.Intents.none())
+        tree = app_commands.CommandTree(client)
+
+        @tree.command(name="ask", description="Ask")
+        async def ask(interaction: discord.Interaction[Any]) -> None: ...
+
+        await tree.set_translator(ShoutingTranslator())
+        await client.login(sandbox.token)
+        try:
+            with pytest.raises(app_commands.CommandSyncFailure) as failure:
+                await tree.sync()
+            assert failure.value.status == 400 and failure.value.code == 50035
+            assert "name_localizations" in str(failure.value)
+            assert sandbox.synced_commands() == []  # the bot is left with no commands at all
+        finally:
+            await client.close()
