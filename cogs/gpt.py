@@ -20,7 +20,7 @@ from bot.i18n import cmd
 from bot.log_setup import bind
 from bot.streaming import StreamingReply
 from bot.targets import ChannelTarget, InteractionTarget
-from cogs.autocomplete import CHOICES_LIMIT, shared_gpt_choices
+from cogs.autocomplete import fitting_choices, shared_gpt_choices
 
 log = logging.getLogger(__name__)
 
@@ -293,11 +293,7 @@ class GPT(commands.Cog):
         self, _interaction: discord.Interaction[AtelierBot], current: str
     ) -> list[app_commands.Choice[str]]:
         needle = current.casefold()
-        return [
-            app_commands.Choice(name=m[:100], value=m)
-            for m in self.models
-            if needle in m.casefold()
-        ][:CHOICES_LIMIT]
+        return fitting_choices((m, m) for m in self.models if needle in m.casefold())
 
 
 async def setup(bot: AtelierBot) -> None:

@@ -18,6 +18,7 @@ from bot.gpt_catalog import GPTAlreadyShared, GPTEntry, InvalidGPTId, parse_gizm
 from bot.i18n import cmd
 from bot.upstream.gpts import GizmoSearchResult
 from cogs.autocomplete import shared_gpt_choices
+from cogs.cards import embed_image_url
 
 log = logging.getLogger(__name__)
 
@@ -335,8 +336,8 @@ def info_embed(bot: AtelierBot, locale: Any, entry: GPTEntry) -> discord.Embed:
             value="\n".join(f"• {s[:200]}" for s in entry.starters[:4]),
             inline=False,
         )
-    if entry.avatar_url:
-        embed.set_thumbnail(url=entry.avatar_url)
+    if avatar := embed_image_url(entry.avatar_url):
+        embed.set_thumbnail(url=avatar)
     return embed
 
 

@@ -16,6 +16,8 @@ from bot.errors import AtelierError, JobNotFound, UnknownModel
 from bot.i18n import cmd
 from bot.job_types import Job, NewJob, TaskState
 from bot.providers.midjourney import action_kind
+from cogs.autocomplete import fitting_choices
+from cogs.cards import button_emoji, describe_card, embed_image_url, one_result, show_card
 from cogs.imagine_prompt import AnswerButton, PromptModal, job_prompt
 from cogs.imagine_region import INPAINT_PREFIX, RegionSelect, VaryRegion, ask_region
 from cogs.media import IMAGE_PROVIDERS, MediaPresenter, start_media_job
@@ -52,6 +54,21 @@ def button_label(bot: AtelierBot, locale: str, button: dict[str, Any]) -> str:
         "en-US", f"mj.button.{name}"
     )
     return (label or button.get("label") or name or "?")[:80]
+
+
+def result_view(
+    bot: AtelierBot, locale: str, job_id: int, buttons: list[dict[str, Any]]
+) -> discord.ui.View:
+    """The upstream's buttons under a result: at most 25, in rows of five as in Midjourney
+    (U1–U4 and 🔄, then V1–V4), each with a label and only an emoji Discord accepts."""
+    view = discord.ui.View(timeout=None)
+    for index, button in enumerate(buttons[:25]):
+        item = MJButton(
+            job_id, index, button_label(bot, locale, button), button_emoji(button.get("emoji"))
+        )
+        item.item.row = index // ROW_SIZE
+        view.add_item(item)
+    return view
 
 
 class MJButton(
@@ -257,7 +274,8 @@ class MidjourneyPresenter:
         if state.status == "awaiting":
             await self.ask(job)
             return
-        embed = discord.Embed().set_image(url=state.preview_url) if state.preview_url else None
+        preview = embed_image_url(state.preview_url)
+        embed = discord.Embed().set_image(url=preview) if preview else None
         await show(
             self.bot,
             job,
@@ -295,43 +313,23 @@ class MidjourneyPresenter:
         view = discord.ui.View(timeout=None)
         if job.kind == "mj_describe":
             prompts = result.get("prompts") or []
-            lines = "\n".join(f"**{i + 1}.** {p[:400]}" for i, p in enumerate(prompts[:4]))
             for index in range(len(prompts[:4])):
                 view.add_item(DescribeButton(job.id, index))
             await show(
                 self.bot,
                 job,
-                card(self.bot, job.locale, self.title(job), job.user_id, f"{lines}\n-# {footer}"),
+                describe_card(self.title(job), job.user_id, prompts, footer),
                 view=view,
             )
             return
-        for index, button in enumerate(result.get("buttons") or []):
-            if index >= 25:
-                break
-            item = MJButton(
-                job.id,
-                index,
-                button_label(self.bot, job.locale, button),
-                button.get("emoji") or None,
-            )
-            item.item.row = index // ROW_SIZE  # U1–U4 and 🔄, then V1–V4, as in Midjourney
-            view.add_item(item)
+        view = result_view(self.bot, job.locale, job.id, result.get("buttons") or [])
         url = result.get("image_url") or ""
         file, link = (
             await file_or_link(self.bot, job, url, f"atelier-{job.id}.png") if url else (None, "")
         )
         text = card(self.bot, job.locale, self.title(job), job.user_id, f"-# {footer}")
-        if link:
-            text += "\n" + link
-        unattached = text + "\n" + catalog.t(job.locale, "jobs.link_unavailable", url=url)
-        await show(
-            self.bot,
-            job,
-            text,
-            files=[file] if file else None,
-            view=view if view.children else None,
-            without_files=unattached,
-        )
+        fitted = one_result(catalog, job.locale, job.id, text, url, file, link)
+        await show_card(self.bot, job, fitted, view if view.children else None)
 
 
 class Imagine(commands.Cog):
@@ -404,7 +402,7 @@ class Imagine(commands.Cog):
         needle = current.casefold()
         served = self.bot.services.capabilities.adapter_served
         names = [m.name for m in self.bot.services.config.image.models if served(m.adapter)]
-        return [app_commands.Choice(name=n, value=n) for n in names if needle in n.casefold()][:25]
+        return fitting_choices((n, n) for n in names if needle in n.casefold())
 
     @app_commands.command(
         name=cmd("describe", "mj.describe.name"),

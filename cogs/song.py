@@ -20,6 +20,8 @@ from bot.errors import UnknownModel, UpstreamError
 from bot.i18n import cmd
 from bot.job_types import Job, TaskState
 from bot.providers.suno import LYRICS, MUSIC
+from cogs.autocomplete import fitting_choices
+from cogs.cards import link_card, show_card
 from cogs.media import MediaPresenter
 from cogs.song_views import (
     MAX_CLIPS,
@@ -40,7 +42,6 @@ from cogs.views import error_text, fetch_file, progress_bar, show
 log = logging.getLogger(__name__)
 
 _SLUG = re.compile(r"[^A-Za-z0-9]+")
-MAX_MESSAGE = 2000  # Discord's limit on a message's content
 
 
 def _plain(text: str) -> str:
@@ -116,19 +117,14 @@ class SongPresenter:
                 view.add_item(ClipButton(job.id, index, action, label, row=n - 1))
         model = job.request.get("mv") or "?"
         footer = self.t(job, "song.footer", model=model, price=self.price(job))
-        text = self._music_card(job, lines, footer)
-        without_files = self._music_card(job, linked, footer)
-        await show(self.bot, job, text, files=files, view=view, without_files=without_files)
-
-    def _music_card(self, job: Job, lines: list[str], footer: str) -> str:
-        """The card within Discord's 2,000 characters, the footer always whole: the clip lines
-        give way (cut with an ellipsis), never the price line."""
-        tail = f"\n-# {footer}"
-        text = card(job.kind, self.title(job), job.user_id, "\n".join(lines)).rstrip()
-        room = MAX_MESSAGE - len(tail)
-        if len(text) > room:
-            text = text[: room - 1].rstrip() + "…"
-        return text + tail
+        # Within Discord's 2,000 characters, the price line always whole: clip lines that do
+        # not fit go into an attached list (or messages after the card), never cut off.
+        head = card(job.kind, self.title(job), job.user_id, "").rstrip()
+        fitted = link_card(
+            self.bot.services.catalog, job.locale, job.id, head, lines, files,
+            tail=f"-# {footer}", without_files=linked,
+        )  # fmt: skip
+        await show_card(self.bot, job, fitted, view)
 
     async def _clip(
         self, job: Job, n: int, clip: dict[str, Any], files: list[discord.File]
@@ -246,7 +242,7 @@ class Song(commands.Cog):
             *(config.models if served("suno") else []),
             *(config.chat_models if served("chat") else []),
         ]
-        return [app_commands.Choice(name=n, value=n) for n in names if needle in n.casefold()][:25]
+        return fitting_choices((n, n) for n in names if needle in n.casefold())
 
     @app_commands.command(
         name=cmd("lyrics", "song.lyrics.name"),

@@ -21,6 +21,8 @@ from bot.errors import AtelierError, UnknownModel, UpstreamError
 from bot.i18n import cmd
 from bot.job_types import Job, NewJob, TaskState, Undeliverable
 from bot.providers.video import provider_for
+from cogs.autocomplete import fitting_choices
+from cogs.cards import one_result, show_card
 from cogs.media import MediaPresenter, start_media_job
 from cogs.views import (
     error_text,
@@ -137,11 +139,8 @@ class VideoPresenter:
             await self._deliver_private(job, url, text, name)
             return
         file, link = await file_or_link(self.bot, job, url, name)
-        instead = catalog.t(job.locale, "jobs.link_unavailable", url=url)
-        if link:
-            text += "\n" + link
-        files = [file] if file else None
-        await show(self.bot, job, text, files=files, without_files=f"{text}\n{instead}")
+        fitted = one_result(catalog, job.locale, job.id, text, url, file, link)
+        await show_card(self.bot, job, fitted)
 
     async def _deliver_private(self, job: Job, url: str, text: str, name: str) -> None:
         """A video whose link opens only with the bot's key (Sora's content route, a gateway
@@ -272,7 +271,7 @@ class Video(commands.Cog):
         needle = current.casefold()
         served = self.bot.services.capabilities.adapter_served
         names = [m.name for m in self.bot.services.config.video.models if served(m.adapter)]
-        return [app_commands.Choice(name=n, value=n) for n in names if needle in n.casefold()][:25]
+        return fitting_choices((n, n) for n in names if needle in n.casefold())
 
     @video.autocomplete("duration")
     async def _duration_autocomplete(
@@ -281,7 +280,7 @@ class Video(commands.Cog):
         chosen = self._chosen(interaction)
         typed = str(current or "")
         durations = [d for d in (chosen.durations if chosen else []) if str(d).startswith(typed)]
-        return [app_commands.Choice(name=f"{d} s", value=d) for d in durations][:25]
+        return fitting_choices((f"{d} s", d) for d in durations)
 
     @video.autocomplete("aspect")
     async def _aspect_autocomplete(
@@ -289,7 +288,7 @@ class Video(commands.Cog):
     ) -> list[app_commands.Choice[str]]:
         chosen = self._chosen(interaction)
         aspects = chosen.aspects if chosen else []
-        return [app_commands.Choice(name=a, value=a) for a in aspects if current in a][:25]
+        return fitting_choices((a, a) for a in aspects if current in a)
 
 
 async def setup(bot: AtelierBot) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
+from collections.abc import Sequence
 
 import discord
 
@@ -101,13 +102,14 @@ async def show(
     files: list[discord.File] | None = None,
     view: discord.ui.View | None = None,
     embed: discord.Embed | None = None,
-    without_files: str | None = None,
+    without_files: str | Sequence[str] | None = None,
 ) -> None:
     """Edit the job's card, or post one when the job never got one (resumed after a crash).
 
     Editing is what makes delivery idempotent: doing it twice shows the same one message. When
-    the bot may not attach files there, ``without_files`` (the text with links instead) is
-    shown; when it may not post there at all, or the channel is gone, raises Undeliverable.
+    the bot may not attach files there, ``without_files`` (the text with links instead, or
+    that card and the messages that follow it) is shown; when it may not post there at all,
+    or the channel is gone, raises Undeliverable.
     """
     try:
         await _show(bot, job, content, files, view, embed)
@@ -115,12 +117,24 @@ async def show(
         if not files or without_files is None:
             raise Undeliverable(f"channel {job.channel_id}: {exc}") from exc
         log.info("job %s: may not attach files in %s; posting links", job.id, job.channel_id)
+        first, *more = [without_files] if isinstance(without_files, str) else without_files
         try:
-            await _show(bot, job, without_files, None, view, embed)
+            await _show(bot, job, first, None, view, embed)
+            await _post_more(bot, job, more)
         except (discord.Forbidden, discord.NotFound) as again:
             raise Undeliverable(f"channel {job.channel_id}: {again}") from again
     except discord.NotFound as exc:
         raise Undeliverable(f"channel {job.channel_id}: {exc}") from exc
+
+
+async def _post_more(bot: AtelierBot, job: Job, messages: Sequence[str]) -> None:
+    """Messages after the card (links that did not fit in it). Each try sends the same nonce,
+    so a delivery retried within Discord's nonce window posts each of them once."""
+    channel = bot.get_partial_messageable(job.channel_id)
+    for index, text in enumerate(messages):
+        seed = f"atelier-more:{job.id}:{job.message_id or 0}:{index}".encode()
+        nonce = hashlib.blake2b(seed, digest_size=12).hexdigest()
+        await channel.send(text, allowed_mentions=NO_MENTIONS, nonce=nonce)
 
 
 async def _show(

@@ -201,7 +201,7 @@ async def test_oversized_result_is_posted_as_a_link(limited_by: str) -> None:
         assert card.attachments == []
         assert "too large to upload" in card.content and "/mj/image/" in card.content
         assert len(custom_ids(card)) == 9
-        assert handle.payload["attachment_size_limit"] == (3000 if cap > 4096 else 26214400)
+        assert handle.payload["attachment_size_limit"] == (3000 if cap > 4096 else 10 * 1024 * 1024)
         assert not [r for r in world.discord.records if r["status"] == 413]  # never tried
 
 

@@ -337,7 +337,11 @@ async def test_a_long_card_keeps_its_footer_and_links_replace_forbidden_files() 
         style = ("dream pop, shoegaze, " * 10)[:200]
         await song(world, member, prompt=long_prompt[:400], style=style)
         card = await finished_card(world)
-        assert len(card.content) <= 2000 and "…" in card.content  # it did not fit whole
+        # It did not fit whole: what did not goes into an attached list, nothing is cut off.
+        assert len(card.content) <= 2000 and "…" not in card.content
+        [listing] = [a for a in card.attachments if a.filename == "atelier-1-links.txt"]
+        shown = card.content + listing.data.decode()
+        assert shown.count(world.upstream.suno.signature) == 4
         assert card.content.endswith("\n-# Suno · chirp-v3-5 · 20 credits")
         assert await balance(world) == 980
 

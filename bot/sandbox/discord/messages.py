@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from .mentions import parse_mentions
-from .payloads import Payloads
+from .payloads import MAX_REQUEST_BYTES, Payloads
 from .permissions import INTENT_DIRECT_MESSAGES, INTENT_GUILD_MESSAGES
 from .request_body import Body, Upload
 from .responses import DiscordError, form_error, invalid_form
@@ -71,10 +71,25 @@ class Messages:
         meta = {str(a.get("id")): a for a in data.get("attachments") or [] if isinstance(a, dict)}
         channel = self.store.channels.get(channel_id)
         guild_id = channel.guild_id if channel is not None else None
+        if len(uploads) > MAX_ATTACHMENTS:
+            raise invalid_form(
+                form_error(["files"], "BASE_TYPE_MAX_LENGTH", "Must be 10 or fewer in length.")
+            )
+        if sum(len(u.data) for u in uploads) > MAX_REQUEST_BYTES:
+            raise DiscordError(413, 40005)
         out = []
         for index, upload in enumerate(uploads):
             match = _FILE_FIELD.match(upload.field)
             key = next((g for g in match.groups() if g), str(index)) if match else str(index)
+            if "attachments" in data and key not in meta:
+                # payload_json lists every file it sends: files[n] needs attachments[].id == n.
+                raise invalid_form(
+                    form_error(
+                        ["attachments"],
+                        "ATTACHMENT_NOT_FOUND",
+                        f"files[{key}] has no entry in attachments",
+                    )
+                )
             info = meta.get(key, {})
             attachment = self.store_file(
                 channel_id,
@@ -85,8 +100,6 @@ class Messages:
             )
             attachment.description = info.get("description")
             out.append(attachment)
-        if len(out) > MAX_ATTACHMENTS:
-            raise invalid_form(form_error(["files"], "BASE_TYPE_MAX_LENGTH", "Too many files."))
         return out
 
     # -- create / edit / delete ------------------------------------------------------------

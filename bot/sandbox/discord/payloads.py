@@ -11,8 +11,11 @@ from typing import Any
 from .mentions import pinged
 from .state import DM, THREAD_TYPES, Attachment, Channel, Guild, Message, Role, Store, User
 
-# The filesize limit Discord reports to bots without boosts (25 MiB).
-ATTACHMENT_SIZE_LIMIT = 26214400
+# The per-file limit of a server without boosts (10 MiB), what interactions report as
+# ``attachment_size_limit`` there; boosted servers get more (``set_attachment_size_limit``).
+ATTACHMENT_SIZE_LIMIT = 10 * 1024 * 1024
+# Whatever the per-file limit, one request carries at most this much (Discord documents 25 MiB).
+MAX_REQUEST_BYTES = 25 * 1024 * 1024
 
 
 class Payloads:

@@ -145,10 +145,14 @@ class Fault:
     is_global: bool = False
     code: int | None = None
     message: str | None = None
+    # Only calls that upload files (True) or that upload none (False): "may not attach files".
+    with_files: bool | None = None
     seen: int = 0
     fired: int = 0
 
-    def matches(self, method: str, path: str) -> bool:
+    def matches(self, method: str, path: str, has_files: bool = False) -> bool:
+        if self.with_files is not None and self.with_files != has_files:
+            return False
         return self.method in ("*", method) and self.pattern.search(path) is not None
 
     @property
@@ -191,10 +195,10 @@ class FaultTable:
         self.faults.append(fault)
         return fault
 
-    def take(self, method: str, path: str) -> Fault | None:
+    def take(self, method: str, path: str, has_files: bool = False) -> Fault | None:
         """The fault that answers this call, if any; consumes one use of it."""
         for fault in self.faults:
-            if fault.exhausted or not fault.matches(method, path):
+            if fault.exhausted or not fault.matches(method, path, has_files):
                 continue
             fault.seen += 1
             if fault.seen <= fault.skip:

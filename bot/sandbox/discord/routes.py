@@ -3,6 +3,8 @@ threads, guilds and users. Interaction routes live in webhooks.py."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 
 from .commands import CommandRegistry
@@ -11,9 +13,10 @@ from .messages import Messages
 from .payloads import Payloads
 from .permissions import INTENT_GUILDS
 from .request_body import BODY_KEY
-from .responses import DiscordError, json_response, no_content
+from .responses import DiscordError, invalid_form, json_response, no_content
 from .settings import Settings
 from .state import DM, PRIVATE_THREAD, PUBLIC_THREAD, THREAD_TYPES, Channel, Message, Store
+from .validation import thread_errors
 
 
 class RestRoutes:
@@ -214,7 +217,7 @@ class RestRoutes:
         message = self._message(request)
         if message.thread_id is not None:
             raise DiscordError(400, 160004)
-        name = str(request[BODY_KEY].object().get("name") or "thread")[:100]
+        name = _thread_name(request[BODY_KEY].object())
         # A thread started from a message shares the message's id, as on Discord.
         thread = self._new_thread(self._channel(request), name, PUBLIC_THREAD, message.id)
         message.thread_id = thread.id
@@ -226,7 +229,7 @@ class RestRoutes:
         kind = int(data.get("type") or PRIVATE_THREAD)
         if kind not in THREAD_TYPES:
             raise DiscordError(400, 50035)
-        name = str(data.get("name") or "thread")[:100]
+        name = _thread_name(data)
         thread = self._new_thread(self._channel(request), name, kind, None)
         return json_response(self.payloads.channel(thread))
 
@@ -263,3 +266,9 @@ class RestRoutes:
         if attachment is None:
             raise web.HTTPNotFound()
         return web.Response(body=attachment.data, content_type=attachment.content_type)
+
+
+def _thread_name(data: dict[str, Any]) -> str:
+    if errors := thread_errors(data):
+        raise invalid_form(errors)
+    return str(data["name"])

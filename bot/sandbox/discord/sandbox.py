@@ -370,9 +370,11 @@ class DiscordSandbox(Observations):
         is_global: bool = False,
         code: int | None = None,
         message: str | None = None,
+        with_files: bool | None = None,
     ) -> Fault:
         """Answer the next `times` calls matching (method or "*", regex over the API path)
-        with a fault, after letting `skip` through: 429, 5xx, or e.g. 403/50013, 404/10062."""
+        with a fault, after letting `skip` through: 429, 5xx, or e.g. 403/50013, 404/10062.
+        ``with_files`` limits it to calls that upload files (True) or upload none (False)."""
         fault = Fault(
             method.upper() if method != "*" else "*",
             re.compile(path_regex),
@@ -383,5 +385,6 @@ class DiscordSandbox(Observations):
             is_global,
             code,
             message,
+            with_files=with_files,
         )
         return self.faults.add(fault)

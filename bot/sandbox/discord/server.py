@@ -118,7 +118,7 @@ class Recorder:
             )
             text = "405: Method Not Allowed" if status == 405 else "404: Not Found"
             return json_response({"message": text, "code": 0}, status)
-        fault = self.faults.take(request.method, record["path"])
+        fault = self.faults.take(request.method, record["path"], bool(record["files"]))
         if fault is not None:
             record["injected"], record["is_global"] = True, fault.is_global
             record["code"] = fault.body().get("code")

@@ -6,25 +6,39 @@ out from Discord; the sandbox makes it find out in tests.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
+from .component_rules import component_errors, walk_components
 from .responses import DiscordError, form_error, invalid_form, merge_errors
+
+__all__ = [
+    "check_message",
+    "check_not_empty",
+    "message_errors",
+    "thread_errors",
+    "walk_components",
+]
 
 MAX_CONTENT = 2000
 MAX_EMBEDS = 10
 MAX_EMBED_TOTAL = 6000
 MAX_ATTACHMENTS = 10
-MAX_CUSTOM_ID = 100
 FLAG_SUPPRESS_EMBEDS = 1 << 2
 FLAG_EPHEMERAL = 1 << 6
 FLAG_LOADING = 1 << 7
 FLAG_SUPPRESS_NOTIFICATIONS = 1 << 12
+FLAG_VOICE_MESSAGE = 1 << 13
 FLAG_COMPONENTS_V2 = 1 << 15
 # Flags a bot may set when it sends a message (others are set by Discord).
 SETTABLE_FLAGS = (
-    FLAG_SUPPRESS_EMBEDS | FLAG_EPHEMERAL | FLAG_SUPPRESS_NOTIFICATIONS | (FLAG_COMPONENTS_V2)
+    FLAG_SUPPRESS_EMBEDS
+    | FLAG_EPHEMERAL
+    | FLAG_SUPPRESS_NOTIFICATIONS
+    | FLAG_VOICE_MESSAGE
+    | FLAG_COMPONENTS_V2
 )
+MAX_COLOUR = 0xFFFFFF
+MENTION_KINDS = frozenset({"roles", "users", "everyone"})
 
 _EMBED_LIMITS = (("title", 256), ("description", 4096))
 
@@ -35,12 +49,21 @@ def _too_long(path: list[str | int], limit: int) -> dict[str, Any]:
 
 def check_message(data: dict[str, Any]) -> None:
     """Raise 400 50035 for every field that breaks a documented limit."""
+    errors = message_errors(data)
+    if errors:
+        raise invalid_form(errors)
+
+
+def message_errors(data: dict[str, Any]) -> dict[str, Any]:
+    """The ``errors`` tree Discord would answer for this message body (empty when valid)."""
     errors: dict[str, Any] = {}
     content = data.get("content")
     if content is not None and not isinstance(content, str):
         merge_errors(errors, form_error(["content"], "BASE_TYPE_STRING", "Must be a string."))
     elif content and len(content) > MAX_CONTENT:
         merge_errors(errors, _too_long(["content"], MAX_CONTENT))
+    if len(data.get("attachments") or []) > MAX_ATTACHMENTS:
+        merge_errors(errors, _too_long(["attachments"], MAX_ATTACHMENTS))
     embeds = data.get("embeds") or []
     if len(embeds) > MAX_EMBEDS:
         merge_errors(errors, _too_long(["embeds"], MAX_EMBEDS))
@@ -65,13 +88,91 @@ def check_message(data: dict[str, Any]) -> None:
                 "MessageFlags.IS_COMPONENTS_V2",
             ),
         )
-    _check_components(data.get("components") or [], flags, errors)
-    if errors:
-        raise invalid_form(errors)
+    if flags & ~SETTABLE_FLAGS & ~FLAG_LOADING:
+        merge_errors(
+            errors, form_error(["flags"], "MESSAGE_FLAGS_INVALID", "Invalid message flags")
+        )
+    merge_errors(
+        errors, component_errors(data.get("components") or [], bool(flags & FLAG_COMPONENTS_V2))
+    )
+    _check_allowed_mentions(data.get("allowed_mentions"), errors)
+    if flags & FLAG_VOICE_MESSAGE:
+        _check_voice_message(data, errors)
+    return errors
+
+
+def _check_voice_message(data: dict[str, Any], errors: dict[str, Any]) -> None:
+    """A voice message is one audio attachment with its duration and waveform, and nothing
+    else: no content, no embeds."""
+    attachments = data.get("attachments") or []
+    valid = (
+        len(attachments) == 1
+        and isinstance(attachments[0], dict)
+        and attachments[0].get("duration_secs") is not None
+        and bool(attachments[0].get("waveform"))
+        and not data.get("content")
+        and not data.get("embeds")
+    )
+    if not valid:
+        merge_errors(
+            errors,
+            form_error(
+                ["attachments"],
+                "MESSAGE_VOICE_MESSAGE_INVALID",
+                "A voice message is one audio file with duration_secs and waveform",
+            ),
+        )
+
+
+def _check_allowed_mentions(allowed: Any, errors: dict[str, Any]) -> None:
+    if allowed is None:
+        return
+    parse = allowed.get("parse") or []
+    for k, kind in enumerate(parse):
+        if kind not in MENTION_KINDS:
+            merge_errors(
+                errors,
+                form_error(
+                    ["allowed_mentions", "parse", k],
+                    "ENUM_TYPE_COERCE",
+                    f'Value "{kind}" is not a valid enum value.',
+                ),
+            )
+    for kind in ("users", "roles"):
+        if kind in parse and allowed.get(kind):
+            merge_errors(
+                errors,
+                form_error(
+                    ["allowed_mentions"],
+                    "MESSAGE_ALLOWED_MENTIONS_PARSE_EXCLUSIVE",
+                    f'parse:["{kind}"] and {kind}: [ids] are mutually exclusive.',
+                ),
+            )
+        if len(allowed.get(kind) or []) > 100:
+            merge_errors(errors, _too_long(["allowed_mentions", kind], 100))
 
 
 def _check_embed(embed: dict[str, Any], path: list[str | int], errors: dict[str, Any]) -> int:
     size = 0
+    colour = embed.get("color")
+    if colour is not None and (not isinstance(colour, int) or not 0 <= colour <= MAX_COLOUR):
+        merge_errors(
+            errors,
+            form_error(
+                [*path, "color"], "NUMBER_TYPE_MAX", f"int value should be <= {MAX_COLOUR}."
+            ),
+        )
+    for key in ("image", "thumbnail"):
+        url = (embed.get(key) or {}).get("url")
+        if url is not None and not str(url).startswith(("http://", "https://", "attachment://")):
+            merge_errors(
+                errors,
+                form_error(
+                    [*path, key, "url"],
+                    "URL_TYPE_INVALID_SCHEME",
+                    "Scheme must be one of ('http', 'https', 'attachment').",
+                ),
+            )
     for key, limit in _EMBED_LIMITS:
         value = embed.get(key) or ""
         size += len(value)
@@ -101,46 +202,34 @@ def _check_embed(embed: dict[str, Any], path: list[str | int], errors: dict[str,
     return size
 
 
-def walk_components(components: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
-    """Every component, depth first, through rows, containers, sections and labels."""
-    for component in components:
-        yield component
-        yield from walk_components(component.get("components") or [])
-        for key in ("accessory", "component"):
-            if isinstance(component.get(key), dict):
-                yield from walk_components([component[key]])
-
-
-def _check_components(components: list[dict[str, Any]], flags: int, errors: dict[str, Any]) -> None:
-    if not flags & FLAG_COMPONENTS_V2 and len(components) > 5:
-        merge_errors(errors, _too_long(["components"], 5))
-    seen: set[str] = set()
-    for i, row in enumerate(components):
-        if row.get("type") == 1 and len(row.get("components") or []) > 5:
-            merge_errors(errors, _too_long(["components", i, "components"], 5))
-    for component in walk_components(components):
-        custom_id = component.get("custom_id")
-        if custom_id is None:
-            continue
-        if len(custom_id) > MAX_CUSTOM_ID:
-            merge_errors(errors, _too_long(["components", "custom_id"], MAX_CUSTOM_ID))
-        if custom_id in seen:
-            merge_errors(
-                errors,
-                form_error(
-                    ["components"],
-                    "COMPONENT_CUSTOM_ID_DUPLICATED",
-                    "Component custom id cannot be duplicated",
-                ),
-            )
-        seen.add(custom_id)
-        label = component.get("label")
-        if component.get("type") == 2 and label and len(label) > 80:
-            merge_errors(errors, _too_long(["components", "label"], 80))
-
-
 def check_not_empty(
     content: str, embeds: list[Any], attachments: int, components: list[Any], extra: bool
 ) -> None:
     if not (content or embeds or attachments or components or extra):
         raise DiscordError(400, 50006)
+
+
+THREAD_ARCHIVE_MINUTES = frozenset({60, 1440, 4320, 10080})
+
+
+def thread_errors(data: dict[str, Any]) -> dict[str, Any]:
+    """A new thread: a name of 1–100 characters (a longer one is refused, not cut) and an
+    ``auto_archive_duration`` Discord offers."""
+    errors: dict[str, Any] = {}
+    name = data.get("name")
+    if not isinstance(name, str) or not 1 <= len(name) <= 100:
+        merge_errors(
+            errors,
+            form_error(["name"], "BASE_TYPE_BAD_LENGTH", "Must be between 1 and 100 in length."),
+        )
+    duration = data.get("auto_archive_duration")
+    if duration is not None and duration not in THREAD_ARCHIVE_MINUTES:
+        merge_errors(
+            errors,
+            form_error(
+                ["auto_archive_duration"],
+                "BASE_TYPE_CHOICES",
+                "Value must be one of {60, 1440, 4320, 10080}.",
+            ),
+        )
+    return errors

@@ -8,6 +8,7 @@ from typing import Any
 
 from aiohttp import web
 
+from .component_rules import autocomplete_errors, modal_errors
 from .interactions import (
     APPLICATION_COMMAND,
     AUTOCOMPLETE,
@@ -135,30 +136,17 @@ class InteractionRoutes:
             )
         if ctype == AUTOCOMPLETE_RESULT:
             choices = inner.get("choices") or []
-            if len(choices) > 25:
-                raise invalid_form(
-                    form_error(
-                        ["data", "choices"],
-                        "BASE_TYPE_MAX_LENGTH",
-                        "Must be 25 or fewer in length.",
-                    )
-                )
+            if errors := autocomplete_errors(choices):
+                raise invalid_form(errors)
             handle.choices = choices
             return None
         self._open_modal(handle, inner)
         return None
 
     def _open_modal(self, handle: InteractionHandle, modal: dict[str, Any]) -> None:
-        custom_id, title = modal.get("custom_id") or "", modal.get("title") or ""
-        components = modal.get("components") or []
-        if not (0 < len(custom_id) <= 100 and 0 < len(title) <= 45 and 1 <= len(components) <= 5):
-            raise invalid_form(
-                form_error(
-                    ["data"],
-                    "MODAL_INVALID",
-                    "A modal needs a custom_id (<=100), a title (<=45) and 1-5 components",
-                )
-            )
+        if errors := modal_errors(modal):
+            raise invalid_form(errors)
+        custom_id = modal["custom_id"]
         handle.modal = modal
         self.registry.modals[(handle.user_id, custom_id)] = OpenModal(modal, handle.message_id)
 
