@@ -23,6 +23,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from bot.migrations import head
 from bot.sandbox.discord import DiscordSandbox
 from bot.sandbox.upstream import UpstreamSandbox
 from tests.bot_process import write_config
@@ -392,3 +393,11 @@ async def test_doctor_checks_each_part_bounded_with_progress(tmp_path: Path) -> 
     assert not (here / "bot.db").exists() and not (elsewhere / "bot.db").exists()
     assert "still checking discord" in result.err
     assert all(line.startswith("doctor: still checking") for line in result.err.splitlines())
+
+    # An existing database is read as it is: no -wal or -shm file appears beside it.
+    made = await atelier("db", "upgrade", "--config", str(config), cwd=elsewhere)
+    made.assert_clean(0)
+    before = sorted(here.iterdir())
+    again = await atelier("doctor", "--config", str(config), "--timeout", "1.5", cwd=elsewhere)
+    assert f"sqlite {here / 'bot.db'}, schema {head()} (current)" in again.out, again.text
+    assert sorted(here.iterdir()) == before
