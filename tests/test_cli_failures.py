@@ -303,12 +303,16 @@ async def test_database_failures_name_database_url(tmp_path: Path) -> None:
     # As if the [postgres] extra were not installed: importing asyncpg fails.
     (shim / "sitecustomize.py").write_text("import sys\nsys.modules['asyncpg'] = None\n")
     missing = f"sqlite+aiosqlite:///{tmp_path / 'nope' / 'a.db'}"
+    garbage = tmp_path / "notes.db"
+    garbage.write_text("not a database\n")
     cases: list[tuple[Sequence[str], str, dict[str, str], int, tuple[str, ...]]] = [
         (["run"], missing, {}, 2, ("database.url: the folder", "does not exist")),
         (["credit", "balance"], missing, {}, 2, ("database.url: the folder",)),
         (["ledger", "check"], missing, {}, 2, ("database.url: the folder",)),
         (["db", "current"], missing, {}, 2, ("database.url: the folder",)),
         (["run"], "sqlite+aiosqlite:////sys/atelier.db", {}, 2, ("/sys", "not writable")),
+        (["ledger", "check"], f"sqlite+aiosqlite:///{garbage}", {}, 2,
+         (f"database.url: SQLite cannot use {garbage}: file is not a database",)),
         (["run"], f"postgresql+asyncpg://postgres@127.0.0.1:{closed_port()}/test", {}, 4,
          ("cannot reach the database", "connection refused", "database.url")),
         (["doctor", "--timeout", "5"], f"postgresql+asyncpg://postgres@127.0.0.1:{closed_port()}/t",
