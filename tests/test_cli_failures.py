@@ -231,35 +231,52 @@ async def test_a_token_discord_rejects_a_missing_intent_and_a_silent_gateway(
                             "discord.gateway_url", "Failed to connect for shard_id: 0")  # fmt: skip
 
 
-async def test_unreachable_upstream_at_start_still_runs_and_names_the_commands(
-    tmp_path: Path,
-) -> None:
-    async with DiscordSandbox() as discord:
-        upstream = SimpleNamespace(base_url=f"http://127.0.0.1:{closed_port()}",
-                                   api_key="sk-test-key")  # fmt: skip
-        config = write_config(tmp_path / "c.toml", discord, upstream,  # type: ignore[arg-type]
-                              "sqlite+aiosqlite:///bot.db", discord=FAST,
-                              logging={"format": "plain", "level": "INFO"})  # fmt: skip
-        elsewhere = tmp_path / "cwd"
-        elsewhere.mkdir()
-        process = await start_run(config, elsewhere)
-        seen: list[str] = []
-        try:
-            await read_until(
-                process,
-                seen,
-                lambda: any("cannot be reached" in line for line in seen)
-                and any(f["event"] == "READY" for f in discord.gateway_log),
-            )
-        finally:
-            process.send_signal(signal.SIGTERM)
-            rest, _ = await asyncio.wait_for(process.communicate(), 60)
+async def serve_until_warned(config: Path, cwd: Path, discord: DiscordSandbox, warning: str) -> str:
+    """Run the bot until it is connected (READY) and has logged ``warning``; SIGTERM it."""
+    process = await start_run(config, cwd)
+    seen: list[str] = []
+    try:
+        await read_until(
+            process,
+            seen,
+            lambda: any(warning in line for line in seen)
+            and any(f["event"] == "READY" for f in discord.gateway_log),
+        )
+    finally:
+        process.send_signal(signal.SIGTERM)
+        rest, _ = await asyncio.wait_for(process.communicate(), 60)
     output = "".join(seen) + rest.decode()
     assert process.returncode == 0, output
     assert "Traceback" not in output
-    warning = next(line for line in seen if "cannot be reached" in line)
-    assert f"the upstream at {upstream.base_url} cannot be reached" in warning
+    return output
+
+
+async def test_an_upstream_unusable_at_start_leaves_the_bot_running_and_names_the_commands(
+    tmp_path: Path,
+) -> None:
+    elsewhere = tmp_path / "cwd"
+    elsewhere.mkdir()
+    plain = {"format": "plain", "level": "INFO"}
+    async with DiscordSandbox() as d1, DiscordSandbox() as d2, UpstreamSandbox() as upstream:
+        down = SimpleNamespace(base_url=f"http://127.0.0.1:{closed_port()}", api_key="sk-key")
+        wrong_key = SimpleNamespace(base_url=upstream.base_url, api_key="sk-not-the-key")
+        sections = {"discord": FAST, "logging": plain}
+        unreachable = write_config(
+            tmp_path / "down.toml", d1, down, "sqlite+aiosqlite:///bot.db", **sections  # type: ignore[arg-type]
+        )
+        rejected = write_config(
+            tmp_path / "key.toml", d2, wrong_key, "sqlite+aiosqlite:///key.db", **sections  # type: ignore[arg-type]
+        )
+        output, key_output = await asyncio.gather(
+            serve_until_warned(unreachable, elsewhere, d1, "cannot be reached"),
+            serve_until_warned(rejected, elsewhere, d2, "upstream.api_key: rejected"),
+        )
+    warning = next(line for line in output.splitlines() if "cannot be reached" in line)
+    assert f"the upstream at {down.base_url} cannot be reached" in warning
     assert "/gpt" in warning and "/imagine" in warning and "/video" in warning
+    key_warning = next(line for line in key_output.splitlines() if "api_key: rejected" in line)
+    assert f"rejected by the gateway at {wrong_key.base_url}" in key_warning
+    assert "/song" in key_warning and "sk-not-the-key" not in key_output
     # A relative SQLite path lives beside the config file; voice warnings are not shown.
     assert (tmp_path / "bot.db").exists() and not (elsewhere / "bot.db").exists()
     assert "PyNaCl" not in output and "davey" not in output
