@@ -216,15 +216,24 @@ async def test_a_token_discord_rejects_a_missing_intent_and_a_silent_gateway(
             intent = write_config(
                 tmp_path / "intent.toml", no_intent, upstream, second_db, discord=FAST
             )
-            rejected, refused, unanswered = await asyncio.gather(
-                atelier("run", "--config", str(wrong), cwd=tmp_path),
-                atelier("run", "--config", str(intent), cwd=tmp_path),
-                atelier("run", "--config", str(silent), cwd=tmp_path),
-            )
+            with socket.socket() as taken:
+                taken.bind(("127.0.0.1", 0))
+                taken.listen()
+                listen = f"127.0.0.1:{taken.getsockname()[1]}"
+                busy = write_config(tmp_path / "busy.toml", discord, upstream,
+                                    f"sqlite+aiosqlite:///{tmp_path / 'c.db'}", discord=FAST,
+                                    metrics={"listen": listen})  # fmt: skip
+                rejected, refused, unanswered, port_taken = await asyncio.gather(
+                    atelier("run", "--config", str(wrong), cwd=tmp_path),
+                    atelier("run", "--config", str(intent), cwd=tmp_path),
+                    atelier("run", "--config", str(silent), cwd=tmp_path),
+                    atelier("run", "--config", str(busy), cwd=tmp_path),
+                )
     rejected.assert_clean(2, "discord.token: rejected by Discord (401)", "Reset Token")
     assert "not-the-sandbox-token" not in rejected.text
     refused.assert_clean(5, "4014", "Message Content Intent", "Privileged Gateway Intents",
                          "https://discord.com/developers/applications")  # fmt: skip
+    port_taken.assert_clean(2, f"metrics.listen: cannot listen on {listen}")
     # discord.py's own retry notices stay one line each (no traceback) and the start ends.
     unanswered.assert_clean(4, f"connecting shard 0 to the Discord gateway at {gateway}",
                             f"cannot connect to the Discord gateway at {gateway} within 1.5 s",
