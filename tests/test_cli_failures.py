@@ -248,8 +248,10 @@ async def serve_until_warned(config: Path, cwd: Path, discord: DiscordSandbox, w
         await read_until(
             process,
             seen,
-            lambda: any(warning in line for line in seen)
-            and any(f["event"] == "READY" for f in discord.gateway_log),
+            lambda: (
+                any(warning in line for line in seen)
+                and any(f["event"] == "READY" for f in discord.gateway_log)
+            ),
         )
     finally:
         process.send_signal(signal.SIGTERM)
@@ -271,10 +273,18 @@ async def test_an_upstream_unusable_at_start_leaves_the_bot_running_and_names_th
         wrong_key = SimpleNamespace(base_url=upstream.base_url, api_key="sk-not-the-key")
         sections = {"discord": FAST, "logging": plain}
         unreachable = write_config(
-            tmp_path / "down.toml", d1, down, "sqlite+aiosqlite:///bot.db", **sections  # type: ignore[arg-type]
+            tmp_path / "down.toml",
+            d1,
+            down,
+            "sqlite+aiosqlite:///bot.db",
+            **sections,  # type: ignore[arg-type]
         )
         rejected = write_config(
-            tmp_path / "key.toml", d2, wrong_key, "sqlite+aiosqlite:///key.db", **sections  # type: ignore[arg-type]
+            tmp_path / "key.toml",
+            d2,
+            wrong_key,
+            "sqlite+aiosqlite:///key.db",
+            **sections,  # type: ignore[arg-type]
         )
         output, key_output = await asyncio.gather(
             serve_until_warned(unreachable, elsewhere, d1, "cannot be reached"),
