@@ -15,7 +15,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.endpoints import use_discord_endpoints
-from bot.errors import AtelierError, NotInGuild, ServiceUnreachable
+from bot.errors import AtelierError, BadSetting, NotInGuild, ServiceUnreachable
 from bot.i18n import CatalogTranslator
 from bot.log_setup import bind
 from bot.services import Services
@@ -207,10 +207,15 @@ class AtelierBot(commands.AutoShardedBot):
         await self.sync_commands()
         # After the cogs registered their presenters: resumed jobs are delivered through them.
         await self.services.jobs.start()
-        if self.services.config.metrics.listen:
-            await self.services.metrics.serve(
-                self.services.config.metrics.listen, self.services.db, self.is_ready
-            )
+        listen = self.services.config.metrics.listen
+        if listen:
+            try:
+                await self.services.metrics.serve(listen, self.services.db, self.is_ready)
+            except OSError as exc:  # the port is taken, or the address is not this host's
+                raise BadSetting(
+                    f"metrics.listen: cannot listen on {listen}: {exc.strerror or exc}; choose "
+                    "a free host:port or leave it empty"
+                ) from exc
 
     async def on_app_command_completion(
         self, interaction: discord.Interaction[Any], command: Any

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable, Mapping
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy import (
@@ -252,8 +253,12 @@ class Database:
             kwargs["connect_args"].setdefault("timeout", 30)
             path = sqlite_file(url)
             if read_only and path is not None:
-                # ``atelier doctor`` looks without creating or changing anything.
-                engine_url = f"sqlite+aiosqlite:///file:{path}?mode=ro&uri=true"
+                # ``atelier doctor`` looks without creating or changing anything. With no WAL
+                # files beside it no process has the database open and all of it is in the
+                # main file: "immutable" then reads it without creating -wal and -shm files.
+                live = Path(f"{path}-wal").exists() or Path(f"{path}-shm").exists()
+                flags = "mode=ro" if live else "mode=ro&immutable=1"
+                engine_url = f"sqlite+aiosqlite:///file:{path}?{flags}&uri=true"
         else:
             # No pre-ping: it cost a BEGIN, a ";" and a ROLLBACK on every checkout. A connection
             # the server closed fails its statement and is discarded by the pool instead, and

@@ -12,6 +12,7 @@ import tempfile
 from pathlib import Path
 
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 
 from bot.errors import BadSetting, NotInstalled, OperatorError, ServiceUnreachable
 from bot.sqlite_paths import sqlite_file
@@ -115,4 +116,18 @@ def connect_error(url: str, exc: BaseException) -> OperatorError | None:
             return sqlite_folder_problem(url) or BadSetting(
                 f"database.url: SQLite cannot open {path}; check the file and its folder"
             )
-    return None
+    # Anything else the driver says while merely connecting (a full server, a file that is
+    # not a database) is still the database's answer: pass it on, in its own words.
+    drivers = [c for c in _chain(exc) if _is_driver_error(c)]
+    if not drivers:
+        return None
+    driver = drivers[-1]  # the driver's own error, inside SQLAlchemy's wrappers
+    said = str(driver).splitlines()[0] if str(driver) else type(driver).__name__
+    if url.startswith("sqlite"):
+        return BadSetting(f"database.url: SQLite cannot use {sqlite_file(url)}: {said}")
+    return ServiceUnreachable(f"the database at {shown} refused the connection: {said}")
+
+
+def _is_driver_error(exc: BaseException) -> bool:
+    module = type(exc).__module__
+    return module.startswith(("asyncpg", "sqlite3")) or isinstance(exc, DBAPIError)

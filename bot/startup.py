@@ -125,7 +125,7 @@ async def run(config: Config) -> None:
         log.info("stopped before the bot was connected")
     except discord.DiscordException as exc:
         raise (discord_error(exc, config) or exc) from exc
-    except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+    except (aiohttp.ClientError, TimeoutError) as exc:
         # Discord answered the probe, then went away while discord.py logged in.
         raise ServiceUnreachable(
             f"lost Discord at {config.discord.api_base} while logging in: {network_reason(exc)}"

@@ -16,7 +16,7 @@ import signal
 import socket
 import sys
 import weakref
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
@@ -26,7 +26,6 @@ import pytest
 from bot.sandbox.discord import DiscordSandbox
 from bot.sandbox.upstream import UpstreamSandbox
 from tests.bot_process import write_config
-from tests.conftest import POSTGRES_URL
 
 ROOT = Path(__file__).resolve().parent.parent
 FAST = {"connect_timeout": 0.5, "startup_timeout": 1.5}
@@ -215,50 +214,86 @@ async def test_a_token_discord_rejects_a_missing_intent_and_a_silent_gateway(
             intent = write_config(
                 tmp_path / "intent.toml", no_intent, upstream, second_db, discord=FAST
             )
-            rejected, refused, unanswered = await asyncio.gather(
-                atelier("run", "--config", str(wrong), cwd=tmp_path),
-                atelier("run", "--config", str(intent), cwd=tmp_path),
-                atelier("run", "--config", str(silent), cwd=tmp_path),
-            )
+            with socket.socket() as taken:
+                taken.bind(("127.0.0.1", 0))
+                taken.listen()
+                listen = f"127.0.0.1:{taken.getsockname()[1]}"
+                busy = write_config(tmp_path / "busy.toml", discord, upstream,
+                                    f"sqlite+aiosqlite:///{tmp_path / 'c.db'}", discord=FAST,
+                                    metrics={"listen": listen})  # fmt: skip
+                rejected, refused, unanswered, port_taken = await asyncio.gather(
+                    atelier("run", "--config", str(wrong), cwd=tmp_path),
+                    atelier("run", "--config", str(intent), cwd=tmp_path),
+                    atelier("run", "--config", str(silent), cwd=tmp_path),
+                    atelier("run", "--config", str(busy), cwd=tmp_path),
+                )
     rejected.assert_clean(2, "discord.token: rejected by Discord (401)", "Reset Token")
     assert "not-the-sandbox-token" not in rejected.text
     refused.assert_clean(5, "4014", "Message Content Intent", "Privileged Gateway Intents",
                          "https://discord.com/developers/applications")  # fmt: skip
+    port_taken.assert_clean(2, f"metrics.listen: cannot listen on {listen}")
     # discord.py's own retry notices stay one line each (no traceback) and the start ends.
     unanswered.assert_clean(4, f"connecting shard 0 to the Discord gateway at {gateway}",
                             f"cannot connect to the Discord gateway at {gateway} within 1.5 s",
                             "discord.gateway_url", "Failed to connect for shard_id: 0")  # fmt: skip
 
 
-async def test_unreachable_upstream_at_start_still_runs_and_names_the_commands(
-    tmp_path: Path,
-) -> None:
-    async with DiscordSandbox() as discord:
-        upstream = SimpleNamespace(base_url=f"http://127.0.0.1:{closed_port()}",
-                                   api_key="sk-test-key")  # fmt: skip
-        config = write_config(tmp_path / "c.toml", discord, upstream,  # type: ignore[arg-type]
-                              "sqlite+aiosqlite:///bot.db", discord=FAST,
-                              logging={"format": "plain", "level": "INFO"})  # fmt: skip
-        elsewhere = tmp_path / "cwd"
-        elsewhere.mkdir()
-        process = await start_run(config, elsewhere)
-        seen: list[str] = []
-        try:
-            await read_until(
-                process,
-                seen,
-                lambda: any("cannot be reached" in line for line in seen)
-                and any(f["event"] == "READY" for f in discord.gateway_log),
-            )
-        finally:
-            process.send_signal(signal.SIGTERM)
-            rest, _ = await asyncio.wait_for(process.communicate(), 60)
+async def serve_until_warned(config: Path, cwd: Path, discord: DiscordSandbox, warning: str) -> str:
+    """Run the bot until it is connected (READY) and has logged ``warning``; SIGTERM it."""
+    process = await start_run(config, cwd)
+    seen: list[str] = []
+    try:
+        await read_until(
+            process,
+            seen,
+            lambda: (
+                any(warning in line for line in seen)
+                and any(f["event"] == "READY" for f in discord.gateway_log)
+            ),
+        )
+    finally:
+        process.send_signal(signal.SIGTERM)
+        rest, _ = await asyncio.wait_for(process.communicate(), 60)
     output = "".join(seen) + rest.decode()
     assert process.returncode == 0, output
     assert "Traceback" not in output
-    warning = next(line for line in seen if "cannot be reached" in line)
-    assert f"the upstream at {upstream.base_url} cannot be reached" in warning
+    return output
+
+
+async def test_an_upstream_unusable_at_start_leaves_the_bot_running_and_names_the_commands(
+    tmp_path: Path,
+) -> None:
+    elsewhere = tmp_path / "cwd"
+    elsewhere.mkdir()
+    plain = {"format": "plain", "level": "INFO"}
+    async with DiscordSandbox() as d1, DiscordSandbox() as d2, UpstreamSandbox() as upstream:
+        down = SimpleNamespace(base_url=f"http://127.0.0.1:{closed_port()}", api_key="sk-key")
+        wrong_key = SimpleNamespace(base_url=upstream.base_url, api_key="sk-not-the-key")
+        sections = {"discord": FAST, "logging": plain}
+        unreachable = write_config(
+            tmp_path / "down.toml",
+            d1,
+            down,
+            "sqlite+aiosqlite:///bot.db",
+            **sections,  # type: ignore[arg-type]
+        )
+        rejected = write_config(
+            tmp_path / "key.toml",
+            d2,
+            wrong_key,
+            "sqlite+aiosqlite:///key.db",
+            **sections,  # type: ignore[arg-type]
+        )
+        output, key_output = await asyncio.gather(
+            serve_until_warned(unreachable, elsewhere, d1, "cannot be reached"),
+            serve_until_warned(rejected, elsewhere, d2, "upstream.api_key: rejected"),
+        )
+    warning = next(line for line in output.splitlines() if "cannot be reached" in line)
+    assert f"the upstream at {down.base_url} cannot be reached" in warning
     assert "/gpt" in warning and "/imagine" in warning and "/video" in warning
+    key_warning = next(line for line in key_output.splitlines() if "api_key: rejected" in line)
+    assert f"rejected by the gateway at {wrong_key.base_url}" in key_warning
+    assert "/song" in key_warning and "sk-not-the-key" not in key_output
     # A relative SQLite path lives beside the config file; voice warnings are not shown.
     assert (tmp_path / "bot.db").exists() and not (elsewhere / "bot.db").exists()
     assert "PyNaCl" not in output and "davey" not in output
@@ -282,114 +317,3 @@ async def test_a_signal_while_connecting_exits_cleanly(tmp_path: Path, sig: int)
     assert process.returncode == 0, output
     assert "Traceback" not in output and "Connector is closed" not in output
     assert "stopped before the bot was connected" in output
-
-
-# -- item 2: the database -------------------------------------------------------------------
-
-
-def _postgres(database: str | None = None, user: str | None = None) -> str:
-    from sqlalchemy.engine import make_url
-
-    url = make_url(POSTGRES_URL)
-    return url.set(
-        database=database or url.database, username=user or url.username
-    ).render_as_string(hide_password=False)
-
-
-async def test_database_failures_name_database_url(tmp_path: Path) -> None:
-    shim = tmp_path / "no-asyncpg"
-    shim.mkdir()
-    # As if the [postgres] extra were not installed: importing asyncpg fails.
-    (shim / "sitecustomize.py").write_text("import sys\nsys.modules['asyncpg'] = None\n")
-    missing = f"sqlite+aiosqlite:///{tmp_path / 'nope' / 'a.db'}"
-    cases: list[tuple[Sequence[str], str, dict[str, str], int, tuple[str, ...]]] = [
-        (["run"], missing, {}, 2, ("database.url: the folder", "does not exist")),
-        (["credit", "balance"], missing, {}, 2, ("database.url: the folder",)),
-        (["ledger", "check"], missing, {}, 2, ("database.url: the folder",)),
-        (["db", "current"], missing, {}, 2, ("database.url: the folder",)),
-        (["run"], "sqlite+aiosqlite:////sys/atelier.db", {}, 2, ("/sys", "not writable")),
-        (["run"], f"postgresql+asyncpg://postgres@127.0.0.1:{closed_port()}/test", {}, 4,
-         ("cannot reach the database", "connection refused", "database.url")),
-        (["doctor", "--timeout", "5"], f"postgresql+asyncpg://postgres@127.0.0.1:{closed_port()}/t",
-         {}, 4, ("database  FAIL  cannot reach the database", "connection refused")),
-        (["ledger", "check"], "postgresql+asyncpg://u@atelier-no-such-host.invalid/db", {}, 4,
-         ("unknown host",)),
-        (["run"], _postgres(), {"PYTHONPATH": str(shim)}, 6,
-         ('pip install "atelier[postgres]"', 'pip install ".[postgres]"')),
-        (["doctor", "--timeout", "5"], _postgres(), {"PYTHONPATH": str(shim)}, 6,
-         ('pip install "atelier[postgres]"',)),
-    ]  # fmt: skip
-    if await _postgres_answers():
-        cases += [
-            (["run"], _postgres(database="atelier_no_such_db"), {}, 2,
-             ("database 'atelier_no_such_db' does not exist", "createdb")),
-            (["credit", "balance"], _postgres(user="atelier_no_such_role"), {}, 2,
-             ("refused the login of 'atelier_no_such_role'", "database.url")),
-        ]  # fmt: skip
-    configs = [
-        config_file(tmp_path / f"{i}.toml", {}, url) for i, (_, url, _, _, _) in enumerate(cases)
-    ]
-    results = await asyncio.gather(*(
-        atelier(*args, "--config", str(config), cwd=tmp_path, env=clean_env(tmp_path, **extra))
-        for (args, _, extra, _, _), config in zip(cases, configs, strict=True)
-    ))  # fmt: skip
-    for (_, _, _, code, named), result in zip(cases, results, strict=True):
-        result.assert_clean(code, *named)
-    assert not (tmp_path / "nope").exists()
-
-
-async def _postgres_answers() -> bool:
-    from sqlalchemy.engine import make_url
-
-    url = make_url(POSTGRES_URL)
-    try:
-        _, writer = await asyncio.wait_for(
-            asyncio.open_connection(url.host or "127.0.0.1", url.port or 5432), 2
-        )
-    except (OSError, TimeoutError):
-        return False
-    writer.close()
-    return True
-
-
-async def test_bad_revision_and_missing_export_folder(tmp_path: Path) -> None:
-    config = config_file(tmp_path / "c.toml", {}, f"sqlite+aiosqlite:///{tmp_path / 'a.db'}")
-    revision, export = await asyncio.gather(
-        atelier("db", "upgrade", "zzzz", "--config", str(config), cwd=tmp_path),
-        atelier("credit", "export", "1", "--csv", str(tmp_path / "no" / "x.csv"),
-                "--config", str(config), cwd=tmp_path),
-    )  # fmt: skip
-    revision.assert_clean(2, "revision 'zzzz' is not one this build knows", "atelier db upgrade")
-    export.assert_clean(2, f"--csv: the folder {tmp_path / 'no'} does not exist")
-
-
-# -- item 3 and 6: doctor ---------------------------------------------------------------------
-
-
-async def test_doctor_checks_each_part_bounded_with_progress(tmp_path: Path) -> None:
-    here = tmp_path / "conf"
-    elsewhere = tmp_path / "cwd"
-    here.mkdir()
-    elsewhere.mkdir()
-    async with silent_endpoint() as port, UpstreamSandbox() as upstream:
-        config = here / "config.toml"
-        config.write_text(
-            f'[discord]\ntoken = "t0ken-for-tests"\napi_base = "http://127.0.0.1:{port}/api/v10"\n'
-            f'tokn = "x"\n[upstream]\napi_key = "{upstream.api_key}"\n'
-            f'base_url = "{upstream.base_url}"\n[database]\nurl = "sqlite+aiosqlite:///bot.db"\n'
-        )
-        typo = await atelier("doctor", "--config", str(config), "--timeout", "1.5", cwd=elsewhere)
-        config.write_text(config.read_text().replace('tokn = "x"\n', ""))
-        result = await atelier("doctor", "--config", str(config), "--timeout", "1.5", cwd=elsewhere)
-    typo.assert_clean(2, "discord.tokn: unknown key; did you mean 'token'?")
-    result.assert_clean(4, "no answer")
-    lines = [line for line in result.out.splitlines() if not line.startswith(" ")]
-    assert [line.split()[:2] for line in lines] == [
-        ["config", "ok"], ["database", "ok"], ["discord", "FAIL"], ["upstream", "ok"],
-        ["gateway", "ok"],
-    ], result.out  # fmt: skip
-    # The relative path is the config folder's, shown absolute; nothing was created.
-    assert f"sqlite {here / 'bot.db'} (no file yet" in result.out
-    assert not (here / "bot.db").exists() and not (elsewhere / "bot.db").exists()
-    assert "still checking discord" in result.err
-    assert all(line.startswith("doctor: still checking") for line in result.err.splitlines())
