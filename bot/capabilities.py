@@ -14,9 +14,8 @@ import logging
 from collections.abc import Mapping
 from types import MappingProxyType
 
-from bot.config import CapabilitiesConfig
 from bot.errors import NotOffered
-from bot.upstream.capabilities import FAMILIES, Answer, Discovery, discover
+from bot.upstream.capabilities import FAMILIES, Answer, CapabilitiesConfig, Discovery, discover
 from bot.upstream.client import UpstreamClient
 
 log = logging.getLogger(__name__)

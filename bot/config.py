@@ -27,6 +27,7 @@ from bot.config_problems import describe
 from bot.errors import ConfigError
 from bot.pricing import PricingConfig
 from bot.sqlite_paths import resolve_sqlite_url
+from bot.upstream.capabilities import CapabilitiesConfig
 
 DEFAULT_CONFIG_PATH = Path("config.toml")
 
@@ -91,37 +92,6 @@ class DiscordConfig(_Section):
     @classmethod
     def _gateway(cls, value: str) -> str:
         return _check_url(value, ("ws", "wss"))
-
-
-class CapabilitiesConfig(_Section):
-    # Minutes between discoveries of what the gateway serves (also once at start).
-    refresh_minutes: float = Field(60.0, gt=0)
-    # Families taken as served / not served whatever discovery finds (bot.upstream.capabilities).
-    served: list[str] = Field(default_factory=list)
-    not_served: list[str] = Field(default_factory=list)
-
-    @field_validator("served", "not_served")
-    @classmethod
-    def _families(cls, value: list[str]) -> list[str]:
-        from bot.upstream.capabilities import FAMILIES  # the probes own the family names
-
-        unknown = [name for name in value if name not in FAMILIES]
-        if unknown:
-            raise ValueError(f"unknown families {unknown}; choose from {list(FAMILIES)}")
-        return value
-
-    @model_validator(mode="after")
-    def _not_both(self) -> CapabilitiesConfig:
-        both = sorted(set(self.served) & set(self.not_served))
-        if both:
-            raise ValueError(f"served, not_served: {both} cannot be in both")
-        return self
-
-    def pinned(self, family: str) -> bool | None:
-        """The operator's answer for ``family``, or None to go by discovery."""
-        if family in self.served:
-            return True
-        return False if family in self.not_served else None
 
 
 class UpstreamConfig(_Section):

@@ -9,13 +9,13 @@ import aiohttp
 import pytest
 
 from bot.capabilities import Capabilities
-from bot.config import CapabilitiesConfig, Config, parse_config
+from bot.config import Config, parse_config
 from bot.doctor import Context, check_capabilities
 from bot.errors import ConfigError
 from bot.sandbox.upstream import UpstreamSandbox
 from bot.sandbox.upstream.profiles import CONSOLE_PAGE, OFFERS, PROFILES
 from bot.upstream import UpstreamClient
-from bot.upstream.capabilities import FAMILIES, Answer, classify, discover
+from bot.upstream.capabilities import FAMILIES, Answer, CapabilitiesConfig, classify, discover
 from tests.helpers import wait_until
 
 

@@ -23,6 +23,8 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
 from bot.errors import UpstreamError
 from bot.upstream.client import UpstreamClient
 
@@ -70,6 +72,39 @@ FAMILIES: tuple[str, ...] = (*PROBES, "midjourney_actions")
 # A direct midjourney-proxy answers a GET on a POST route it has with 405; one it lacks, 404.
 _MJ_ACTION = Probe("GET", "/mj/submit/action")
 ALL_PROBES: tuple[Probe, ...] = (*PROBES.values(), _MJ_ACTION)
+
+
+class CapabilitiesConfig(BaseModel):
+    """``[upstream.capabilities]``: how often to discover, and the operator's pins."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # Minutes between discoveries of what the gateway serves (also once at start).
+    refresh_minutes: float = Field(60.0, gt=0)
+    # Families taken as served / not served whatever discovery finds.
+    served: list[str] = Field(default_factory=list)
+    not_served: list[str] = Field(default_factory=list)
+
+    @field_validator("served", "not_served")
+    @classmethod
+    def _families(cls, value: list[str]) -> list[str]:
+        unknown = [name for name in value if name not in FAMILIES]
+        if unknown:
+            raise ValueError(f"unknown families {unknown}; choose from {list(FAMILIES)}")
+        return value
+
+    @model_validator(mode="after")
+    def _not_both(self) -> CapabilitiesConfig:
+        both = sorted(set(self.served) & set(self.not_served))
+        if both:
+            raise ValueError(f"served, not_served: {both} cannot be in both")
+        return self
+
+    def pinned(self, family: str) -> bool | None:
+        """The operator's answer for ``family``, or None to go by discovery."""
+        if family in self.served:
+            return True
+        return False if family in self.not_served else None
 
 
 @dataclass(frozen=True, slots=True)
