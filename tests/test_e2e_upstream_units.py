@@ -23,7 +23,7 @@ async def test_a_tokens_site_is_shown_in_tokens() -> None:
         world.upstream.billing.display_unit = "TOKENS"
         handle = await run_slash(world, world.owner_id, "admin upstream", {}, locale="zh-CN")
         reply = await private_reply(world, handle)
-        assert "6,327,500 tokens" in reply.content and "$" not in reply.content
+        assert "6,327,500 额度" in reply.content and "$" not in reply.content
 
 
 async def test_the_alert_threshold_is_compared_in_the_sites_unit() -> None:
