@@ -75,7 +75,11 @@ class Admin(
 
     def describe_balance(self, locale: Any, balance: UpstreamBalance) -> str:
         """The balance in the gateway's own unit ($, ¥ or tokens), never assumed dollars."""
-        shown = balance.unit.format
+        tokens = self.t(locale, "gateways.tokens")
+
+        def shown(amount: float) -> str:
+            return balance.unit.format(amount, tokens)
+
         if balance.unlimited:
             return self.t(locale, "admin.upstream_unlimited", used=shown(balance.used))
         return self.t(

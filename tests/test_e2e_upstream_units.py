@@ -23,14 +23,15 @@ async def test_a_tokens_site_is_shown_in_tokens() -> None:
         world.upstream.billing.display_unit = "TOKENS"
         handle = await run_slash(world, world.owner_id, "admin upstream", {}, locale="zh-CN")
         reply = await private_reply(world, handle)
-        assert "6,327,500 tokens" in reply.content and "$" not in reply.content
+        assert "6,327,500 额度" in reply.content and "$" not in reply.content
 
 
 async def test_the_alert_threshold_is_compared_in_the_sites_unit() -> None:
     # US$20 is 146 yuan: 92.38 yuan left is below it (compared as dollars, 92.38 is not).
     admin = {"upstream_alert_usd": 20.0, "upstream_check_minutes": 0.002}
-    async with SandboxWorld(config={**CONFIG, "admin": admin}) as world:
-        world.upstream.billing.display_unit = "CNY"
+    world = SandboxWorld(config={**CONFIG, "admin": admin})
+    world.upstream.billing.display_unit = "CNY"  # before the bot's first check
+    async with world:
         dms = world.discord.store.dm_channel(world.owner_id).id
         await wait_until(lambda: bool(world.discord.messages(dms)))
         [alert] = world.discord.messages(dms)

@@ -47,10 +47,10 @@ class DisplayUnit:
         """A US-dollar amount (a configured threshold) in this unit."""
         return usd * self.per_usd
 
-    def format(self, amount: float) -> str:
-        """``$12.35``, ``¥86.42`` or ``6,172,500 tokens``."""
+    def format(self, amount: float, tokens: str = "tokens") -> str:
+        """``$12.35``, ``¥86.42`` or ``6,172,500 tokens`` (``tokens``: the word, translated)."""
         if self.code == "TOKENS":
-            return f"{amount:,.0f} tokens"
+            return f"{amount:,.0f} {tokens}"
         return f"{self.symbol}{amount:,.2f}"
 
 

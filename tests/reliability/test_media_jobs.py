@@ -112,22 +112,39 @@ async def test_song_banned_word(note: Note) -> None:
 # --- while the task runs -------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("command", ["song", "video"])
+@pytest.mark.parametrize(("command", "times"), [("song", 2), ("video", 1)])
 @scenario(
     "upstream",
-    "polling answers task_not_exist (twice) while the task runs",
+    "polling answers task_not_exist while the task runs (a song's batch twice, a video once)",
     sees="the finished card, a little later; charged once",
 )
-async def test_media_poll_task_not_exist(note: Note, command: str) -> None:
+async def test_media_poll_task_not_exist(note: Note, command: str, times: int) -> None:
     async with world() as w:
         route = SUNO_FETCH if command == "song" else r"^/kling/v1/videos/text2video/"
-        injected = w.upstream.inject_error("task_not_exist", path_regex=route, times=2)
+        injected = w.upstream.inject_error("task_not_exist", path_regex=route, times=times)
         await start(w, command)
         card = await finished_card(w)
-        assert injected.hits == 2
+        assert injected.hits == times
         assert card.attachments and not card.content.splitlines()[1].startswith("❌")
-        note(fault=f"task_not_exist twice while polling /{command}")
+        note(fault=f"task_not_exist {times}× while polling /{command}")
         await settled(w, note, action_charge(w, ACTIONS[command]))
+
+
+@scenario(
+    "upstream",
+    "a video's polls answer task_not_exist twice in a row (the gateway lost the task)",
+    sees="card: ❌ the service no longer knows this job; refunded at the second poll",
+)
+async def test_video_task_lost_upstream(note: Note) -> None:
+    async with world() as w:
+        route = r"^/kling/v1/videos/text2video/"
+        injected = w.upstream.inject_error("task_not_exist", path_regex=route, times=1000)
+        await start(w, "video")
+        card = await finished_card(w)
+        assert "the service no longer knows this job" in card.content
+        assert injected.hits == 2  # refunded at the second poll, not at the deadline
+        note(fault="task_not_exist at every poll of /video")
+        assert await settled(w, note) == STARTING_BALANCE
 
 
 @pytest.mark.parametrize(

@@ -302,7 +302,7 @@ async def test_modal_of_another_member(note: Note) -> None:
         upscale = await finished_card(w, 1)
         labels = [c.get("label") for row in upscale.components for c in row["components"]]
         region = [c["custom_id"] for row in upscale.components for c in row["components"]][
-            labels.index("Vary (Region)")
+            labels.index("Custom Zoom")
         ]
         opened = await w.discord.click(upscale.id, region, owner)
         await opened.wait_response()
