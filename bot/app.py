@@ -13,6 +13,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.acknowledge import answer_privately
 from bot.endpoints import use_discord_endpoints
 from bot.errors import AtelierError, NotInGuild
 from bot.i18n import CatalogTranslator
@@ -208,6 +209,7 @@ class AtelierBot(commands.AutoShardedBot):
     async def close(self) -> None:
         self.draining = True
         await self.services.jobs.stop()
+        await self.services.background.close()
         await self.services.metrics.close()
         await super().close()
 
@@ -271,10 +273,7 @@ class AtelierBot(commands.AutoShardedBot):
         self.services.metrics.command_done(name, outcome, interaction.created_at.timestamp())
         text = self.services.catalog.error(interaction.locale, error)
         try:
-            if interaction.response.is_done():
-                await interaction.followup.send(text, ephemeral=True)
-            else:
-                await interaction.response.send_message(text, ephemeral=True)
+            await answer_privately(interaction, text)
         except discord.HTTPException:
             log.warning("could not deliver an error message to interaction %s", interaction.id)
 

@@ -7,7 +7,9 @@ replay of the same key (a retried interaction, a job resumed after a restart) mo
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.db import Database, GuildAccount, HoldRow, LedgerEntry, insert_ignore, table, utcnow
 from bot.errors import InsufficientCredit, UnknownHold
+
+log = logging.getLogger(__name__)
 
 ACCOUNTS = table(GuildAccount)
 HOLDS = table(HoldRow)
@@ -234,6 +238,19 @@ class Ledger:
     async def refund(self, hold: Hold | int) -> Hold:
         """Return the whole hold; used when nothing was delivered."""
         return await self._close(hold, 0, "refunded")
+
+    @contextlib.asynccontextmanager
+    async def refund_on_error(self, hold: Hold | int) -> AsyncIterator[None]:
+        """Whatever goes wrong inside, the hold ends at once: refunded if still open (a settled
+        one is left as it is), and the error goes on to whoever tells the member. Not on
+        cancellation: a shutdown cuts answers off and the orphan sweep refunds those."""
+        try:
+            yield
+        except Exception:
+            hold_id = hold if isinstance(hold, int) else hold.id
+            log.warning("refunding hold %s: its work failed", hold_id)
+            await self.refund(hold)
+            raise
 
     async def refund_settled(self, hold: Hold | int) -> Hold:
         """Give back what a settled hold charged: what was paid for turned out undeliverable

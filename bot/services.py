@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import aiohttp
 
 from bot.answers import AnswerService
+from bot.background import Background
 from bot.config import Config
 from bot.conversations import Conversations
 from bot.db import Database
@@ -57,6 +58,8 @@ class Services:
     spending: Spending
     policies: Policies
     limiter: MemberLimiter
+    # Alert and log posts no handler waits for; the bot closes it.
+    background: Background
 
 
 @contextlib.asynccontextmanager
@@ -84,7 +87,10 @@ async def open_services(config: Config) -> AsyncIterator[Services]:
         ledger = Ledger(db, starting_balance=config.credit.starting_balance)
         chat = ChatClient(upstream)
         limiter = MemberLimiter(config.limits)
-        spending = Spending(db, ledger, ModerationClient(upstream), limiter=limiter)
+        background = Background()
+        spending = Spending(
+            db, ledger, ModerationClient(upstream), limiter=limiter, background=background
+        )
         jobs = JobEngine(
             db, spending, config.jobs,
             shard_count=config.discord.shard_count, shard_ids=config.discord.shard_ids,
@@ -122,6 +128,7 @@ async def open_services(config: Config) -> AsyncIterator[Services]:
             spending=spending,
             policies=Policies(db),
             limiter=limiter,
+            background=background,
         )
     finally:
         await http.close()

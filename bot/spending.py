@@ -17,6 +17,7 @@ from sqlalchemy import case, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from bot.background import Background
 from bot.db import (
     Cooldown,
     CooldownMark,
@@ -85,6 +86,7 @@ class Spending:
         moderation: ModerationClient,
         clock: Callable[[], datetime] = utcnow,
         limiter: MemberLimiter | None = None,
+        background: Background | None = None,
     ) -> None:
         self.db = db
         self.ledger = ledger
@@ -94,6 +96,8 @@ class Spending:
         self.limiter = limiter
         self.on_low_balance: LowBalanceHook | None = None
         self.on_flagged: FlaggedHook | None = None
+        # The hooks post to other channels: off the member's path (see bot/background.py).
+        self.background = background or Background()
 
     # ---- before anything is held -------------------------------------------------------------
 
@@ -120,7 +124,10 @@ class Spending:
         if result.flagged:
             categories = ", ".join(result.categories) or "?"
             if self.on_flagged is not None:
-                await self.on_flagged(guild_id, channel_id, user_id, prompt, result.categories)
+                self.background.spawn(
+                    self.on_flagged(guild_id, channel_id, user_id, prompt, result.categories),
+                    f"flagged-log-{guild_id}",
+                )
             raise PromptFlagged("flagged prompt", categories=categories)
 
     # ---- the hold ----------------------------------------------------------------------------
@@ -138,7 +145,7 @@ class Spending:
             if replayed is None:
                 raise
             return replayed
-        await self.balance_changed(request.guild_id)
+        self.balance_changed(request.guild_id)
         return hold
 
     async def hold_in(self, conn: AsyncConnection, request: SpendRequest) -> Hold:
@@ -263,8 +270,14 @@ class Spending:
 
     # ---- after money moved -------------------------------------------------------------------
 
-    async def balance_changed(self, guild_id: int) -> None:
-        """Post the low-balance notice once when the balance first falls below the threshold."""
+    def balance_changed(self, guild_id: int) -> None:
+        """Post the low-balance notice once when the balance first falls below the threshold.
+
+        In the background: the caller (a command that just moved credit) neither waits for the
+        check and the post nor fails with them."""
+        self.background.spawn(self._check_balance(guild_id), f"balance-check-{guild_id}")
+
+    async def _check_balance(self, guild_id: int) -> None:
         async with self.db.read() as conn:
             row = (
                 await conn.execute(

@@ -10,6 +10,7 @@ from typing import Any
 
 import discord
 
+from bot.acknowledge import acknowledge, answer
 from bot.app import Admitted, AtelierBot, require_guild
 from bot.charts import daily_spend_png
 from bot.errors import AtelierError
@@ -54,10 +55,10 @@ class PageButton(Admitted):
     async def callback(self, interaction: discord.Interaction[AtelierBot]) -> None:
         try:
             require_manage_guild(interaction)
-            page = await self.render(
-                interaction.client, interaction.locale, require_guild(interaction)
-            )
-            await interaction.response.edit_message(**page)
+            guild_id = require_guild(interaction)
+            await acknowledge(interaction, update=True)  # the report and its chart take a while
+            page = await self.render(interaction.client, interaction.locale, guild_id)
+            await answer(interaction, **page)
         except Exception as error:
             await interaction.client.report_error(interaction, error)
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import re
 from typing import Any
@@ -12,6 +11,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.acknowledge import acknowledge, answer, answer_privately
 from bot.app import Admitted, AtelierBot, require_guild
 from bot.errors import AtelierError, UpstreamError
 from bot.gpt_catalog import GPTAlreadyShared, GPTEntry, InvalidGPTId, parse_gizmo_id
@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 
 PAGE_SIZE = 5
 SEARCH_RESULTS = 5
-# A lookup slower than this falls back to asking for a name: a modal must open within 3 s.
+# A lookup slower than this falls back to asking for a name (the member is waiting).
 LOOKUP_TIMEOUT = 2.0
 
 
@@ -120,6 +120,40 @@ class AddButton(
             await interaction.client.report_error(interaction, exc)
 
 
+class NameButton(
+    Admitted,
+    discord.ui.DynamicItem[discord.ui.Button[Any]],
+    template=r"atelier:gpts:name:(?P<gizmo>g-[A-Za-z0-9]{5,40})",
+):
+    """Opens the name modal for a GPT whose lookup failed; works after a restart."""
+
+    def __init__(self, gizmo_id: str, label: str = "?") -> None:
+        super().__init__(
+            discord.ui.Button(
+                label=label[:80],
+                custom_id=f"atelier:gpts:name:{gizmo_id}",
+                style=discord.ButtonStyle.primary,
+            )
+        )
+        self.gizmo_id = gizmo_id
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: re.Match[str]
+    ) -> NameButton:
+        return cls(match["gizmo"])
+
+    async def callback(self, interaction: discord.Interaction[AtelierBot]) -> None:
+        cog = interaction.client.get_cog("GPTs")
+        assert isinstance(cog, GPTs)
+        try:
+            await interaction.response.send_modal(
+                NameModal(cog, self.gizmo_id, interaction.locale, interaction.user.id)
+            )
+        except Exception as exc:  # discord.py only logs a dynamic item's errors
+            await interaction.client.report_error(interaction, exc)
+
+
 class NameModal(Admitted, discord.ui.Modal):
     """Asked when the GPT lookup fails: the GPT is still added, under the member's name for it."""
 
@@ -159,10 +193,10 @@ class GPTs(
         self.bot = bot
 
     async def cog_load(self) -> None:
-        self.bot.add_dynamic_items(PageButton, AddButton)
+        self.bot.add_dynamic_items(PageButton, AddButton, NameButton)
 
     async def cog_unload(self) -> None:
-        self.bot.remove_dynamic_items(PageButton, AddButton)
+        self.bot.remove_dynamic_items(PageButton, AddButton, NameButton)
 
     def t(self, interaction: discord.Interaction[Any], key: str, **params: Any) -> str:
         return self.bot.services.catalog.t(interaction.locale, key, **params)
@@ -175,13 +209,17 @@ class GPTs(
             raise GPTAlreadyShared(gizmo_id, name=shared.name)
         # Free, but it reaches the upstream: it counts against the member's built-in rate.
         services.limiter.admit(require_guild(interaction), interaction.user.id)
+        await acknowledge(interaction, private=False)  # the lookup and the write take a while
         try:
             info = await asyncio.wait_for(services.gpts.info(gizmo_id), LOOKUP_TIMEOUT)
         except (UpstreamError, TimeoutError) as exc:
             log.warning("GPT lookup failed for %s, asking for a name: %s", gizmo_id, exc)
-            await interaction.response.send_modal(
-                NameModal(self, gizmo_id, interaction.locale, interaction.user.id)
-            )
+            # A modal can only be the first answer to an interaction; this one is answered
+            # already, so the member opens it with a button.
+            view = discord.ui.View(timeout=None)
+            view.add_item(NameButton(gizmo_id, self.t(interaction, "gpts.lookup.name_button")))
+            text = self.t(interaction, "gpts.lookup.name_needed")
+            await answer_privately(interaction, text, view)
             return
         entry = GPTEntry(
             gizmo_id=gizmo_id,
@@ -196,9 +234,11 @@ class GPTs(
 
     async def store(self, interaction: discord.Interaction[AtelierBot], entry: GPTEntry) -> None:
         guild_id = require_guild(interaction)
+        await acknowledge(interaction, private=False)  # the write waits for the database writer
         entry = await self.bot.services.gpt_catalog.add(guild_id, entry)
-        await interaction.response.send_message(
-            self.t(interaction, "gpts.added", name=entry.name, id=entry.gizmo_id),
+        await answer(
+            interaction,
+            content=self.t(interaction, "gpts.added", name=entry.name, id=entry.gizmo_id),
             embed=info_embed(self.bot, interaction.locale, entry),
         )
 
@@ -241,10 +281,9 @@ class GPTs(
         allowed = entry.added_by == interaction.user.id or interaction.permissions.manage_guild
         if not allowed:
             raise NotAllowed("remove", name=entry.name)
+        await acknowledge(interaction, private=False)
         await catalog.remove(guild_id, entry.gizmo_id)
-        await interaction.response.send_message(
-            self.t(interaction, "gpts.removed", name=entry.name)
-        )
+        await answer(interaction, content=self.t(interaction, "gpts.removed", name=entry.name))
 
     @app_commands.command(
         name=cmd("search", "gpts.search.name"),
@@ -255,17 +294,11 @@ class GPTs(
     ) -> None:
         # Free, but it reaches the upstream: it counts against the member's built-in rate.
         self.bot.services.limiter.admit(require_guild(interaction), interaction.user.id)
-        await interaction.response.defer(thinking=True)
-        try:
-            results = addable(await self.bot.services.gpts.search(query))[:SEARCH_RESULTS]
-        except Exception:
-            # The "thinking…" reply is public and the error is for the member alone: without
-            # it, the error handler's private follow-up is posted privately, not in its place.
-            with contextlib.suppress(discord.HTTPException):
-                await interaction.delete_original_response()
-            raise
+        # Public; a failure replaces it with a private answer (see bot/acknowledge.py).
+        await acknowledge(interaction, private=False)
+        results = addable(await self.bot.services.gpts.search(query))[:SEARCH_RESULTS]
         if not results:
-            await interaction.followup.send(self.t(interaction, "gpts.search_empty", query=query))
+            await answer(interaction, content=self.t(interaction, "gpts.search_empty", query=query))
             return
         embed = discord.Embed(title=self.t(interaction, "gpts.search_title", query=query))
         view = discord.ui.View(timeout=None)
@@ -277,7 +310,7 @@ class GPTs(
                 inline=False,
             )
             view.add_item(AddButton(result.id, f"{label} {number}"))
-        await interaction.followup.send(embed=embed, view=view)
+        await answer(interaction, embed=embed, view=view)
 
     @app_commands.command(
         name=cmd("default", "gpts.default.name"),
@@ -288,10 +321,9 @@ class GPTs(
         guild_id = require_guild(interaction)
         catalog = self.bot.services.gpt_catalog
         entry = await catalog.find(guild_id, gpt)
+        await acknowledge(interaction, private=False)
         await catalog.set_default(guild_id, entry.gizmo_id)
-        await interaction.response.send_message(
-            self.t(interaction, "gpts.default_set", name=entry.name)
-        )
+        await answer(interaction, content=self.t(interaction, "gpts.default_set", name=entry.name))
 
     info.autocomplete("gpt")(shared_gpt_choices)
     remove.autocomplete("gpt")(shared_gpt_choices)

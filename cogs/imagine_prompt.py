@@ -14,6 +14,7 @@ from typing import Any
 
 import discord
 
+from bot.acknowledge import acknowledge, answer
 from bot.app import Admitted, AtelierBot
 from bot.chat_input import require_prompt
 from bot.errors import AtelierError, JobNotAwaiting, JobNotFound
@@ -87,11 +88,11 @@ async def answer_job(
     interaction: discord.Interaction[AtelierBot], job_id: int, prompt: str
 ) -> None:
     """Send the member's prompt to the job waiting for it; the card shows the rest."""
-    await interaction.response.defer(ephemeral=True, thinking=True)
+    await acknowledge(interaction)
     await awaiting_job(interaction, job_id)  # asked again: the modal may have stayed open long
     await interaction.client.services.jobs.answer(job_id, prompt, interaction.user.id)
     text = interaction.client.services.catalog.t(interaction.locale, "mj.answer_sent")
-    await interaction.edit_original_response(content=text)
+    await answer(interaction, content=text)
 
 
 class AnswerButton(

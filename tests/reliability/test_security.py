@@ -20,7 +20,7 @@ from bot.log_setup import build_handler
 from bot.sandbox.upstream.wire import mj_error, openai_error
 from bot.sandbox.world import SandboxWorld
 from bot.upstream.gpts import GPTsClient
-from tests.helpers import final_answer, run_slash
+from tests.helpers import final_answer, run_answered, run_slash
 from tests.reliability.conftest import Note, scenario
 from tests.reliability.support import (
     EXTENSIONS,
@@ -128,7 +128,7 @@ async def _a_run_with_errors(
         w.discord.inject("PATCH", r"/messages/@original$", status=502, times=1, skip=1)
         await run_slash(w, member, "imagine", {"prompt": "two"})
         await finished_card(w)
-        await run_slash(w, admin, "credit history")
+        await run_answered(w, admin, "credit history")
         w.upstream.inject(r"^/v1/chat/completions$", 200, "data: {broken\n\n",
                           content_type="text/event-stream")  # fmt: skip
         await final_answer(w, await run_slash(w, member, "gpt", {"prompt": "third"}))
@@ -246,7 +246,7 @@ async def test_privileged_commands(
 async def test_gpts_default_needs_manage_server(note: Note) -> None:
     async with world() as w:
         member = w.add_member("member")
-        await run_slash(w, member, "gpts add", {"id": "g-2fkFE8rbu"})
+        await run_answered(w, member, "gpts add", {"id": "g-2fkFE8rbu"})
         handle = await run_slash(w, member, "gpts default", {"gpt": "g-2fkFE8rbu"})
         reply = await ephemeral_reply(w, handle)
         assert "Manage Server" in reply.content
