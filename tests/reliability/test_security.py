@@ -128,7 +128,7 @@ async def _a_run_with_errors(
         w.discord.inject("PATCH", r"/messages/@original$", status=502, times=1, skip=1)
         await run_slash(w, member, "imagine", {"prompt": "two"})
         await finished_card(w)
-        await run_answered(w, admin, "credit history")
+        await run_slash(w, admin, "credit history")
         w.upstream.inject(r"^/v1/chat/completions$", 200, "data: {broken\n\n",
                           content_type="text/event-stream")  # fmt: skip
         await final_answer(w, await run_slash(w, member, "gpt", {"prompt": "third"}))
