@@ -17,9 +17,9 @@ from bot.errors import AtelierError, NotOperator
 from bot.i18n import cmd
 from bot.reports import Reports
 from cogs.credit_pages import (
+    HISTORY,
     SNOWFLAKE,
-    HistoryButton,
-    UsageButton,
+    USAGE,
     history_page,
     require_manage_guild,
     usage_page,
@@ -79,11 +79,11 @@ class Credit(
         self.reports = Reports(bot.services.db)
 
     async def cog_load(self) -> None:
-        self.bot.add_dynamic_items(HistoryButton, UsageButton)
+        self.bot.add_dynamic_items(HISTORY.item, USAGE.item)
         self.services.spending.on_low_balance = self.post_low_balance
 
     async def cog_unload(self) -> None:
-        self.bot.remove_dynamic_items(HistoryButton, UsageButton)
+        self.bot.remove_dynamic_items(HISTORY.item, USAGE.item)
         self.services.spending.on_low_balance = None
 
     def t(self, interaction: discord.Interaction[Any], key: str, **params: Any) -> str:

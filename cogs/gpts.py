@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
+from collections.abc import Mapping
 from typing import Any
 
 import discord
@@ -18,6 +18,7 @@ from bot.gpt_catalog import GPTAlreadyShared, GPTEntry, InvalidGPTId, parse_gizm
 from bot.i18n import cmd
 from bot.upstream.gpts import GizmoSearchResult
 from cogs.autocomplete import shared_gpt_choices
+from cogs.buttons import ButtonAction
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +26,7 @@ PAGE_SIZE = 5
 SEARCH_RESULTS = 5
 # A lookup slower than this falls back to asking for a name (the member is waiting).
 LOOKUP_TIMEOUT = 2.0
+PRIMARY, SUCCESS = discord.ButtonStyle.primary, discord.ButtonStyle.success
 
 
 class NotAllowed(AtelierError):
@@ -48,110 +50,9 @@ def list_page(bot: AtelierBot, locale: Any, entries: list[GPTEntry], page: int) 
         )
     embed.set_footer(text=catalog.t(locale, "gpts.page", page=page + 1, pages=pages))
     view = discord.ui.View(timeout=None)
-    view.add_item(PageButton(page - 1, "◀", disabled=page == 0))
-    view.add_item(PageButton(page + 1, "▶", disabled=page >= pages - 1))
+    view.add_item(PAGE.button(page=page - 1, label="◀", disabled=page == 0))
+    view.add_item(PAGE.button(page=page + 1, label="▶", disabled=page >= pages - 1))
     return {"embed": embed, "view": view}
-
-
-class PageButton(
-    Admitted,
-    discord.ui.DynamicItem[discord.ui.Button[Any]],
-    template=r"atelier:gpts:page:(?P<page>-?[0-9]{1,6})",
-):
-    """Persistent: the page lives in the custom_id, the entries are read anew on every press."""
-
-    def __init__(self, page: int, label: str = "▶", disabled: bool = False) -> None:
-        super().__init__(
-            discord.ui.Button(
-                label=label,
-                custom_id=f"atelier:gpts:page:{page}",
-                disabled=disabled,
-                style=discord.ButtonStyle.secondary,
-            )
-        )
-        self.page = page
-
-    @classmethod
-    async def from_custom_id(
-        cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: re.Match[str]
-    ) -> PageButton:
-        return cls(int(match["page"]))
-
-    async def callback(self, interaction: discord.Interaction[AtelierBot]) -> None:
-        bot = interaction.client
-        try:
-            entries = await bot.services.gpt_catalog.list(require_guild(interaction))
-            await interaction.response.edit_message(
-                **list_page(bot, interaction.locale, entries, self.page)
-            )
-        except Exception as exc:  # discord.py only logs a dynamic item's errors
-            await bot.report_error(interaction, exc)
-
-
-class AddButton(
-    Admitted,
-    discord.ui.DynamicItem[discord.ui.Button[Any]],
-    template=r"atelier:gpts:add:(?P<gizmo>g-[A-Za-z0-9]{5,40})",
-):
-    """ "Add to this server" under a search result; works after a restart."""
-
-    def __init__(self, gizmo_id: str, label: str = "+") -> None:
-        super().__init__(
-            discord.ui.Button(
-                label=label[:80],
-                custom_id=f"atelier:gpts:add:{gizmo_id}",
-                style=discord.ButtonStyle.success,
-            )
-        )
-        self.gizmo_id = gizmo_id
-
-    @classmethod
-    async def from_custom_id(
-        cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: re.Match[str]
-    ) -> AddButton:
-        return cls(match["gizmo"])
-
-    async def callback(self, interaction: discord.Interaction[AtelierBot]) -> None:
-        cog = interaction.client.get_cog("GPTs")
-        assert isinstance(cog, GPTs)
-        try:
-            await cog.add_gpt(interaction, self.gizmo_id)
-        except Exception as exc:  # discord.py only logs a dynamic item's errors
-            await interaction.client.report_error(interaction, exc)
-
-
-class NameButton(
-    Admitted,
-    discord.ui.DynamicItem[discord.ui.Button[Any]],
-    template=r"atelier:gpts:name:(?P<gizmo>g-[A-Za-z0-9]{5,40})",
-):
-    """Opens the name modal for a GPT whose lookup failed; works after a restart."""
-
-    def __init__(self, gizmo_id: str, label: str = "?") -> None:
-        super().__init__(
-            discord.ui.Button(
-                label=label[:80],
-                custom_id=f"atelier:gpts:name:{gizmo_id}",
-                style=discord.ButtonStyle.primary,
-            )
-        )
-        self.gizmo_id = gizmo_id
-
-    @classmethod
-    async def from_custom_id(
-        cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: re.Match[str]
-    ) -> NameButton:
-        return cls(match["gizmo"])
-
-    async def callback(self, interaction: discord.Interaction[AtelierBot]) -> None:
-        cog = interaction.client.get_cog("GPTs")
-        assert isinstance(cog, GPTs)
-        try:
-            await interaction.response.send_modal(
-                NameModal(cog, self.gizmo_id, interaction.locale, interaction.user.id)
-            )
-        except Exception as exc:  # discord.py only logs a dynamic item's errors
-            await interaction.client.report_error(interaction, exc)
 
 
 class NameModal(Admitted, discord.ui.Modal):
@@ -182,6 +83,43 @@ class NameModal(Admitted, discord.ui.Modal):
         await self.cog.bot.report_error(interaction, error)
 
 
+async def _turned_page(
+    interaction: discord.Interaction[AtelierBot], values: Mapping[str, str]
+) -> None:
+    """The page lives in the custom_id; the entries are read anew on every press."""
+    bot = interaction.client
+    entries = await bot.services.gpt_catalog.list(require_guild(interaction))
+    page = list_page(bot, interaction.locale, entries, int(values["page"]))
+    await interaction.response.edit_message(**page)
+
+
+def _cog(interaction: discord.Interaction[AtelierBot]) -> GPTs:
+    cog = interaction.client.get_cog("GPTs")
+    assert isinstance(cog, GPTs)
+    return cog
+
+
+async def _pressed_add(
+    interaction: discord.Interaction[AtelierBot], values: Mapping[str, str]
+) -> None:
+    """ "Add to this server" under a search result."""
+    await _cog(interaction).add_gpt(interaction, values["gizmo"])
+
+
+async def _pressed_name(
+    interaction: discord.Interaction[AtelierBot], values: Mapping[str, str]
+) -> None:
+    """Opens the name modal for a GPT whose lookup failed."""
+    modal = NameModal(_cog(interaction), values["gizmo"], interaction.locale, interaction.user.id)
+    await interaction.response.send_modal(modal)
+
+
+GIZMO = r"g-[A-Za-z0-9]{5,40}"
+PAGE = ButtonAction("gpts:page", _turned_page, page=r"-?[0-9]{1,6}")
+ADD = ButtonAction("gpts:add", _pressed_add, gizmo=GIZMO)
+NAME = ButtonAction("gpts:name", _pressed_name, gizmo=GIZMO)
+
+
 @app_commands.guild_only()
 class GPTs(
     commands.GroupCog,
@@ -193,10 +131,10 @@ class GPTs(
         self.bot = bot
 
     async def cog_load(self) -> None:
-        self.bot.add_dynamic_items(PageButton, AddButton, NameButton)
+        self.bot.add_dynamic_items(PAGE.item, ADD.item, NAME.item)
 
     async def cog_unload(self) -> None:
-        self.bot.remove_dynamic_items(PageButton, AddButton, NameButton)
+        self.bot.remove_dynamic_items(PAGE.item, ADD.item, NAME.item)
 
     def t(self, interaction: discord.Interaction[Any], key: str, **params: Any) -> str:
         return self.bot.services.catalog.t(interaction.locale, key, **params)
@@ -217,7 +155,8 @@ class GPTs(
             # A modal can only be the first answer to an interaction; this one is answered
             # already, so the member opens it with a button.
             view = discord.ui.View(timeout=None)
-            view.add_item(NameButton(gizmo_id, self.t(interaction, "gpts.lookup.name_button")))
+            label = self.t(interaction, "gpts.lookup.name_button")
+            view.add_item(NAME.button(gizmo=gizmo_id, label=label, style=PRIMARY))
             text = self.t(interaction, "gpts.lookup.name_needed")
             await answer_privately(interaction, text, view)
             return
@@ -309,7 +248,7 @@ class GPTs(
                 value=f"`{result.id}` {result.description[:200]}".strip(),
                 inline=False,
             )
-            view.add_item(AddButton(result.id, f"{label} {number}"))
+            view.add_item(ADD.button(gizmo=result.id, label=f"{label} {number}", style=SUCCESS))
         await answer(interaction, embed=embed, view=view)
 
     @app_commands.command(
