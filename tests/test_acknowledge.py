@@ -26,6 +26,7 @@ from tests.helpers import (
     custom_ids,
     private_reply,
     run_slash,
+    shown_messages,
     shown_reply,
     wait_until,
 )
@@ -292,3 +293,24 @@ async def test_a_refusal_after_the_acknowledgement_is_private_and_free() -> None
         await wait_until(lambda: bool(w.discord.messages(log_channel)), timeout=10)
         [logged] = w.discord.messages(log_channel)
         assert "kill a process" in logged.content
+
+
+async def test_answers_after_a_defer_edit_the_original_reply() -> None:
+    """After a defer the supported answer is an edit of ``@original``; a follow-up would
+    replace the loading message (deprecated, and its ephemeral flag is ignored)."""
+    async with slow_world() as w:
+        member = w.add_member("alice")
+        poor = {"prompt": "a fox"}
+        await w.services.ledger.set_balance(w.guild_id, 0, key="empty", user_id=None, note="x")
+        handles = [
+            await run_slash(w, member, "gpts search", {"query": "image"}),
+            await run_slash(w, w.owner_id, "credit usage", {"days": 7}),
+            await run_slash(w, member, "imagine", poor),  # refused after the defer: no credit
+        ]
+        for handle in handles:
+            await wait_until(lambda: bool(shown_messages(w, handle)))  # noqa: B023
+            calls = [r for r in w.discord.records if handle.token in r["path"]]
+            assert [r["method"] for r in calls if r["method"] == "POST"] == ["POST"]  # the defer
+            assert any(r["method"] == "PATCH" and r["path"].endswith("@original") for r in calls)
+        refusal = await private_reply(w, handles[-1])
+        assert refusal.ephemeral and "credit" in refusal.content
