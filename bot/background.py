@@ -16,9 +16,15 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 
+# At most this many run at once; the rest wait their turn. A burst of paid commands must not
+# turn into as many extra database connections or channel posts at the same moment.
+CONCURRENCY = 4
+
+
 class Background:
-    def __init__(self) -> None:
+    def __init__(self, concurrency: int = CONCURRENCY) -> None:
         self._tasks: set[asyncio.Task[None]] = set()
+        self._slots = asyncio.Semaphore(concurrency)
 
     def spawn(self, work: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
         """Run ``work`` without waiting for it; its exceptions are logged, never raised."""
@@ -27,10 +33,10 @@ class Background:
         task.add_done_callback(self._tasks.discard)
         return task
 
-    @staticmethod
-    async def _guarded(work: Coroutine[Any, Any, None], name: str) -> None:
+    async def _guarded(self, work: Coroutine[Any, Any, None], name: str) -> None:
         try:
-            await work
+            async with self._slots:
+                await work
         except asyncio.CancelledError:
             raise
         except Exception:

@@ -98,6 +98,8 @@ class Spending:
         self.on_flagged: FlaggedHook | None = None
         # The hooks post to other channels: off the member's path (see bot/background.py).
         self.background = background or Background()
+        # Guilds whose balance check is queued and not started: one check covers them all.
+        self._checks_queued: set[int] = set()
 
     # ---- before anything is held -------------------------------------------------------------
 
@@ -274,10 +276,16 @@ class Spending:
         """Post the low-balance notice once when the balance first falls below the threshold.
 
         In the background: the caller (a command that just moved credit) neither waits for the
-        check and the post nor fails with them."""
+        check and the post nor fails with them. A check still queued for the guild covers this
+        change too: it reads the balance when it starts. Without a hook (the ledger's own tests
+        and benchmarks, no Credit cog) nobody would post: nothing is checked."""
+        if self.on_low_balance is None or guild_id in self._checks_queued:
+            return
+        self._checks_queued.add(guild_id)
         self.background.spawn(self._check_balance(guild_id), f"balance-check-{guild_id}")
 
     async def _check_balance(self, guild_id: int) -> None:
+        self._checks_queued.discard(guild_id)
         async with self.db.read() as conn:
             row = (
                 await conn.execute(
