@@ -153,6 +153,9 @@ class AnswerService:
         except UpstreamError as exc:
             error = exc
             log.warning("chat answer failed model=%s hold=%s: %s", choice.model, hold.id, exc)
+        except Exception:
+            reply.stop()  # the caller refunds the hold and tells the member
+            raise
         filtered = error is None and finish == "content_filter"
         if filtered:
             # A clean end, short of the answer: the member is told why it stops there.

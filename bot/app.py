@@ -14,6 +14,7 @@ import yarl
 from discord import app_commands
 from discord.ext import commands
 
+from bot.acknowledge import answer_privately
 from bot.endpoints import use_discord_endpoints
 from bot.errors import AtelierError, BadSetting, NotInGuild, ServiceUnreachable
 from bot.i18n import CatalogTranslator
@@ -246,6 +247,7 @@ class AtelierBot(commands.AutoShardedBot):
         self.draining = True
         await self.services.capabilities.stop()
         await self.services.jobs.stop()
+        await self.services.background.close()
         await self.services.metrics.close()
         await super().close()
 
@@ -309,10 +311,7 @@ class AtelierBot(commands.AutoShardedBot):
         self.services.metrics.command_done(name, outcome, interaction.created_at.timestamp())
         text = self.services.catalog.error(interaction.locale, error)
         try:
-            if interaction.response.is_done():
-                await interaction.followup.send(text, ephemeral=True)
-            else:
-                await interaction.response.send_message(text, ephemeral=True)
+            await answer_privately(interaction, text)
         except discord.HTTPException:
             log.warning("could not deliver an error message to interaction %s", interaction.id)
 

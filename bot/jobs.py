@@ -208,7 +208,30 @@ class JobEngine:
                 log.warning("refunded orphaned hold %s (%s): its answer never finished",
                             hold.id, hold.key)  # fmt: skip
                 refunded.append(hold)
+        await self._fail_stuck_submits(cutoff)
         return refunded
+
+    async def _fail_stuck_submits(self, cutoff: datetime) -> None:
+        """Fail (and so refund) our jobs still ``submitting`` since before ``cutoff``.
+
+        A start that fails refunds its job at once; one that was cut off (a cancelled task)
+        leaves the job between hold and upstream id, and no poller asks about a job without
+        one. Older than any submit can take, it never reached the upstream, or not in a way
+        we can follow: the member is not charged.
+        """
+        async with self.db.read() as conn:
+            rows = (
+                await conn.execute(
+                    select(JOBS).where(
+                        JOBS.c.status == "submitting",
+                        JOBS.c.shard.in_(self.shard_ids),
+                        JOBS.c.created_at < cutoff,
+                    )
+                )
+            ).all()
+        for row in rows:
+            log.warning("job %s never finished submitting; refunding it", row.id)
+            await self._finish(Job.from_row(row), "failed", error="jobs.interrupted")
 
     async def _sweep_loop(self) -> None:
         # Sweeping more often than a hold can become an orphan finds nothing more.
@@ -263,7 +286,7 @@ class JobEngine:
             if replayed is None:
                 raise
             return replayed
-        await self.spending.balance_changed(new.guild_id)
+        self.spending.balance_changed(new.guild_id)
         return job
 
     async def _insert(self, new: NewJob, spend: SpendRequest, now: datetime) -> Job:

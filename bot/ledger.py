@@ -13,7 +13,9 @@ account row locked only until the commit; and a guild's account, once seen, is n
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -37,6 +39,8 @@ from bot.ledger_sql import (
     SELECT_HOLD_BY_KEY,
     rowcount,
 )
+
+log = logging.getLogger(__name__)
 
 ACCOUNTS = table(GuildAccount)
 HOLDS = table(HoldRow)
@@ -295,6 +299,19 @@ class Ledger:
     async def refund(self, hold: Hold | int) -> Hold:
         """Return the whole hold; used when nothing was delivered."""
         return await self._close(hold, 0, "refunded")
+
+    @contextlib.asynccontextmanager
+    async def refund_on_error(self, hold: Hold | int) -> AsyncIterator[None]:
+        """Whatever goes wrong inside, the hold ends at once: refunded if still open (a settled
+        one is left as it is), and the error goes on to whoever tells the member. Not on
+        cancellation: a shutdown cuts answers off and the orphan sweep refunds those."""
+        try:
+            yield
+        except Exception:
+            hold_id = hold if isinstance(hold, int) else hold.id
+            log.warning("refunding hold %s: its work failed", hold_id)
+            await self.refund(hold)
+            raise
 
     async def _close(self, hold: Hold | int, actual: int, status: str) -> Hold:
         return await self.db.write(lambda conn: self.close_now(conn, hold, actual, status))

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import aiohttp
 
 from bot.answers import AnswerService
+from bot.background import Background
 from bot.capabilities import Capabilities
 from bot.config import Config
 from bot.conversations import Conversations
@@ -61,6 +62,8 @@ class Services:
     policies: Policies
     limiter: MemberLimiter
     capabilities: Capabilities
+    # Alert and log posts no handler waits for; the bot closes it.
+    background: Background
 
 
 @contextlib.asynccontextmanager
@@ -83,7 +86,10 @@ async def open_services(config: Config) -> AsyncIterator[Services]:
         ledger = Ledger(db, starting_balance=config.credit.starting_balance)
         chat = ChatClient(upstream)
         limiter = MemberLimiter(config.limits, store=store)
-        spending = Spending(db, ledger, ModerationClient(upstream), limiter=limiter)
+        background = Background()
+        spending = Spending(
+            db, ledger, ModerationClient(upstream), limiter=limiter, background=background
+        )
         jobs = JobEngine(
             db, spending, config.jobs,
             shard_count=config.discord.shard_count, shard_ids=config.discord.shard_ids,
@@ -124,6 +130,7 @@ async def open_services(config: Config) -> AsyncIterator[Services]:
             policies=Policies(db),
             limiter=limiter,
             capabilities=Capabilities(upstream, up.capabilities),
+            background=background,
         )
     finally:
         await http.close()

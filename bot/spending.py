@@ -19,6 +19,7 @@ from sqlalchemy import bindparam, case, func, select, text, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from bot.background import Background
 from bot.db import (
     Cooldown,
     CooldownMark,
@@ -112,6 +113,7 @@ class Spending:
         moderation: ModerationClient,
         clock: Callable[[], datetime] = utcnow,
         limiter: MemberLimiter | None = None,
+        background: Background | None = None,
     ) -> None:
         self.db = db
         self.ledger = ledger
@@ -122,6 +124,10 @@ class Spending:
         self.on_low_balance: LowBalanceHook | None = None
         self.on_flagged: FlaggedHook | None = None
         self._alerts: dict[int, tuple[float, _Alert | None]] = {}
+        # The hooks post to other channels: off the member's path (see bot/background.py).
+        self.background = background or Background()
+        # Guilds whose balance check is queued and not started: one check covers them all.
+        self._checks_queued: set[int] = set()
 
     # ---- before anything is held -------------------------------------------------------------
 
@@ -148,7 +154,10 @@ class Spending:
         if result.flagged:
             categories = ", ".join(result.categories) or "?"
             if self.on_flagged is not None:
-                await self.on_flagged(guild_id, channel_id, user_id, prompt, result.categories)
+                self.background.spawn(
+                    self.on_flagged(guild_id, channel_id, user_id, prompt, result.categories),
+                    f"flagged-log-{guild_id}",
+                )
             raise PromptFlagged("flagged prompt", categories=categories)
 
     # ---- the hold ----------------------------------------------------------------------------
@@ -160,7 +169,7 @@ class Spending:
         hold = await self.ledger.write(
             request.guild_id, lambda conn: self.hold_now(conn, request, now)
         )
-        await self.balance_changed(request.guild_id)
+        self.balance_changed(request.guild_id)
         return hold
 
     async def hold_in(self, conn: AsyncConnection, request: SpendRequest) -> Hold:
@@ -299,12 +308,23 @@ class Spending:
 
     # ---- after money moved -------------------------------------------------------------------
 
-    async def balance_changed(self, guild_id: int) -> None:
+    def balance_changed(self, guild_id: int) -> None:
         """Post the low-balance notice once when the balance first falls below the threshold.
 
-        The guild's alert setting is cached (``ALERT_CACHE_SECONDS``; ``alert_changed`` drops
+        In the background: the caller (a command that just moved credit) neither waits for the
+        check and the post nor fails with them. A check still queued for the guild covers this
+        change too: it reads the balance when it starts. Without a hook (the ledger's own tests
+        and benchmarks, no Credit cog) nobody would post: nothing is checked."""
+        if self.on_low_balance is None or guild_id in self._checks_queued:
+            return
+        self._checks_queued.add(guild_id)
+        self.background.spawn(self._check_balance(guild_id), f"balance-check-{guild_id}")
+
+    async def _check_balance(self, guild_id: int) -> None:
+        """The guild's alert setting is cached (``ALERT_CACHE_SECONDS``; ``alert_changed`` drops
         it at once), so a guild without an alert costs nothing here, and one with an alert a
         read of the balance and a write only when the flag must flip."""
+        self._checks_queued.discard(guild_id)
         alert = await self._alert(guild_id)
         if alert is None:
             return
@@ -326,7 +346,7 @@ class Spending:
     async def alert_changed(self, guild_id: int) -> None:
         """The guild's alert was set or cleared: forget the cached one, then check at once."""
         self._alerts.pop(guild_id, None)
-        await self.balance_changed(guild_id)
+        self.balance_changed(guild_id)
 
     async def _alert(self, guild_id: int) -> _Alert | None:
         cached = self._alerts.get(guild_id)

@@ -176,6 +176,12 @@ class StreamingReply:
             self.budget.active += 1
         self._task = asyncio.create_task(self._run(), name="streaming-reply")
 
+    def stop(self) -> None:
+        """Give up on the answer (its work failed): no more writes; what shows stays."""
+        self._finished.set()
+        if self._task is not None:
+            self._task.cancel()
+
     def feed(self, delta: str) -> None:
         if not delta:
             return

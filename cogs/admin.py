@@ -11,6 +11,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.acknowledge import acknowledge, answer
 from bot.app import AtelierBot, require_guild
 from bot.errors import UpstreamError
 from bot.i18n import cmd
@@ -98,11 +99,9 @@ class Admin(
     )
     async def upstream(self, interaction: discord.Interaction[AtelierBot]) -> None:
         require_operator(interaction)
-        await interaction.response.defer(ephemeral=True, thinking=True)
+        await acknowledge(interaction)
         balance = await self.services.billing.balance()
-        await interaction.followup.send(
-            self.describe_balance(interaction.locale, balance), ephemeral=True
-        )
+        await answer(interaction, content=self.describe_balance(interaction.locale, balance))
 
     @app_commands.command(
         name=cmd("moderation", "admin.moderation.name"),
@@ -123,11 +122,12 @@ class Admin(
     ) -> None:
         require_manage_guild(interaction)
         guild_id = require_guild(interaction)
+        await acknowledge(interaction)
         await self.services.policies.set_moderation(
             guild_id, enabled, log_channel.id if log_channel else None
         )
         key = "admin.moderation_on" if enabled else "admin.moderation_off"
-        await interaction.response.send_message(self.t(interaction.locale, key), ephemeral=True)
+        await answer(interaction, content=self.t(interaction.locale, key))
 
     async def _watch_upstream(self) -> None:
         """DM the operators once when the upstream balance falls below the configured amount."""

@@ -10,15 +10,16 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.acknowledge import acknowledge, answer
 from bot.app import AtelierBot, require_guild, role_ids
 from bot.config import Config
 from bot.errors import NotAGuildId, NotOperator
 from bot.i18n import cmd
 from bot.reports import Reports
 from cogs.credit_pages import (
+    HISTORY,
     SNOWFLAKE,
-    HistoryButton,
-    UsageButton,
+    USAGE,
     history_page,
     require_manage_guild,
     usage_page,
@@ -74,11 +75,11 @@ class Credit(
         self.reports = Reports(bot.services.db)
 
     async def cog_load(self) -> None:
-        self.bot.add_dynamic_items(HistoryButton, UsageButton)
+        self.bot.add_dynamic_items(HISTORY.item, USAGE.item)
         self.services.spending.on_low_balance = self.post_low_balance
 
     async def cog_unload(self) -> None:
-        self.bot.remove_dynamic_items(HistoryButton, UsageButton)
+        self.bot.remove_dynamic_items(HISTORY.item, USAGE.item)
         self.services.spending.on_low_balance = None
 
     def t(self, interaction: discord.Interaction[Any], key: str, **params: Any) -> str:
@@ -177,10 +178,9 @@ class Credit(
     ) -> None:
         require_manage_guild(interaction)
         guild_id = require_guild(interaction)
-        await interaction.response.defer(ephemeral=True, thinking=True)
+        await acknowledge(interaction)  # the report query and the chart take a while
         page = await usage_page(self.bot, interaction.locale, guild_id, days, 0)
-        [chart] = page.pop("attachments")
-        await interaction.followup.send(file=chart, ephemeral=True, **page)
+        await answer(interaction, **page)
 
     @app_commands.command(
         name=cmd("grant", "credit.grant.name"),
@@ -200,6 +200,7 @@ class Credit(
     ) -> None:
         require_operator(interaction)
         target = parse_guild_id(guild_id) if guild_id is not None else require_guild(interaction)
+        await acknowledge(interaction)  # the grant waits for the database writer
         balance = await self.services.ledger.grant(
             target,
             amount,
@@ -207,16 +208,16 @@ class Credit(
             user_id=interaction.user.id,
             note=note or f"granted by {interaction.user}",
         )
-        await self.services.spending.balance_changed(target)
-        await interaction.response.send_message(
-            self.t(
+        self.services.spending.balance_changed(target)
+        await answer(
+            interaction,
+            content=self.t(
                 interaction,
                 "credit.granted",
                 amount=f"{amount:,}",
                 guild=target,
                 balance=f"{balance:,}",
             ),
-            ephemeral=True,
         )
 
     @app_commands.command(
@@ -231,6 +232,7 @@ class Credit(
     ) -> None:
         require_operator(interaction)
         guild_id = require_guild(interaction)
+        await acknowledge(interaction)
         balance = await self.services.ledger.set_balance(
             guild_id,
             amount,
@@ -238,10 +240,9 @@ class Credit(
             user_id=interaction.user.id,
             note=f"balance set to {amount} by {interaction.user}",
         )
-        await self.services.spending.balance_changed(guild_id)
-        await interaction.response.send_message(
-            self.t(interaction, "credit.balance_set", balance=f"{balance:,}"), ephemeral=True
-        )
+        self.services.spending.balance_changed(guild_id)
+        text = self.t(interaction, "credit.balance_set", balance=f"{balance:,}")
+        await answer(interaction, content=text)
 
     @app_commands.command(
         name=cmd("limit", "credit.limit.name"),
@@ -262,10 +263,13 @@ class Credit(
         require_manage_guild(interaction)
         guild_id = require_guild(interaction)
         kind = "role" if isinstance(target, discord.Role) else "member"
+        await acknowledge(interaction)
         await self.services.policies.set_limit(guild_id, kind, target.id, amount)
-        await interaction.response.send_message(
-            self.t(interaction, "credit.limit_set", target=target.mention, amount=f"{amount:,}"),
-            ephemeral=True,
+        await answer(
+            interaction,
+            content=self.t(
+                interaction, "credit.limit_set", target=target.mention, amount=f"{amount:,}"
+            ),
         )
 
     @app_commands.command(
@@ -284,9 +288,10 @@ class Credit(
     ) -> None:
         require_manage_guild(interaction)
         guild_id = require_guild(interaction)
+        await acknowledge(interaction)
         removed = await self.services.policies.clear_limits(guild_id, target.id if target else None)
-        await interaction.response.send_message(
-            self.t(interaction, "credit.limits_cleared", count=removed), ephemeral=True
+        await answer(
+            interaction, content=self.t(interaction, "credit.limits_cleared", count=removed)
         )
 
     @app_commands.command(
@@ -307,10 +312,11 @@ class Credit(
     ) -> None:
         require_manage_guild(interaction)
         guild_id = require_guild(interaction)
+        await acknowledge(interaction)
         await self.services.policies.set_cooldown(guild_id, command, seconds)
-        await interaction.response.send_message(
-            self.t(interaction, "credit.cooldown_set", command=command, seconds=seconds),
-            ephemeral=True,
+        await answer(
+            interaction,
+            content=self.t(interaction, "credit.cooldown_set", command=command, seconds=seconds),
         )
 
     @app_commands.command(
@@ -333,12 +339,13 @@ class Credit(
     ) -> None:
         require_manage_guild(interaction)
         guild_id = require_guild(interaction)
+        await acknowledge(interaction)
         await self.services.policies.set_alert(guild_id, channel.id, threshold)
-        await interaction.response.send_message(
-            self.t(
+        await answer(
+            interaction,
+            content=self.t(
                 interaction, "credit.alert_set", channel=channel.mention, threshold=f"{threshold:,}"
             ),
-            ephemeral=True,
         )
         await self.services.spending.alert_changed(guild_id)
 

@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import io
-import re
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import discord
 
-from bot.app import Admitted, AtelierBot, require_guild
+from bot.acknowledge import acknowledge, answer
+from bot.app import AtelierBot, require_guild
 from bot.charts import daily_spend_png
 from bot.errors import AtelierError
 from bot.reports import Reports
+from cogs.buttons import ButtonAction
 
 PAGE = 10
 COLOUR = 0x5865F2
@@ -39,27 +41,16 @@ def page_footer(bot: AtelierBot, locale: Any, page: int, pages: int) -> str:
     return bot.services.catalog.t(locale, "gpts.page", page=page + 1, pages=pages)
 
 
-def arrow(custom_id: str, label: str, disabled: bool) -> discord.ui.Button[Any]:
-    return discord.ui.Button(
-        label=label, disabled=disabled, style=discord.ButtonStyle.secondary, custom_id=custom_id
-    )
-
-
-class PageButton(Admitted):
+async def turned_page(
+    interaction: discord.Interaction[AtelierBot],
+    render: Callable[[AtelierBot, Any, int], Awaitable[dict[str, Any]]],
+) -> None:
     """◀ or ▶ of a report: re-reads the report and shows the page its custom_id names."""
-
-    async def render(self, bot: AtelierBot, locale: Any, guild_id: int) -> dict[str, Any]:
-        raise NotImplementedError
-
-    async def callback(self, interaction: discord.Interaction[AtelierBot]) -> None:
-        try:
-            require_manage_guild(interaction)
-            page = await self.render(
-                interaction.client, interaction.locale, require_guild(interaction)
-            )
-            await interaction.response.edit_message(**page)
-        except Exception as error:
-            await interaction.client.report_error(interaction, error)
+    require_manage_guild(interaction)
+    guild_id = require_guild(interaction)
+    await acknowledge(interaction, update=True)  # the report and its chart take a while
+    page = await render(interaction.client, interaction.locale, guild_id)
+    await answer(interaction, **page)
 
 
 # ---- history ---------------------------------------------------------------------------------
@@ -82,32 +73,31 @@ async def history_page(
     embed.description = "\n".join(rows) or catalog.t(locale, "credit.history_empty")
     embed.set_footer(text=page_footer(bot, locale, offset // PAGE, max(1, -(-total // PAGE))))
     view = discord.ui.View(timeout=None)
-    view.add_item(HistoryButton(max(0, offset - PAGE), member, kind, "◀", disabled=offset == 0))
-    view.add_item(HistoryButton(offset + PAGE, member, kind, "▶", disabled=offset + PAGE >= total))
+    back, forward = max(0, offset - PAGE), offset + PAGE
+    view.add_item(
+        HISTORY.button(offset=back, member=member, kind=kind, label="◀", disabled=offset == 0)
+    )
+    view.add_item(
+        HISTORY.button(
+            offset=forward, member=member, kind=kind, label="▶", disabled=forward >= total
+        )
+    )
     return {"embed": embed, "view": view}
 
 
-class HistoryButton(
-    PageButton,
-    discord.ui.DynamicItem[discord.ui.Button[Any]],
-    template=rf"atelier:hist:(?P<offset>[0-9]{{1,9}}):(?P<member>{SNOWFLAKE}):(?P<kind>{KIND})",
-):
+async def _turned_history(
+    interaction: discord.Interaction[AtelierBot], values: Mapping[str, str]
+) -> None:
     """The page, member and kind filter live in the custom_id."""
+    offset, member, kind = int(values["offset"]), int(values["member"]), values["kind"]
 
-    def __init__(
-        self, offset: int, member: int, kind: str, label: str = "▶", disabled: bool = False
-    ):
-        super().__init__(arrow(f"atelier:hist:{offset}:{member}:{kind}", label, disabled))
-        self.offset, self.member, self.kind = offset, member, kind
+    async def render(bot: AtelierBot, locale: Any, guild_id: int) -> dict[str, Any]:
+        return await history_page(bot, locale, guild_id, offset, member, kind)
 
-    @classmethod
-    async def from_custom_id(
-        cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: re.Match[str]
-    ) -> HistoryButton:
-        return cls(int(match["offset"]), int(match["member"]), match["kind"])
+    await turned_page(interaction, render)
 
-    async def render(self, bot: AtelierBot, locale: Any, guild_id: int) -> dict[str, Any]:
-        return await history_page(bot, locale, guild_id, self.offset, self.member, self.kind)
+
+HISTORY = ButtonAction("hist", _turned_history, offset="[0-9]{1,9}", member=SNOWFLAKE, kind=KIND)
 
 
 # ---- usage -----------------------------------------------------------------------------------
@@ -144,28 +134,22 @@ async def usage_page(
     chart = await asyncio.to_thread(daily_spend_png, usage.by_day, title)
     embed.set_image(url="attachment://usage.png")
     view = discord.ui.View(timeout=None)
-    view.add_item(UsageButton(days, max(0, page - 1), "◀", disabled=page == 0))
-    view.add_item(UsageButton(days, page + 1, "▶", disabled=page + 1 >= pages))
+    view.add_item(USAGE.button(days=days, page=max(0, page - 1), label="◀", disabled=page == 0))
+    view.add_item(USAGE.button(days=days, page=page + 1, label="▶", disabled=page + 1 >= pages))
     file = discord.File(io.BytesIO(chart), "usage.png")
     return {"embed": embed, "view": view, "attachments": [file]}
 
 
-class UsageButton(
-    PageButton,
-    discord.ui.DynamicItem[discord.ui.Button[Any]],
-    template=r"atelier:usage:(?P<days>7|30):(?P<page>[0-9]{1,4})",
-):
+async def _turned_usage(
+    interaction: discord.Interaction[AtelierBot], values: Mapping[str, str]
+) -> None:
     """The period and the page live in the custom_id."""
+    days, page = int(values["days"]), int(values["page"])
 
-    def __init__(self, days: int, page: int, label: str = "▶", disabled: bool = False):
-        super().__init__(arrow(f"atelier:usage:{days}:{page}", label, disabled))
-        self.days, self.page = days, page
+    async def render(bot: AtelierBot, locale: Any, guild_id: int) -> dict[str, Any]:
+        return await usage_page(bot, locale, guild_id, days, page)
 
-    @classmethod
-    async def from_custom_id(
-        cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: re.Match[str]
-    ) -> UsageButton:
-        return cls(int(match["days"]), int(match["page"]))
+    await turned_page(interaction, render)
 
-    async def render(self, bot: AtelierBot, locale: Any, guild_id: int) -> dict[str, Any]:
-        return await usage_page(bot, locale, guild_id, self.days, self.page)
+
+USAGE = ButtonAction("usage", _turned_usage, days="7|30", page="[0-9]{1,4}")

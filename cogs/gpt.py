@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from typing import Any
 
@@ -10,6 +11,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.acknowledge import acknowledge
 from bot.answers import ChatChoice, Message, Outcome
 from bot.app import AtelierBot, require_guild, role_ids
 from bot.chat_input import check_attachment, has_visible_text, require_prompt, user_content
@@ -136,10 +138,14 @@ class GPT(commands.Cog):
         guild_id = require_guild(interaction)
         services.capabilities.require("chat")
         require_prompt(prompt)
+        if model and not gpt and model not in self.models:
+            raise UnknownModel(model, model=model[:100])  # refused before any "thinking…"
+        # First, before the GPT lookup, the download, moderation and the hold can wait: a
+        # refusal after this replaces the public "thinking" reply with a private one.
+        await acknowledge(interaction, private=private)
         choice = await self.choose(guild_id, gpt, model)
         content = await self._content(prompt, file, choice)
         messages = [*self.system_messages(), {"role": "user", "content": content}]
-        # Holding before deferring lets "not enough credit" be a private, free answer.
         hold = await services.answers.hold(
             choice,
             messages,
@@ -149,16 +155,11 @@ class GPT(commands.Cog):
             role_ids=role_ids(interaction.user),
             key=f"gpt:{interaction.id}",
         )
-        try:
-            await interaction.response.defer(ephemeral=private, thinking=True)
-        except discord.HTTPException:
-            await services.ledger.refund(hold)
-            raise
         target = InteractionTarget(interaction, services.traffic, ephemeral=private)
         reply = StreamingReply(target, pacing=services.pacing)
         # The answer's bookkeeping and its thread are part of the work a graceful shutdown
         # waits for: a finished answer whose conversation was never recorded cannot continue.
-        async with self.bot.work.track():
+        async with self.bot.work.track(), services.ledger.refund_on_error(hold):
             reply.start()
             outcome = await services.answers.run(
                 hold, choice, messages, reply, lambda o: self.footer(interaction.locale, choice, o)
@@ -271,20 +272,24 @@ class GPT(commands.Cog):
             return
         target = ChannelTarget(message.channel, services.traffic, reference=message)
         reply = StreamingReply(target, pacing=services.pacing, budget=services.write_budget)
-        async with self.bot.work.track():
-            reply.start()
-            try:
+        try:
+            async with self.bot.work.track(), services.ledger.refund_on_error(hold):
+                reply.start()
                 outcome = await services.answers.run(
                     hold, choice, messages, reply, lambda o: self.footer(locale, choice, o)
                 )
-            except AnswerNotShown as exc:
-                # The thread is gone or closed to us: nowhere to say so; only what showed is paid.
-                log.warning("could not reply in thread %s: %s", message.channel.id, exc)
-                return
-        if outcome.delivered:
-            await services.conversations.add_turns(
-                conversation.id, [user_turn, Turn("assistant", outcome.text)]
-            )
+                if outcome.delivered:
+                    await services.conversations.add_turns(
+                        conversation.id, [user_turn, Turn("assistant", outcome.text)]
+                    )
+        except AnswerNotShown as exc:
+            # The thread is gone or closed to us: nowhere to say so; only what showed is paid.
+            log.warning("could not reply in thread %s: %s", message.channel.id, exc)
+        except Exception as exc:
+            # Refunded already (refund_on_error); the member hears of it where they asked.
+            log.exception("thread reply in %s failed", message.channel.id)
+            with contextlib.suppress(discord.HTTPException):
+                await message.reply(services.catalog.error(locale, exc), mention_author=False)
 
     gpt.autocomplete("gpt")(shared_gpt_choices)
 

@@ -3,29 +3,31 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import re
+from collections.abc import Mapping
 from typing import Any
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.acknowledge import acknowledge, answer, answer_privately
 from bot.app import Admitted, AtelierBot, require_guild
 from bot.errors import AtelierError, NotOffered, UpstreamError
 from bot.gpt_catalog import GPTAlreadyShared, GPTEntry, InvalidGPTId, parse_gizmo_id
 from bot.i18n import cmd
 from bot.upstream.gpts import GizmoSearchResult
 from cogs.autocomplete import shared_gpt_choices
+from cogs.buttons import ButtonAction
 from cogs.cards import embed_image_url
 
 log = logging.getLogger(__name__)
 
 PAGE_SIZE = 5
 SEARCH_RESULTS = 5
-# A lookup slower than this falls back to asking for a name: a modal must open within 3 s.
+# A lookup slower than this falls back to asking for a name (the member is waiting).
 LOOKUP_TIMEOUT = 2.0
+PRIMARY, SUCCESS = discord.ButtonStyle.primary, discord.ButtonStyle.success
 
 
 class NotAllowed(AtelierError):
@@ -49,76 +51,9 @@ def list_page(bot: AtelierBot, locale: Any, entries: list[GPTEntry], page: int) 
         )
     embed.set_footer(text=catalog.t(locale, "gpts.page", page=page + 1, pages=pages))
     view = discord.ui.View(timeout=None)
-    view.add_item(PageButton(page - 1, "◀", disabled=page == 0))
-    view.add_item(PageButton(page + 1, "▶", disabled=page >= pages - 1))
+    view.add_item(PAGE.button(page=page - 1, label="◀", disabled=page == 0))
+    view.add_item(PAGE.button(page=page + 1, label="▶", disabled=page >= pages - 1))
     return {"embed": embed, "view": view}
-
-
-class PageButton(
-    Admitted,
-    discord.ui.DynamicItem[discord.ui.Button[Any]],
-    template=r"atelier:gpts:page:(?P<page>-?[0-9]{1,6})",
-):
-    """Persistent: the page lives in the custom_id, the entries are read anew on every press."""
-
-    def __init__(self, page: int, label: str = "▶", disabled: bool = False) -> None:
-        super().__init__(
-            discord.ui.Button(
-                label=label,
-                custom_id=f"atelier:gpts:page:{page}",
-                disabled=disabled,
-                style=discord.ButtonStyle.secondary,
-            )
-        )
-        self.page = page
-
-    @classmethod
-    async def from_custom_id(
-        cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: re.Match[str]
-    ) -> PageButton:
-        return cls(int(match["page"]))
-
-    async def callback(self, interaction: discord.Interaction[AtelierBot]) -> None:
-        bot = interaction.client
-        try:
-            entries = await bot.services.gpt_catalog.list(require_guild(interaction))
-            await interaction.response.edit_message(
-                **list_page(bot, interaction.locale, entries, self.page)
-            )
-        except Exception as exc:  # discord.py only logs a dynamic item's errors
-            await bot.report_error(interaction, exc)
-
-
-class AddButton(
-    Admitted,
-    discord.ui.DynamicItem[discord.ui.Button[Any]],
-    template=r"atelier:gpts:add:(?P<gizmo>g-[A-Za-z0-9]{5,40})",
-):
-    """ "Add to this server" under a search result; works after a restart."""
-
-    def __init__(self, gizmo_id: str, label: str = "+") -> None:
-        super().__init__(
-            discord.ui.Button(
-                label=label[:80],
-                custom_id=f"atelier:gpts:add:{gizmo_id}",
-                style=discord.ButtonStyle.success,
-            )
-        )
-        self.gizmo_id = gizmo_id
-
-    @classmethod
-    async def from_custom_id(
-        cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: re.Match[str]
-    ) -> AddButton:
-        return cls(match["gizmo"])
-
-    async def callback(self, interaction: discord.Interaction[AtelierBot]) -> None:
-        cog = interaction.client.get_cog("GPTs")
-        assert isinstance(cog, GPTs)
-        try:
-            await cog.add_gpt(interaction, self.gizmo_id)
-        except Exception as exc:  # discord.py only logs a dynamic item's errors
-            await interaction.client.report_error(interaction, exc)
 
 
 class NameModal(Admitted, discord.ui.Modal):
@@ -149,6 +84,43 @@ class NameModal(Admitted, discord.ui.Modal):
         await self.cog.bot.report_error(interaction, error)
 
 
+async def _turned_page(
+    interaction: discord.Interaction[AtelierBot], values: Mapping[str, str]
+) -> None:
+    """The page lives in the custom_id; the entries are read anew on every press."""
+    bot = interaction.client
+    entries = await bot.services.gpt_catalog.list(require_guild(interaction))
+    page = list_page(bot, interaction.locale, entries, int(values["page"]))
+    await interaction.response.edit_message(**page)
+
+
+def _cog(interaction: discord.Interaction[AtelierBot]) -> GPTs:
+    cog = interaction.client.get_cog("GPTs")
+    assert isinstance(cog, GPTs)
+    return cog
+
+
+async def _pressed_add(
+    interaction: discord.Interaction[AtelierBot], values: Mapping[str, str]
+) -> None:
+    """ "Add to this server" under a search result."""
+    await _cog(interaction).add_gpt(interaction, values["gizmo"])
+
+
+async def _pressed_name(
+    interaction: discord.Interaction[AtelierBot], values: Mapping[str, str]
+) -> None:
+    """Opens the name modal for a GPT whose lookup failed."""
+    modal = NameModal(_cog(interaction), values["gizmo"], interaction.locale, interaction.user.id)
+    await interaction.response.send_modal(modal)
+
+
+GIZMO = r"g-[A-Za-z0-9]{5,40}"
+PAGE = ButtonAction("gpts:page", _turned_page, page=r"-?[0-9]{1,6}")
+ADD = ButtonAction("gpts:add", _pressed_add, gizmo=GIZMO)
+NAME = ButtonAction("gpts:name", _pressed_name, gizmo=GIZMO)
+
+
 @app_commands.guild_only()
 class GPTs(
     commands.GroupCog,
@@ -160,10 +132,10 @@ class GPTs(
         self.bot = bot
 
     async def cog_load(self) -> None:
-        self.bot.add_dynamic_items(PageButton, AddButton)
+        self.bot.add_dynamic_items(PAGE.item, ADD.item, NAME.item)
 
     async def cog_unload(self) -> None:
-        self.bot.remove_dynamic_items(PageButton, AddButton)
+        self.bot.remove_dynamic_items(PAGE.item, ADD.item, NAME.item)
 
     def t(self, interaction: discord.Interaction[Any], key: str, **params: Any) -> str:
         return self.bot.services.catalog.t(interaction.locale, key, **params)
@@ -174,7 +146,9 @@ class GPTs(
         shared = await services.gpt_catalog.get(require_guild(interaction), gizmo_id)
         if shared is not None:
             raise GPTAlreadyShared(gizmo_id, name=shared.name)
-        # Free, but it reaches the upstream: it counts against the member's built-in rate.
+        await acknowledge(interaction, private=False)  # the lookup and the write take a while
+        # Free, but it reaches the upstream: counted against the member's rate (after the
+        # acknowledgement: with a shared store it is a round trip; a refusal is made private).
         await services.limiter.admit(require_guild(interaction), interaction.user.id)
         try:
             if not services.capabilities.served("gpts"):
@@ -183,9 +157,13 @@ class GPTs(
             info = await asyncio.wait_for(services.gpts.info(gizmo_id), LOOKUP_TIMEOUT)
         except (UpstreamError, NotOffered, TimeoutError) as exc:
             log.warning("GPT lookup failed for %s, asking for a name: %s", gizmo_id, exc)
-            await interaction.response.send_modal(
-                NameModal(self, gizmo_id, interaction.locale, interaction.user.id)
-            )
+            # A modal can only be the first answer to an interaction; this one is answered
+            # already, so the member opens it with a button.
+            view = discord.ui.View(timeout=None)
+            label = self.t(interaction, "gpts.lookup.name_button")
+            view.add_item(NAME.button(gizmo=gizmo_id, label=label, style=PRIMARY))
+            text = self.t(interaction, "gpts.lookup.name_needed")
+            await answer_privately(interaction, text, view)
             return
         entry = GPTEntry(
             gizmo_id=gizmo_id,
@@ -200,9 +178,11 @@ class GPTs(
 
     async def store(self, interaction: discord.Interaction[AtelierBot], entry: GPTEntry) -> None:
         guild_id = require_guild(interaction)
+        await acknowledge(interaction, private=False)  # the write waits for the database writer
         entry = await self.bot.services.gpt_catalog.add(guild_id, entry)
-        await interaction.response.send_message(
-            self.t(interaction, "gpts.added", name=entry.name, id=entry.gizmo_id),
+        await answer(
+            interaction,
+            content=self.t(interaction, "gpts.added", name=entry.name, id=entry.gizmo_id),
             embed=info_embed(self.bot, interaction.locale, entry),
         )
 
@@ -247,10 +227,9 @@ class GPTs(
         allowed = entry.added_by == interaction.user.id or interaction.permissions.manage_guild
         if not allowed:
             raise NotAllowed("remove", name=entry.name)
+        await acknowledge(interaction, private=False)
         await catalog.remove(guild_id, entry.gizmo_id)
-        await interaction.response.send_message(
-            self.t(interaction, "gpts.removed", name=entry.name)
-        )
+        await answer(interaction, content=self.t(interaction, "gpts.removed", name=entry.name))
 
     @app_commands.command(
         name=cmd("search", "gpts.search.name"),
@@ -261,19 +240,13 @@ class GPTs(
         self, interaction: discord.Interaction[AtelierBot], query: app_commands.Range[str, 1, 100]
     ) -> None:
         self.bot.services.capabilities.require("gpts")
+        # Public; a failure replaces it with a private answer (see bot/acknowledge.py).
+        await acknowledge(interaction, private=False)
         # Free, but it reaches the upstream: it counts against the member's built-in rate.
         await self.bot.services.limiter.admit(require_guild(interaction), interaction.user.id)
-        await interaction.response.defer(thinking=True)
-        try:
-            results = addable(await self.bot.services.gpts.search(query))[:SEARCH_RESULTS]
-        except Exception:
-            # The "thinking…" reply is public and the error is for the member alone: without
-            # it, the error handler's private follow-up is posted privately, not in its place.
-            with contextlib.suppress(discord.HTTPException):
-                await interaction.delete_original_response()
-            raise
+        results = addable(await self.bot.services.gpts.search(query))[:SEARCH_RESULTS]
         if not results:
-            await interaction.followup.send(self.t(interaction, "gpts.search_empty", query=query))
+            await answer(interaction, content=self.t(interaction, "gpts.search_empty", query=query))
             return
         embed = discord.Embed(title=self.t(interaction, "gpts.search_title", query=query))
         view = discord.ui.View(timeout=None)
@@ -284,8 +257,8 @@ class GPTs(
                 value=f"`{result.id}` {result.description[:200]}".strip(),
                 inline=False,
             )
-            view.add_item(AddButton(result.id, f"{label} {number}"))
-        await interaction.followup.send(embed=embed, view=view)
+            view.add_item(ADD.button(gizmo=result.id, label=f"{label} {number}", style=SUCCESS))
+        await answer(interaction, embed=embed, view=view)
 
     @app_commands.command(
         name=cmd("default", "gpts.default.name"),
@@ -297,10 +270,9 @@ class GPTs(
         guild_id = require_guild(interaction)
         catalog = self.bot.services.gpt_catalog
         entry = await catalog.find(guild_id, gpt)
+        await acknowledge(interaction, private=False)
         await catalog.set_default(guild_id, entry.gizmo_id)
-        await interaction.response.send_message(
-            self.t(interaction, "gpts.default_set", name=entry.name)
-        )
+        await answer(interaction, content=self.t(interaction, "gpts.default_set", name=entry.name))
 
     info.autocomplete("gpt")(shared_gpt_choices)
     remove.autocomplete("gpt")(shared_gpt_choices)

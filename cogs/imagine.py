@@ -3,22 +3,23 @@
 from __future__ import annotations
 
 import logging
-import re
+from collections.abc import Mapping
 from typing import Any, Literal
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.app import Admitted, AtelierBot, require_guild, role_ids
+from bot.app import AtelierBot, require_guild, role_ids
 from bot.chat_input import require_prompt
 from bot.errors import AtelierError, JobNotFound, UnknownModel
 from bot.i18n import cmd
 from bot.job_types import Job, NewJob, TaskState
 from bot.providers.midjourney import action_kind
 from cogs.autocomplete import fitting_choices
+from cogs.buttons import ButtonAction
 from cogs.cards import button_emoji, describe_card, embed_image_url, one_result, show_card
-from cogs.imagine_prompt import AnswerButton, PromptModal, job_prompt
+from cogs.imagine_prompt import ANSWER, PromptModal, job_prompt
 from cogs.imagine_region import INPAINT_PREFIX, RegionSelect, VaryRegion, ask_region
 from cogs.media import IMAGE_PROVIDERS, MediaPresenter, start_media_job
 from cogs.views import error_text, file_or_link, progress_bar, show, start_job
@@ -27,6 +28,7 @@ log = logging.getLogger(__name__)
 
 IMAGE_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp")
 ROW_SIZE = 5
+PRIMARY = discord.ButtonStyle.primary
 
 
 class UnsupportedImage(AtelierError):
@@ -63,79 +65,15 @@ def result_view(
     (U1–U4 and 🔄, then V1–V4), each with a label and only an emoji Discord accepts."""
     view = discord.ui.View(timeout=None)
     for index, button in enumerate(buttons[:25]):
-        item = MJButton(
-            job_id, index, button_label(bot, locale, button), button_emoji(button.get("emoji"))
+        item = MJ_ACTION.button(
+            job=job_id,
+            index=index,
+            label=button_label(bot, locale, button),
+            emoji=button_emoji(button.get("emoji")),
         )
         item.item.row = index // ROW_SIZE
         view.add_item(item)
     return view
-
-
-class MJButton(
-    Admitted,
-    discord.ui.DynamicItem[discord.ui.Button[Any]],
-    template=r"atelier:mj:(?P<job>[0-9]{1,18}):(?P<index>[0-9]{1,2})",
-):
-    """A Midjourney action under a result; the job and the button's index are in the custom_id."""
-
-    def __init__(self, job_id: int, index: int, label: str = "?", emoji: str | None = None):
-        super().__init__(
-            discord.ui.Button(
-                label=label,
-                emoji=emoji or None,
-                custom_id=f"atelier:mj:{job_id}:{index}",
-                style=discord.ButtonStyle.secondary,
-            )
-        )
-        self.job_id = job_id
-        self.index = index
-
-    @classmethod
-    async def from_custom_id(
-        cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: re.Match[str]
-    ) -> MJButton:
-        return cls(int(match["job"]), int(match["index"]))
-
-    async def callback(self, interaction: discord.Interaction[AtelierBot]) -> None:
-        try:
-            await press_button(interaction, self.job_id, self.index)
-        except Exception as error:
-            await interaction.client.report_error(interaction, error)
-
-
-class DescribeButton(
-    Admitted,
-    discord.ui.DynamicItem[discord.ui.Button[Any]],
-    template=r"atelier:mjd:(?P<job>[0-9]{1,18}):(?P<index>[0-3])",
-):
-    """Imagine one of the four prompts a /describe found."""
-
-    def __init__(self, job_id: int, index: int):
-        super().__init__(
-            discord.ui.Button(
-                label=f"🎨 {index + 1}",
-                custom_id=f"atelier:mjd:{job_id}:{index}",
-                style=discord.ButtonStyle.primary,
-            )
-        )
-        self.job_id = job_id
-        self.index = index
-
-    @classmethod
-    async def from_custom_id(
-        cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: re.Match[str]
-    ) -> DescribeButton:
-        return cls(int(match["job"]), int(match["index"]))
-
-    async def callback(self, interaction: discord.Interaction[AtelierBot]) -> None:
-        try:
-            parent = await parent_job(interaction, self.job_id)
-            prompts = (parent.result or {}).get("prompts") or []
-            if self.index >= len(prompts):
-                raise JobNotFound(f"describe job {self.job_id} has no prompt {self.index}")
-            await imagine_job(interaction, prompts[self.index], parent=parent)
-        except Exception as error:
-            await interaction.client.report_error(interaction, error)
 
 
 async def parent_job(interaction: discord.Interaction[AtelierBot], job_id: int) -> Job:
@@ -257,6 +195,29 @@ async def action_job(
     )
 
 
+async def _pressed_action(
+    interaction: discord.Interaction[AtelierBot], values: Mapping[str, str]
+) -> None:
+    await press_button(interaction, int(values["job"]), int(values["index"]))
+
+
+async def _pressed_prompt(
+    interaction: discord.Interaction[AtelierBot], values: Mapping[str, str]
+) -> None:
+    """Imagine one of the four prompts a /describe found."""
+    job_id, index = int(values["job"]), int(values["index"])
+    parent = await parent_job(interaction, job_id)
+    prompts = (parent.result or {}).get("prompts") or []
+    if index >= len(prompts):
+        raise JobNotFound(f"describe job {job_id} has no prompt {index}")
+    await imagine_job(interaction, prompts[index], parent=parent)
+
+
+# A Midjourney action under a result, and one of a /describe's prompts.
+MJ_ACTION = ButtonAction("mj", _pressed_action, job=r"[0-9]{1,18}", index=r"[0-9]{1,2}")
+DESCRIBE_PROMPT = ButtonAction("mjd", _pressed_prompt, job=r"[0-9]{1,18}", index=r"[0-3]")
+
+
 class MidjourneyPresenter:
     """Shows Midjourney jobs: a progress bar while running, then the image and its buttons."""
 
@@ -287,7 +248,8 @@ class MidjourneyPresenter:
         """The task waits for its prompt (remix): a button opens the modal for it."""
         catalog = self.bot.services.catalog
         view = discord.ui.View(timeout=None)
-        view.add_item(AnswerButton(job.id, catalog.t(job.locale, "mj.answer_button")))
+        label = catalog.t(job.locale, "mj.answer_button")
+        view.add_item(ANSWER.button(job=job.id, label=label, emoji="✏️", style=PRIMARY))
         status = catalog.t(job.locale, "mj.awaiting")
         await show(
             self.bot,
@@ -314,7 +276,11 @@ class MidjourneyPresenter:
         if job.kind == "mj_describe":
             prompts = result.get("prompts") or []
             for index in range(len(prompts[:4])):
-                view.add_item(DescribeButton(job.id, index))
+                view.add_item(
+                    DESCRIBE_PROMPT.button(
+                        job=job.id, index=index, label=f"🎨 {index + 1}", style=PRIMARY
+                    )
+                )
             await show(
                 self.bot,
                 job,
@@ -337,12 +303,14 @@ class Imagine(commands.Cog):
         self.bot = bot
 
     async def cog_load(self) -> None:
-        self.bot.add_dynamic_items(MJButton, DescribeButton, AnswerButton, RegionSelect)
+        self.bot.add_dynamic_items(MJ_ACTION.item, DESCRIBE_PROMPT.item, ANSWER.item, RegionSelect)
         self.bot.services.jobs.set_presenter("mj_", MidjourneyPresenter(self.bot))
         self.bot.services.jobs.set_presenter("media_", MediaPresenter(self.bot))
 
     async def cog_unload(self) -> None:
-        self.bot.remove_dynamic_items(MJButton, DescribeButton, AnswerButton, RegionSelect)
+        self.bot.remove_dynamic_items(
+            MJ_ACTION.item, DESCRIBE_PROMPT.item, ANSWER.item, RegionSelect
+        )
 
     @staticmethod
     def _image_url(attachment: discord.Attachment) -> str:

@@ -8,16 +8,17 @@ hold and deadline, and its card shows the progress and the result as for any oth
 
 from __future__ import annotations
 
-import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import discord
 
+from bot.acknowledge import acknowledge, answer
 from bot.app import Admitted, AtelierBot
 from bot.chat_input import require_prompt
 from bot.errors import AtelierError, JobNotAwaiting, JobNotFound
 from bot.job_types import Job
+from cogs.buttons import ButtonAction
 
 # Discord's limits: 45 characters for a modal's title and a field's label, 4000 for a text input.
 TITLE_LIMIT = 45
@@ -87,48 +88,26 @@ async def answer_job(
     interaction: discord.Interaction[AtelierBot], job_id: int, prompt: str
 ) -> None:
     """Send the member's prompt to the job waiting for it; the card shows the rest."""
-    await interaction.response.defer(ephemeral=True, thinking=True)
+    await acknowledge(interaction)
     await awaiting_job(interaction, job_id)  # asked again: the modal may have stayed open long
     await interaction.client.services.jobs.answer(job_id, prompt, interaction.user.id)
     text = interaction.client.services.catalog.t(interaction.locale, "mj.answer_sent")
-    await interaction.edit_original_response(content=text)
+    await answer(interaction, content=text)
 
 
-class AnswerButton(
-    Admitted,
-    discord.ui.DynamicItem[discord.ui.Button[Any]],
-    template=r"atelier:mjin:(?P<job>[0-9]{1,18})",
-):
+async def _pressed_answer(
+    interaction: discord.Interaction[AtelierBot], values: Mapping[str, str]
+) -> None:
     """Under a job whose task waits for its prompt: opens the prompt modal for that job."""
+    job = await awaiting_job(interaction, int(values["job"]))
+    default = str((job.result or {}).get("prompt") or job_prompt(job))
 
-    def __init__(self, job_id: int, label: str = "?") -> None:
-        super().__init__(
-            discord.ui.Button(
-                label=label[:80],
-                emoji="✏️",
-                custom_id=f"atelier:mjin:{job_id}",
-                style=discord.ButtonStyle.primary,
-            )
-        )
-        self.job_id = job_id
+    async def submit(modal: discord.Interaction[AtelierBot], prompt: str) -> None:
+        await answer_job(modal, job.id, prompt)
 
-    @classmethod
-    async def from_custom_id(
-        cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: re.Match[str]
-    ) -> AnswerButton:
-        return cls(int(match["job"]))
+    opener = interaction.user.id
+    modal = PromptModal(interaction.client, interaction.locale, default, opener, submit)
+    await interaction.response.send_modal(modal)
 
-    async def callback(self, interaction: discord.Interaction[AtelierBot]) -> None:
-        try:
-            job = await awaiting_job(interaction, self.job_id)
-            default = str((job.result or {}).get("prompt") or job_prompt(job))
 
-            async def submit(modal: discord.Interaction[AtelierBot], prompt: str) -> None:
-                await answer_job(modal, job.id, prompt)
-
-            modal = PromptModal(
-                interaction.client, interaction.locale, default, interaction.user.id, submit
-            )
-            await interaction.response.send_modal(modal)
-        except Exception as error:
-            await interaction.client.report_error(interaction, error)
+ANSWER = ButtonAction("mjin", _pressed_answer, job=r"[0-9]{1,18}")

@@ -24,14 +24,15 @@ from cogs.autocomplete import fitting_choices
 from cogs.cards import link_card, show_card
 from cogs.media import MediaPresenter
 from cogs.song_views import (
+    CLIP,
+    CLIP_EMOJI,
+    MAKE_SONG,
     MAX_CLIPS,
     MAX_DESCRIPTION,
     MAX_STYLE,
     MAX_TITLE,
-    ClipButton,
     CustomSongModal,
     EmptyPrompt,
-    MakeSongButton,
     card,
     format_time,
     playable,
@@ -42,6 +43,8 @@ from cogs.views import error_text, fetch_file, progress_bar, show
 log = logging.getLogger(__name__)
 
 _SLUG = re.compile(r"[^A-Za-z0-9]+")
+PRIMARY = discord.ButtonStyle.primary
+MAX_MESSAGE = 2000  # Discord's limit on a message's content
 
 
 def _plain(text: str) -> str:
@@ -96,7 +99,8 @@ class SongPresenter:
         title = str(result.get("title") or "") or self.t(job, "song.untitled")
         embed = discord.Embed(title=title[:256], description=str(result.get("text", ""))[:4096])
         view = discord.ui.View(timeout=None)
-        view.add_item(MakeSongButton(job.id, self.t(job, "song.make_button")))
+        label = self.t(job, "song.make_button")
+        view.add_item(MAKE_SONG.button(job=job.id, label=label, emoji="🎵", style=PRIMARY))
         footer = self.t(job, "song.lyrics_footer", price=self.price(job))
         text = card(job.kind, self.title(job), job.user_id, f"-# {footer}")
         await show(self.bot, job, text, embed=embed, view=view)
@@ -114,7 +118,12 @@ class SongPresenter:
             linked += [*clip_lines, *listen]
             for action in ("extend", "lyrics"):
                 label = self.t(job, f"song.{action}_button", n=n)
-                view.add_item(ClipButton(job.id, index, action, label, row=n - 1))
+                emoji = CLIP_EMOJI[action]
+                view.add_item(
+                    CLIP.button(
+                        job=job.id, clip=index, action=action, label=label, emoji=emoji, row=n - 1
+                    )
+                )
         model = job.request.get("mv") or "?"
         footer = self.t(job, "song.footer", model=model, price=self.price(job))
         # Within Discord's 2,000 characters, the price line always whole: clip lines that do
@@ -174,13 +183,13 @@ class Song(commands.Cog):
         self.bot = bot
 
     async def cog_load(self) -> None:
-        self.bot.add_dynamic_items(ClipButton, MakeSongButton)
+        self.bot.add_dynamic_items(CLIP.item, MAKE_SONG.item)
         self.bot.services.jobs.set_presenter("suno_", SongPresenter(self.bot))
         # Songs of chat-format models (suno.chat_models) are shown like other media jobs.
         self.bot.services.jobs.set_presenter("media_", MediaPresenter(self.bot))
 
     async def cog_unload(self) -> None:
-        self.bot.remove_dynamic_items(ClipButton, MakeSongButton)
+        self.bot.remove_dynamic_items(CLIP.item, MAKE_SONG.item)
 
     def _model(self, name: str | None) -> str:
         config = self.bot.services.config.suno

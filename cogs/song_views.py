@@ -8,6 +8,7 @@ whoever presses pays from the guild's credit and is the one in the ledger.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any
 
 import discord
@@ -16,6 +17,7 @@ from bot.app import Admitted, AtelierBot, require_guild, role_ids
 from bot.errors import AtelierError, JobNotFound
 from bot.job_types import Job, NewJob
 from bot.providers.suno import LYRICS, MUSIC
+from cogs.buttons import ButtonAction
 from cogs.media import start_media_job
 from cogs.views import start_job
 
@@ -260,83 +262,38 @@ class ExtendModal(Admitted, discord.ui.Modal):
 # --- persistent buttons ----------------------------------------------------------------------
 
 
-class ClipButton(
-    Admitted,
-    discord.ui.DynamicItem[discord.ui.Button[Any]],
-    template=r"atelier:song:(?P<job>[0-9]{1,18}):(?P<clip>[0-9]{1,3}):(?P<action>extend|lyrics)",
-):
+async def _pressed_clip(
+    interaction: discord.Interaction[AtelierBot], values: Mapping[str, str]
+) -> None:
     """Extend or show the lyrics of one clip; the job, the clip and the action are in the id."""
-
-    def __init__(
-        self, job_id: int, clip: int, action: str, label: str = "?", row: int | None = None
-    ) -> None:
-        super().__init__(
-            discord.ui.Button(
-                label=label[:80],
-                emoji="⏩" if action == "extend" else "📜",
-                custom_id=f"atelier:song:{job_id}:{clip}:{action}",
-                style=discord.ButtonStyle.secondary,
-                row=row,
-            )
-        )
-        self.job_id, self.clip, self.action = job_id, clip, action
-
-    @classmethod
-    async def from_custom_id(
-        cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: re.Match[str]
-    ) -> ClipButton:
-        return cls(int(match["job"]), int(match["clip"]), match["action"])
-
-    async def callback(self, interaction: discord.Interaction[AtelierBot]) -> None:
-        try:
-            parent = await parent_job(interaction, self.job_id, MUSIC)
-            clip = clip_of(parent, self.clip)
-            if self.action == "extend":
-                modal = ExtendModal(interaction.client, interaction.locale, parent, clip)
-                await interaction.response.send_modal(modal)
-            else:
-                await show_lyrics(interaction, clip)
-        except Exception as error:
-            await interaction.client.report_error(interaction, error)
+    parent = await parent_job(interaction, int(values["job"]), MUSIC)
+    clip = clip_of(parent, int(values["clip"]))
+    if values["action"] == "extend":
+        modal = ExtendModal(interaction.client, interaction.locale, parent, clip)
+        await interaction.response.send_modal(modal)
+    else:
+        await show_lyrics(interaction, clip)
 
 
-class MakeSongButton(
-    Admitted,
-    discord.ui.DynamicItem[discord.ui.Button[Any]],
-    template=r"atelier:songmake:(?P<job>[0-9]{1,18})",
-):
+async def _pressed_make_song(
+    interaction: discord.Interaction[AtelierBot], values: Mapping[str, str]
+) -> None:
     """Under a /lyrics result: open the custom-song modal with those lyrics filled in."""
+    parent = await parent_job(interaction, int(values["job"]), LYRICS)
+    result = parent.result or {}
+    modal = CustomSongModal(
+        interaction.client, interaction.locale,
+        mv=interaction.client.services.config.suno.default_model,
+        title=str(result.get("title") or ""), lyrics=str(result.get("text") or ""),
+        parent=parent,
+    )  # fmt: skip
+    await interaction.response.send_modal(modal)
 
-    def __init__(self, job_id: int, label: str = "?") -> None:
-        super().__init__(
-            discord.ui.Button(
-                label=label[:80],
-                emoji="🎵",
-                custom_id=f"atelier:songmake:{job_id}",
-                style=discord.ButtonStyle.primary,
-            )
-        )
-        self.job_id = job_id
 
-    @classmethod
-    async def from_custom_id(
-        cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: re.Match[str]
-    ) -> MakeSongButton:
-        return cls(int(match["job"]))
-
-    async def callback(self, interaction: discord.Interaction[AtelierBot]) -> None:
-        try:
-            parent = await parent_job(interaction, self.job_id, LYRICS)
-            result = parent.result or {}
-            modal = CustomSongModal(
-                interaction.client, interaction.locale,
-                mv=interaction.client.services.config.suno.default_model,
-                title=str(result.get("title") or ""), lyrics=str(result.get("text") or ""),
-                parent=parent,
-            )  # fmt: skip
-            await interaction.response.send_modal(modal)
-        except Exception as error:
-            await interaction.client.report_error(interaction, error)
+JOB_ID = r"[0-9]{1,18}"
+CLIP = ButtonAction("song", _pressed_clip, job=JOB_ID, clip=r"[0-9]{1,3}", action=r"extend|lyrics")
+MAKE_SONG = ButtonAction("songmake", _pressed_make_song, job=JOB_ID)
+CLIP_EMOJI = {"extend": "⏩", "lyrics": "📜"}
 
 
 async def show_lyrics(interaction: discord.Interaction[AtelierBot], clip: dict[str, Any]) -> None:

@@ -174,7 +174,7 @@ class VideoPresenter:
         services = self.bot.services
         if job.hold_id is not None:
             await services.ledger.refund_settled(job.hold_id)
-            await services.spending.balance_changed(job.guild_id)
+            services.spending.balance_changed(job.guild_id)
         reason = services.catalog.t(job.locale, reason_key, **params)
         note = services.catalog.t(job.locale, "jobs.refunded", price=job.request.get("price", 0))
         await show(self.bot, job, card(self.title(job), job.user_id, f"❌ {reason}\n-# {note}"))

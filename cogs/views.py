@@ -5,6 +5,7 @@ Not an extension: imported by the cogs that run long jobs (/imagine, /song, /vid
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import logging
@@ -12,9 +13,10 @@ from collections.abc import Sequence
 
 import discord
 
+from bot.acknowledge import acknowledge, answer
 from bot.app import AtelierBot
 from bot.errors import AtelierError, MediaTooLarge, UpstreamError
-from bot.job_types import Job, NewJob, Submitted, Undeliverable
+from bot.job_types import Job, NewJob, Undeliverable
 from bot.targets import NO_MENTIONS
 
 log = logging.getLogger(__name__)
@@ -188,39 +190,43 @@ async def _edit(
     )
 
 
-async def start_job(
-    interaction: discord.Interaction[AtelierBot], new: NewJob, card: str
-) -> tuple[Job, Submitted]:
-    """Hold credit, post the job's card in the channel, submit upstream, acknowledge privately.
+async def start_job(interaction: discord.Interaction[AtelierBot], new: NewJob, card: str) -> Job:
+    """Acknowledge privately, hold credit, post the job's card in the channel, submit upstream.
 
     The card is a channel message (not the interaction reply) because a job may outlive the
-    interaction's 15-minute token. A refused submit deletes the card and raises, so the error
-    handler answers privately and nothing is charged or left behind.
+    interaction's 15-minute token. Anything that goes wrong before the upstream took the task
+    (a refused card, a refused submit, any other error) abandons the job at once: its credit
+    comes back, its card is deleted, and the error handler answers privately.
     """
     bot = interaction.client
     jobs = bot.services.jobs
-    job = await jobs.create(new)  # raises InsufficientCredit before anything is shown
+    # Moderation, the hold (behind the database writer) and the card post all come after.
+    await acknowledge(interaction)
+    job = await jobs.create(new)  # refusals (credit, limits, a flagged prompt) raise here
+    message: discord.Message | None = None
     try:
-        await interaction.response.defer(ephemeral=True, thinking=True)
         channel = bot.get_partial_messageable(new.channel_id)
         # The nonce a later delivery would post with: if the process dies before the job
         # records this card, the delivery after the restart gets this card back and edits it.
         message = await channel.send(card, allowed_mentions=NO_MENTIONS, nonce=card_nonce(job))
-    except discord.HTTPException as exc:
-        # Nothing reached the upstream yet: the member must not pay for a job nobody can see.
-        await jobs.abandon(job, "jobs.cannot_post")
-        if isinstance(exc, discord.NotFound | discord.Forbidden) and interaction.response.is_done():
+        job = await jobs.attach_message(job.id, message.id)
+        job, submitted = await jobs.submit(job)  # a refusal has refunded it already
+    except Exception as exc:
+        posted = message is not None
+        await jobs.abandon(job, "error.unexpected" if posted else "jobs.cannot_post")
+        if message is not None:
+            with contextlib.suppress(discord.HTTPException):
+                await message.delete()
+        if isinstance(exc, discord.NotFound | discord.Forbidden) and not posted:
             raise CannotPostHere(f"card refused in channel {new.channel_id}: {exc}") from exc
-        raise
-    job = await jobs.attach_message(job.id, message.id)
-    try:
-        job, submitted = await jobs.submit(job)
-    except UpstreamError:
-        await message.delete()
         raise
     catalog = bot.services.catalog
     text = catalog.t(interaction.locale, "jobs.started", id=job.id, price=new.price)
     if submitted.queued:
         text += "\n" + catalog.t(interaction.locale, "jobs.queued", ahead=submitted.queued)
-    await interaction.edit_original_response(content=text)
-    return job, submitted
+    try:
+        await answer(interaction, content=text)
+    except discord.HTTPException as exc:
+        # The job runs and its card shows it; only this private note is lost.
+        log.warning("job %s: could not confirm it to the member: %s", job.id, exc)
+    return job

@@ -87,6 +87,19 @@ async def run_slash(
     return handle
 
 
+async def run_answered(
+    world: SandboxWorld,
+    user_id: int,
+    command: str,
+    options: dict[str, Any] | None = None,
+    **kw: Any,
+) -> Message:
+    """Run a command and wait for its answer: commands that write acknowledge first, so
+    what they change is done once the answer shows, not once the interaction is answered."""
+    handle = await run_slash(world, user_id, command, options, **kw)
+    return await private_reply(world, handle)
+
+
 async def wait_until(predicate: Any, timeout: float = 10.0) -> None:
     """Poll a condition the bot makes true in the background (no fixed sleeps)."""
     deadline = asyncio.get_running_loop().time() + timeout
@@ -97,14 +110,38 @@ async def wait_until(predicate: Any, timeout: float = 10.0) -> None:
 
 
 async def private_reply(world: SandboxWorld, handle: InteractionHandle) -> Message:
-    """The interaction's reply once it has text (a deferred reply starts empty)."""
+    """The interaction's reply once it has text (a deferred reply starts empty; a public
+    "thinking" reply replaced by a private answer is gone)."""
 
     def answered() -> bool:
-        messages = world.discord.interaction_messages(handle)
-        return bool(messages) and bool(messages[0].content)
+        return any(m.content for m in shown_messages(world, handle))
 
     await wait_until(answered)
-    return world.discord.interaction_messages(handle)[0]
+    return next(m for m in shown_messages(world, handle) if m.content)
+
+
+async def edited(world: SandboxWorld, message_id: int, before: float | None) -> Message:
+    """The message once edited after ``before`` (its ``edited_at`` then): a button that
+    acknowledges first edits its message a moment after the acknowledgement."""
+    await wait_until(lambda: world.discord.message(message_id).edited_at != before)
+    return world.discord.message(message_id)
+
+
+def shown_messages(world: SandboxWorld, handle: InteractionHandle) -> list[Message]:
+    """The interaction's messages a member can see with something in them: not a deferred
+    reply still empty, not a public "thinking" reply the bot replaced by a private answer."""
+    return [
+        m
+        for m in world.discord.interaction_messages(handle)
+        if not m.deleted and (m.content or m.embeds or m.attachments)
+    ]
+
+
+async def shown_reply(world: SandboxWorld, handle: InteractionHandle) -> Message:
+    """The one answer of an interaction that acknowledged first and answered after."""
+    await wait_until(lambda: bool(shown_messages(world, handle)))
+    [message] = shown_messages(world, handle)
+    return message
 
 
 def is_final(message: Message) -> bool:

@@ -8,7 +8,15 @@ from typing import Any
 from bot.reports import Reports
 from bot.sandbox.discord.permissions import MANAGE_GUILD
 from bot.sandbox.world import SandboxWorld
-from tests.helpers import FAST_CHAT, final_answer, private_reply, run_slash, wait_until
+from tests.helpers import (
+    FAST_CHAT,
+    edited,
+    final_answer,
+    private_reply,
+    run_answered,
+    run_slash,
+    wait_until,
+)
 
 PER_CALL = {"chat": [{"pattern": "*", "per_call": 10}]}
 # Floods here test admins' caps alone: the built-in per-member limit would refuse them first.
@@ -82,8 +90,8 @@ async def test_role_cap_applies_and_lowest_cap_wins() -> None:
     async with SandboxWorld(config=CONFIG) as world:
         role = world.discord.add_role(world.guild_id, "trial")
         member = world.add_member("newbie", roles=[role])
-        await run_slash(world, world.owner_id, "credit limit", {"target": role, "amount": 10})
-        await run_slash(world, world.owner_id, "credit limit", {"target": member, "amount": 50})
+        await run_answered(world, world.owner_id, "credit limit", {"target": role, "amount": 10})
+        await run_answered(world, world.owner_id, "credit limit", {"target": member, "amount": 50})
         handle = await run_slash(world, member, "gpt", {"prompt": "one", "private": True})
         await final_answer(world, handle)
         handle = await run_slash(world, member, "gpt", {"prompt": "two", "private": True})
@@ -98,7 +106,9 @@ async def test_role_cap_applies_and_lowest_cap_wins() -> None:
 async def test_cooldown_applies_per_member() -> None:
     async with SandboxWorld(config=CONFIG) as world:
         member, other = world.add_member("fast"), world.add_member("other")
-        await run_slash(world, world.owner_id, "credit cooldown", {"command": "gpt", "seconds": 60})
+        await run_answered(
+            world, world.owner_id, "credit cooldown", {"command": "gpt", "seconds": 60}
+        )
         handle = await run_slash(world, member, "gpt", {"prompt": "a", "private": True})
         await final_answer(world, handle)
         handle = await run_slash(world, member, "gpt", {"prompt": "b", "private": True})
@@ -113,7 +123,9 @@ async def test_low_balance_alert_posts_once() -> None:
     async with SandboxWorld(config={**CONFIG, "credit": {"starting_balance": 45}}) as world:
         alerts = world.discord.add_channel(world.guild_id, "alerts")
         member = world.add_member("spender")
-        await run_slash(world, world.owner_id, "credit alert", {"channel": alerts, "threshold": 30})
+        await run_answered(
+            world, world.owner_id, "credit alert", {"channel": alerts, "threshold": 30}
+        )
         for n in range(3):
             handle = await run_slash(world, member, "gpt", {"prompt": f"q{n}", "private": True})
             await final_answer(world, handle)
@@ -140,9 +152,10 @@ async def test_history_and_usage_paginate_and_chart_attaches() -> None:
         assert "1 of 2" in page.embeds[0]["footer"]["text"]
         next_button = page.components[0]["components"][1]["custom_id"]
         await world.restart_bot()
+        before = page.edited_at
         click = await world.discord.click(page.id, next_button, world.owner_id)
         await click.wait_response(timeout=5)
-        page = world.discord.message(page.id)
+        page = await edited(world, page.id, before)
         assert "2 of 2" in page.embeds[0]["footer"]["text"]
 
         handle = await run_slash(world, world.owner_id, "credit usage", {"days": 7})
@@ -160,8 +173,9 @@ async def test_moderation_refuses_flagged_prompts_free_and_logs_them() -> None:
     async with SandboxWorld(config=CONFIG) as world:
         log_channel = world.discord.add_channel(world.guild_id, "mod-log")
         member = world.add_member("edgy")
-        await run_slash(world, world.owner_id, "admin moderation",
-                        {"enabled": True, "log_channel": log_channel})  # fmt: skip
+        turned_on = await run_slash(world, world.owner_id, "admin moderation",
+                                    {"enabled": True, "log_channel": log_channel})  # fmt: skip
+        await private_reply(world, turned_on)
         handle = await run_slash(world, member, "gpt", {"prompt": "how to kill a process"})
         reply = await private_reply(world, handle)
         assert reply.ephemeral and "violence" in reply.content
@@ -236,7 +250,7 @@ async def test_set_while_a_hold_is_open_lands_exactly() -> None:
 async def test_limit_clear_by_a_non_admin_changes_nothing() -> None:
     async with SandboxWorld(config=CONFIG) as world:
         member = world.add_member("capped")
-        await run_slash(world, world.owner_id, "credit limit", {"target": member, "amount": 10})
+        await run_answered(world, world.owner_id, "credit limit", {"target": member, "amount": 10})
         handle = await run_slash(world, member, "credit limit-clear", {})
         reply = await private_reply(world, handle)
         assert reply.ephemeral and "Manage Server" in reply.content

@@ -6,7 +6,7 @@ from typing import Any
 
 from bot.sandbox.discord import Message
 from bot.sandbox.world import SandboxWorld
-from tests.helpers import FAST_CHAT, final_answer, private_reply, run_slash, wait_until
+from tests.helpers import FAST_CHAT, edited, final_answer, private_reply, run_slash, wait_until
 
 PER_CALL = {"chat": [{"pattern": "*", "per_call": 10}]}
 CONFIG: dict[str, Any] = {"chat": FAST_CHAT, "pricing": PER_CALL}
@@ -25,11 +25,13 @@ def buttons(message: Message) -> list[dict[str, Any]]:
 
 
 async def turn(world: SandboxWorld, message: Message, index: int) -> Message:
-    """Press ◀ (0) or ▶ (1) as the owner; the page is edited in place."""
+    """Press ◀ (0) or ▶ (1) as the owner; the page is edited in place (after the press is
+    acknowledged: the report and its chart take a while)."""
+    before = world.discord.message(message.id).edited_at
     click = await world.discord.click(message.id, buttons(message)[index]["custom_id"],
                                       world.owner_id)  # fmt: skip
     await click.wait_response(timeout=5)
-    return world.discord.message(message.id)
+    return await edited(world, message.id, before)
 
 
 async def test_prices_lists_every_configured_price_in_the_members_language() -> None:
@@ -73,7 +75,10 @@ async def test_history_filters_by_member_and_kind_and_keeps_them_across_pages() 
         for member in [busy] * 11 + [quiet]:
             ask = await run_slash(world, member, "gpt", {"prompt": "hi", "private": True})
             await final_answer(world, ask)
-        await run_slash(world, world.owner_id, "credit grant", {"amount": 50, "note": "gift"})
+        grant = await run_slash(
+            world, world.owner_id, "credit grant", {"amount": 50, "note": "gift"}
+        )
+        await private_reply(world, grant)
 
         handle = await run_slash(world, world.owner_id, "credit history", {"member": busy})
         page = world.discord.interaction_messages(handle)[0]

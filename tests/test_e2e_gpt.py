@@ -20,6 +20,8 @@ from tests.helpers import (
     final_answer,
     on_gateways,
     open_conversation,
+    private_reply,
+    run_answered,
     run_slash,
     sandbox_tokens,
     thread_reply,
@@ -192,7 +194,7 @@ async def test_insufficient_credit_answers_privately_before_any_upstream_call() 
     async with SandboxWorld(config={"chat": FAST_CHAT, "credit": {"starting_balance": 3}}) as world:
         member = world.add_member("李雷", locale="zh-CN")
         handle = await run_slash(world, member, "gpt", {"prompt": "你好"}, locale="zh-CN")
-        [message] = world.discord.interaction_messages(handle)
+        message = await private_reply(world, handle)
         assert message.ephemeral
         assert "积分不足" in message.content and "**3**" in message.content
         assert world.upstream.requests_to("/v1/chat/completions") == []
@@ -218,7 +220,7 @@ async def test_bad_input_is_refused_privately_and_costs_nothing() -> None:
     async with SandboxWorld(config={"chat": FAST_CHAT}) as world:
         member = world.add_member("alice")
         handle = await run_slash(world, member, "gpt", {"prompt": "hi", "model": "no-such-model"})
-        [message] = world.discord.interaction_messages(handle)
+        message = await private_reply(world, handle)
         assert message.ephemeral and "no-such-model" in message.content
 
         handle = await run_slash(
@@ -228,11 +230,11 @@ async def test_bad_input_is_refused_privately_and_costs_nothing() -> None:
             {"prompt": "hi"},
             attachments=[("virus.exe", b"MZ\x90\x00", "application/octet-stream")],
         )
-        [message] = world.discord.interaction_messages(handle)
+        message = await private_reply(world, handle)
         assert message.ephemeral and "virus.exe" in message.content
 
         handle = await run_slash(world, member, "gpt", {"prompt": "hi", "gpt": "not a gpt"})
-        [message] = world.discord.interaction_messages(handle)
+        message = await private_reply(world, handle)
         assert message.ephemeral and "not a gpt" in message.content
 
         assert world.upstream.requests_to("/v1/chat/completions") == []
@@ -324,7 +326,7 @@ async def test_long_gpt_name_in_the_footer_never_pushes_a_message_past_2000() ->
         world.upstream.chat.reply = reply
         world.upstream.chat.chunk_chars = 200
         member = world.add_member("alice")
-        await run_slash(world, member, "gpts add", {"id": "g-LongName123"})
+        await run_answered(world, member, "gpts add", {"id": "g-LongName123"})
         handle = await run_slash(world, member, "gpt", {"prompt": "go", "gpt": "g-LongName123"})
         messages = await final_answer(world, handle)
 

@@ -13,7 +13,14 @@ from bot.sandbox.discord import InteractionHandle, Message
 from bot.sandbox.discord.permissions import DEFAULT_MEMBER, MANAGE_GUILD
 from bot.sandbox.upstream.gpts import Gizmo
 from bot.sandbox.world import SandboxWorld
-from tests.helpers import FAST_CHAT, custom_ids, final_answer, run_slash, wait_until
+from tests.helpers import (
+    FAST_CHAT,
+    custom_ids,
+    final_answer,
+    run_slash,
+    shown_reply,
+    wait_until,
+)
 
 DALLE = "g-2fkFE8rbu"
 IMAGES = "g-pmuQfob8d"
@@ -34,9 +41,9 @@ def world() -> SandboxWorld:
     return SandboxWorld(config={"chat": FAST_CHAT})
 
 
-def only_message(world: SandboxWorld, handle: InteractionHandle) -> Message:
-    [message] = world.discord.interaction_messages(handle)
-    return message
+async def only_message(world: SandboxWorld, handle: InteractionHandle) -> Message:
+    """The answer, once shown: commands that wait on anything acknowledge first."""
+    return await shown_reply(world, handle)
 
 
 def field_names(message: Message) -> list[str]:
@@ -55,7 +62,19 @@ def button(message: Message, label: str) -> dict[str, Any]:
 
 async def share(world: SandboxWorld, member: int, gpt: str, **kw: Any) -> Message:
     handle = await run_slash(world, member, "gpts add", {"id": gpt}, **kw)
-    return only_message(world, handle)
+    return await only_message(world, handle)
+
+
+async def name_modal(world: SandboxWorld, handle: InteractionHandle, member: int) -> Any:
+    """After a failed lookup: the private "Name it" answer (the public "thinking" reply is
+    gone), and the modal its button opens; returns the press, which carries the modal."""
+    question = await shown_reply(world, handle)
+    assert question.ephemeral and "couldn't look this GPT up" in question.content
+    [custom_id] = custom_ids(question)
+    press = await world.discord.click(question.id, custom_id, member)
+    await press.wait_response()
+    assert press.modal is not None
+    return press
 
 
 async def ask(world: SandboxWorld, member: int, options: dict[str, Any]) -> list[Message]:
@@ -112,15 +131,13 @@ async def test_lookup_failure_asks_for_a_name_and_adds_under_it(
     async with world() as w:
         alice = w.add_member("alice")
         w.upstream.inject_error("upstream_failure", path_regex="/v1/gpts")
-        handle = await run_slash(w, alice, "gpts add", {"id": DALLE})
-        assert handle.modal is not None
+        handle = await name_modal(w, await run_slash(w, alice, "gpts add", {"id": DALLE}), alice)
         assert handle.modal["title"] == "Name this GPT"
-        assert w.discord.interaction_messages(handle) == []  # a question, not an error
         submit = await w.discord.submit_modal(
             w.guild_id, w.channel_id, alice, handle.modal["custom_id"], {"name": " My Artist "}
         )
         await submit.wait_response()
-        message = only_message(w, submit)
+        message = await only_message(w, submit)
         assert message.content.startswith(f"Added **My Artist** (`{DALLE}`)")
         entry = await w.services.gpt_catalog.find(w.guild_id, DALLE)
         assert (entry.name, entry.added_by, entry.description) == ("My Artist", alice, "")
@@ -132,20 +149,20 @@ async def test_unknown_gizmo_404_also_falls_back_to_a_name(
 ) -> None:
     async with world() as w:
         alice = w.add_member("alice")
-        handle = await run_slash(w, alice, "gpts add", {"id": "g-Unknown123"})
-        assert handle.modal is not None
+        added = await run_slash(w, alice, "gpts add", {"id": "g-Unknown123"})
+        handle = await name_modal(w, added, alice)
         submit = await w.discord.submit_modal(
             w.guild_id, w.channel_id, alice, handle.modal["custom_id"], {"name": "Mystery"}
         )
         await submit.wait_response()
-        assert "**Mystery**" in only_message(w, submit).content
+        assert "**Mystery**" in (await only_message(w, submit)).content
         assert (await w.services.gpt_catalog.find(w.guild_id, "mystery")).gizmo_id == (
             "g-Unknown123"
         )
         assert any("g-Unknown123" in r.getMessage() for r in caplog.records)
 
 
-async def test_slow_lookup_times_out_into_the_modal_in_time(
+async def test_slow_lookup_is_acknowledged_in_time_and_asks_for_a_name(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     async with world() as w:
@@ -153,15 +170,13 @@ async def test_slow_lookup_times_out_into_the_modal_in_time(
         monkeypatch.setattr(sys.modules["cogs.gpts"], "LOOKUP_TIMEOUT", 0.2)
         w.upstream.gpts.delay = 2.0
         alice = w.add_member("alice")
-        handle = await run_slash(w, alice, "gpts add", {"id": DALLE})
-        assert handle.modal is not None
-        # Answered once the 0.2 s lookup budget ran out; waiting for the lookup would take 2 s.
-        assert handle.responded_at is not None
-        assert handle.responded_at - handle.created_at < w.upstream.gpts.delay
+        added = await run_slash(w, alice, "gpts add", {"id": DALLE})
+        assert added.responded_at is not None and added.responded_at - added.created_at < 1.0
+        handle = await name_modal(w, added, alice)
         submit = await w.discord.submit_modal(
             w.guild_id, w.channel_id, alice, handle.modal["custom_id"], {"name": "   "}
         )
-        await submit.wait_response()
+        await only_message(w, submit)
         # A blank name is no name: the GPT is listed under its id rather than as "".
         assert (await w.services.gpt_catalog.find(w.guild_id, DALLE)).name == DALLE
 
@@ -188,8 +203,7 @@ async def test_odd_upstream_answers_are_read_tolerantly() -> None:
 
         # A shape we cannot read at all is a failed lookup: ask for a name.
         w.upstream.inject("/v1/gpts", 200, {"code": 0, "data": [{"gizmo": "?"}]})
-        handle = await run_slash(w, alice, "gpts add", {"id": DALLE})
-        assert handle.modal is not None
+        await name_modal(w, await run_slash(w, alice, "gpts add", {"id": DALLE}), alice)
 
 
 async def test_an_already_shared_gpt_is_not_looked_up_again() -> None:
@@ -211,7 +225,7 @@ async def test_chinese_member_reads_chinese_replies() -> None:
         again = await share(w, li, TRANSLATOR, locale="zh-CN")
         assert again.ephemeral and again.content == "**翻译大师** 已经共享在本服务器中。"
         handle = await run_slash(w, li, "gpts list", locale="zh-CN")
-        listing = only_message(w, handle)
+        listing = await only_message(w, handle)
         assert listing.embeds[0]["title"] == "本服务器共享的 GPT"
         assert field_names(listing) == ["翻译大师 · 已使用 0 次"]
         assert listing.embeds[0]["footer"]["text"] == "第 1 / 1 页"
@@ -234,7 +248,7 @@ async def test_list_is_most_used_first_and_pages_survive_a_restart() -> None:
         await ask(w, alice, {"prompt": "hi", "gpt": TRANSLATOR})
 
         handle = await run_slash(w, alice, "gpts list")
-        listing = only_message(w, handle)
+        listing = await only_message(w, handle)
         assert field_names(listing) == [
             "Extra 3 · used 2×",
             "翻译大师 · used 1×",
@@ -264,7 +278,7 @@ async def test_list_is_most_used_first_and_pages_survive_a_restart() -> None:
 async def test_list_of_an_empty_catalog_says_how_to_add() -> None:
     async with world() as w:
         alice = w.add_member("alice")
-        listing = only_message(w, await run_slash(w, alice, "gpts list"))
+        listing = await only_message(w, await run_slash(w, alice, "gpts list"))
         assert listing.embeds[0]["description"] == "No GPTs yet. Add one with `/gpts add`."
         assert button(listing, "▶").get("disabled") and button(listing, "◀").get("disabled")
 
@@ -291,20 +305,22 @@ async def test_info_and_autocomplete_show_shared_gpts() -> None:
         await handle.wait_response()
         assert handle.choices == [{"name": "DALL·E", "value": DALLE}]
 
-        info = only_message(w, await run_slash(w, alice, "gpts info", {"gpt": DALLE}))
+        info = await only_message(w, await run_slash(w, alice, "gpts info", {"gpt": DALLE}))
         assert info.embeds[0]["title"] == "DALL·E"
         assert info.embeds[0]["description"] == "Let me turn your imagination into imagery."
         assert field(info, "Author") == "sandbox author"
 
-        by_name = only_message(w, await run_slash(w, alice, "gpts info", {"gpt": "dall·e"}))
+        by_name = await only_message(w, await run_slash(w, alice, "gpts info", {"gpt": "dall·e"}))
         assert by_name.embeds[0]["title"] == "DALL·E"
 
         w.upstream.gpts.gizmos["g-Uber12345"] = Gizmo("g-Uber12345", "Über Coach")
         await share(w, alice, "g-Uber12345")
-        by_name = only_message(w, await run_slash(w, alice, "gpts info", {"gpt": "über coach"}))
+        by_name = await only_message(
+            w, await run_slash(w, alice, "gpts info", {"gpt": "über coach"})
+        )
         assert by_name.embeds[0]["title"] == "Über Coach"
 
-        missing = only_message(w, await run_slash(w, alice, "gpts info", {"gpt": "nothing"}))
+        missing = await only_message(w, await run_slash(w, alice, "gpts info", {"gpt": "nothing"}))
         assert missing.ephemeral and "No GPT called `nothing`" in missing.content
 
 
@@ -318,16 +334,16 @@ async def test_remove_is_for_the_adder_or_a_manage_guild_member() -> None:
         await share(w, alice, DALLE)
         await share(w, alice, IMAGES)
 
-        refused = only_message(w, await run_slash(w, bob, "gpts remove", {"gpt": DALLE}))
+        refused = await only_message(w, await run_slash(w, bob, "gpts remove", {"gpt": DALLE}))
         assert refused.ephemeral
         assert refused.content == (
             "Only the member who added **DALL·E**, or someone with Manage Server, can remove it."
         )
         assert len(await w.services.gpt_catalog.list(w.guild_id)) == 2
 
-        removed = only_message(w, await run_slash(w, alice, "gpts remove", {"gpt": DALLE}))
+        removed = await only_message(w, await run_slash(w, alice, "gpts remove", {"gpt": DALLE}))
         assert removed.content == "Removed **DALL·E** from this server."
-        removed = only_message(w, await run_slash(w, mod, "gpts remove", {"gpt": IMAGES}))
+        removed = await only_message(w, await run_slash(w, mod, "gpts remove", {"gpt": IMAGES}))
         assert removed.content == "Removed **Image Generator** from this server."
         assert await w.services.gpt_catalog.list(w.guild_id) == []
 
@@ -349,19 +365,19 @@ async def test_search_buttons_add_the_gpt_even_after_a_restart() -> None:
 
         click = await w.discord.click(results.id, f"atelier:gpts:add:{IMAGES}", alice)
         await click.wait_response()
-        assert "**Image Generator**" in only_message(w, click).content
+        assert "**Image Generator**" in (await only_message(w, click)).content
 
         await w.restart_bot()
         bob = w.add_member("bob")
         click = await w.discord.click(results.id, f"atelier:gpts:add:{DALLE}", bob)
         await click.wait_response()
-        assert "**DALL·E**" in only_message(w, click).content
+        assert "**DALL·E**" in (await only_message(w, click)).content
         entry = await w.services.gpt_catalog.find(w.guild_id, DALLE)
         assert entry.added_by == bob
 
         click = await w.discord.click(results.id, f"atelier:gpts:add:{DALLE}", alice)
         await click.wait_response()
-        assert only_message(w, click).ephemeral
+        assert (await only_message(w, click)).ephemeral
 
 
 async def test_search_without_results_says_so() -> None:
@@ -411,12 +427,12 @@ async def test_default_needs_manage_guild_and_then_answers_plain_gpt_prompts() -
         mod = w.add_member("mod", permissions=MODERATOR)
         await share(w, alice, DALLE)
 
-        refused = only_message(w, await run_slash(w, alice, "gpts default", {"gpt": DALLE}))
+        refused = await only_message(w, await run_slash(w, alice, "gpts default", {"gpt": DALLE}))
         assert refused.ephemeral
         assert refused.content == "You need the Manage Server permission to do that."
         assert await w.services.gpt_catalog.default(w.guild_id) is None
 
-        done = only_message(w, await run_slash(w, mod, "gpts default", {"gpt": DALLE}))
+        done = await only_message(w, await run_slash(w, mod, "gpts default", {"gpt": DALLE}))
         assert done.content == "`/gpt` now uses **DALL·E** when no GPT or model is named."
 
         [answer] = await ask(w, alice, {"prompt": "draw me a cat"})
@@ -426,7 +442,7 @@ async def test_default_needs_manage_guild_and_then_answers_plain_gpt_prompts() -
         assert (await w.services.gpt_catalog.find(w.guild_id, DALLE)).uses == 1
 
         # Removing the default GPT puts /gpt back on the configured model.
-        await run_slash(w, alice, "gpts remove", {"gpt": DALLE})
+        await only_message(w, await run_slash(w, alice, "gpts remove", {"gpt": DALLE}))
         assert await w.services.gpt_catalog.default(w.guild_id) is None
         await ask(w, alice, {"prompt": "and now?"})
         request = w.upstream.requests_to("/v1/chat/completions")[-1]

@@ -159,7 +159,7 @@ async def test_failure_timeout_and_refusals_cost_nothing() -> None:
         assert len(world.upstream.requests_to(MUSIC)) == 2  # gore and the saturated one
 
         suno.fail_next = "Song failed: moderation"
-        await song(world, member)
+        await private_reply(world, await song(world, member))  # started (acknowledged first)
         failed = await finished_card(world)
         assert failed.content.startswith("🎵") and "❌" in failed.content
         assert "moderation" in failed.content and "20 credits refunded" in failed.content

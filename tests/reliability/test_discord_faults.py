@@ -16,6 +16,7 @@ from tests.reliability.amounts import (
 )
 from tests.reliability.conftest import Note, scenario
 from tests.reliability.support import (
+    STARTING_BALANCE,
     channel_cards,
     ephemeral_reply,
     finished_card,
@@ -239,8 +240,43 @@ async def test_token_expired_before_job_finishes(note: Note) -> None:
 @pytest.mark.parametrize("command", ["gpt", "imagine"])
 @scenario(
     "discord",
-    "the bot acknowledges too late: the callback answers 404/10062",
-    sees="Discord's “The application did not respond”; no card, no answer",
+    "moderation answers after 3.5 s and the alert channel answers 429 for 3.5 s, with "
+    "Discord's real 3 s deadline",
+    sees="“thinking…” within the deadline; then the answer or the card; the alert a moment later",
+)
+async def test_ack_in_time_behind_slow_work(note: Note, command: str) -> None:
+    async with world() as w:
+        assert w.discord.settings.interaction_ack_deadline == 3.0  # Discord's, never 0 here
+        alerts = w.discord.add_channel(w.guild_id, "alerts")
+        await w.services.policies.set_moderation(w.guild_id, True, None)
+        await w.services.policies.set_alert(w.guild_id, alerts, STARTING_BALANCE + 1)
+        w.upstream.moderation.delay = 3.5
+        w.discord.inject("POST", rf"^/channels/{alerts}/messages$", status=429, retry_after=3.5)
+        instant(w)
+        member = w.add_member("alice")
+        handle = await w.discord.slash(w.guild_id, w.channel_id, member, command, {"prompt": "hi"})
+        await handle.wait_response(timeout=4)
+        assert handle.responded_at is not None
+        waited = handle.responded_at - handle.created_at
+        assert waited <= 3.0 and [r for r in w.discord.records if r["code"] == 10062] == []
+        note(fault=f"/{command}: moderation 3.5 s, alert channel 429 for 3.5 s",
+             sees=f"acknowledged after {waited:.2f} s, then the answer")  # fmt: skip
+        if command == "gpt":
+            await final_answer(w, handle, timeout=30)
+        else:
+            await finished_card(w, timeout=30)
+        await wait_until(lambda: bool(w.discord.messages(alerts)), timeout=10)
+        if command == "gpt":
+            await settled(w, note, chat_by_usage(w))
+        else:
+            await settled(w, note, action_charge(w, "mj_imagine"))
+
+
+@pytest.mark.parametrize("command", ["gpt", "imagine"])
+@scenario(
+    "discord",
+    "the interaction expires before the bot can answer it (the callback answers 404/10062)",
+    sees="Discord's “The application did not respond”; no card, no answer, nothing held",
 )
 async def test_ack_too_late(note: Note, command: str) -> None:
     async with world(discord_options={"interaction_ack_deadline": 0.0}) as w:

@@ -11,7 +11,7 @@ import pytest
 
 from bot.sandbox.world import SandboxWorld
 from bot.spending import day_start
-from tests.helpers import run_slash, wait_until
+from tests.helpers import run_slash, shown_messages, wait_until
 from tests.reliability.amounts import (
     NOTHING,
     chat_by_usage,
@@ -36,11 +36,13 @@ async def flood(
     ]
     for handle in handles:
         await handle.wait_response(timeout=10)
+    # Each is acknowledged first; wait until each has its answer or its refusal.
+    await wait_until(lambda: all(texts(w, [h]) for h in handles), timeout=20)
     return handles
 
 
 def texts(w: SandboxWorld, handles: list[Any]) -> list[str]:
-    return [m.content for h in handles for m in w.discord.interaction_messages(h)]
+    return [m.content for h in handles for m in shown_messages(w, h) if m.content]
 
 
 @scenario(
@@ -70,7 +72,7 @@ async def test_flood_stopped_by_built_in_limit(note: Note, monkeypatch: pytest.M
         assert waits and all(55 <= s <= 60 for s in waits)
         refused = [h for h in handles if await w.services.ledger.get_hold(f"gpt:{h.id}") is None]
         assert len(refused) == 27  # a refusal holds nothing
-        assert all(m.ephemeral for h in refused for m in w.discord.interaction_messages(h))
+        assert all(m.ephemeral for h in refused for m in shown_messages(w, h))
         balance = await settled(w, note, chat_by_usage(w))
         spent = STARTING_BALANCE - balance
 
@@ -78,6 +80,7 @@ async def test_flood_stopped_by_built_in_limit(note: Note, monkeypatch: pytest.M
         later = time.monotonic() + 61
         monkeypatch.setattr(w.services.limiter, "_clock", lambda: later)
         handle = await run_slash(w, member, "gpt", {"prompt": "after the wait"})
+        await wait_until(lambda: bool(texts(w, [handle])), timeout=10)
         await wait_until(lambda: w.bot.work.running == 0, timeout=10)
         assert len(w.upstream.requests_to(CHAT)) == 4
         assert await w.services.ledger.get_hold(f"gpt:{handle.id}") is not None

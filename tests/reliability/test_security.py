@@ -23,6 +23,7 @@ from bot.upstream.gpts import GPTsClient
 from tests.helpers import (
     command_requests,
     final_answer,
+    run_answered,
     run_slash,
 )
 from tests.reliability.amounts import (
@@ -255,7 +256,7 @@ async def test_privileged_commands(
 async def test_gpts_default_needs_manage_server(note: Note) -> None:
     async with world() as w:
         member = w.add_member("member")
-        await run_slash(w, member, "gpts add", {"id": "g-2fkFE8rbu"})
+        await run_answered(w, member, "gpts add", {"id": "g-2fkFE8rbu"})
         handle = await run_slash(w, member, "gpts default", {"gpt": "g-2fkFE8rbu"})
         reply = await ephemeral_reply(w, handle)
         assert "Manage Server" in reply.content

@@ -3,6 +3,7 @@ threads, guilds and users. Interaction routes live in webhooks.py."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from aiohttp import web
@@ -265,7 +266,19 @@ class RestRoutes:
         attachment = self.store.attachments.get(int(request.match_info["attachment_id"]))
         if attachment is None:
             raise web.HTTPNotFound()
-        return web.Response(body=attachment.data, content_type=attachment.content_type)
+        rate = self.settings.cdn_bytes_per_second
+        if rate <= 0:
+            return web.Response(body=attachment.data, content_type=attachment.content_type)
+        # A slow CDN: the body trickles in at ``rate``, as a large file does on a slow link.
+        response = web.StreamResponse(headers={"Content-Type": attachment.content_type})
+        response.content_length = len(attachment.data)
+        await response.prepare(request)
+        chunk = max(1, int(rate / 10))
+        for start in range(0, len(attachment.data), chunk):
+            await response.write(attachment.data[start : start + chunk])
+            await asyncio.sleep(0.1)
+        await response.write_eof()
+        return response
 
 
 def _thread_name(data: dict[str, Any]) -> str:

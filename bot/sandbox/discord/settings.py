@@ -20,6 +20,8 @@ class Settings:
     interaction_token_ttl: float
     shard_count: int = 1
     latency: float = 0.0
+    # Bytes per second the CDN serves attachments at (0: as fast as it can).
+    cdn_bytes_per_second: float = 0.0
     # Privileged intents "enabled in the developer portal"; asking for others closes with 4014.
     privileged_intents: int = PRIVILEGED_INTENTS
     base_url: str = ""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 
 from aiohttp import web
@@ -15,6 +16,8 @@ class ModerationState:
     flagged_words: dict[str, str] = field(
         default_factory=lambda: {"kill": "violence", "血腥": "violence/graphic"}
     )
+    # Seconds before each answer: a slow moderation service must not delay acknowledgements.
+    delay: float = 0.0
 
 
 MODERATION = web.AppKey("upstream_sandbox_moderation", ModerationState)
@@ -22,6 +25,8 @@ MODERATION = web.AppKey("upstream_sandbox_moderation", ModerationState)
 
 async def moderations(request: web.Request) -> web.Response:
     body = await request.json()
+    if request.app[MODERATION].delay:
+        await asyncio.sleep(request.app[MODERATION].delay)
     text = str(body.get("input", "")).casefold()
     hits = {cat for word, cat in request.app[MODERATION].flagged_words.items() if word in text}
     return json_response(
