@@ -76,7 +76,7 @@ MUTATIONS = (
             (
                 "cogs/gpt.py",
                 'key = f"thread:{message.id}"',
-                'key = f"thread:{message.id}:{__import__(\'uuid\').uuid4().hex}"',
+                "key = f\"thread:{message.id}:{__import__('uuid').uuid4().hex}\"",
             ),
         ),
     ),
