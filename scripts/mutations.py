@@ -59,12 +59,25 @@ MUTATIONS = (
         ),
     ),
     Mutation(
-        "no-refund-after-failed-ack",
-        "when the acknowledgement of /gpt fails, the hold is not refunded",
+        "work-after-failed-ack",
+        "when Discord refuses the acknowledgement, the command goes on to hold and call the "
+        "upstream anyway",
         (
             (
-                "cogs/gpt.py",
-                "            await services.ledger.refund(hold)\n            raise\n",
+                "bot/acknowledge.py",
+                "    await interaction.response.defer(ephemeral=private, thinking=True)\n",
+                "    with contextlib.suppress(discord.HTTPException):\n"
+                "        await interaction.response.defer(ephemeral=private, thinking=True)\n",
+            ),
+        ),
+    ),
+    Mutation(
+        "error-after-hold-not-refunded",
+        "an exception between the hold and the settle leaves the credit held",
+        (
+            (
+                "bot/ledger.py",
+                "            await self.refund(hold)\n            raise\n",
                 "            raise\n",
             ),
         ),
@@ -85,14 +98,9 @@ MUTATIONS = (
         "closing a hold that is already closed moves its credit back again",
         (
             (
-                "bot/ledger.py",
-                '        if row.status != "open":\n            return Hold.from_row(row)\n',
-                "",
-            ),
-            (
-                "bot/ledger.py",
-                '.where(HOLDS.c.id == hold_id, HOLDS.c.status == "open")',
-                ".where(HOLDS.c.id == hold_id)",
+                "bot/ledger_sql.py",
+                "WHERE id = :id AND status = 'open' RETURNING",
+                "WHERE id = :id RETURNING",
             ),
             (
                 "bot/ledger.py",
