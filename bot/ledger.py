@@ -396,6 +396,8 @@ class Ledger:
 
     def _balance_now(self, conn: Connection, guild_id: int, *, lock: bool = False) -> int:
         query = select(ACCOUNTS.c.balance).where(ACCOUNTS.c.guild_id == guild_id)
-        # FOR UPDATE on PostgreSQL; SQLite's single writer (BEGIN IMMEDIATE) already serialises.
-        value = conn.scalar(query.with_for_update() if lock else query)
+        # FOR NO KEY UPDATE on PostgreSQL (SQLite's single writer already serialises): unlike
+        # FOR UPDATE it does not wait for the key-share locks that the foreign keys of a hold's
+        # rows take on the account before its UPDATE, which could deadlock with it.
+        value = conn.scalar(query.with_for_update(key_share=True) if lock else query)
         return int(value or 0)
