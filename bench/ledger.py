@@ -5,9 +5,10 @@
 Each worker loops: pass the spending gate (cooldown, cap, balance, hold), then settle 7 of the 10
 held, for a fixed time. The old code is the base commit's ``bot`` package, taken from git into a
 temporary folder at bench time; each side runs in its own process with the same arguments.
-After each run the balance must equal the opening balance minus 7 per pair (no lost update) and
-``ledger check`` must find nothing. SQLite runs on a temporary file; PostgreSQL in a throw-away
-schema.
+The CPU columns are the process's CPU time per pair (all threads), which load from other
+processes changes least. After each run the balance must equal the opening balance minus 7 per
+pair (no lost update) and ``ledger check`` must find nothing. SQLite runs on a temporary file;
+PostgreSQL in a throw-away schema.
 """
 
 from __future__ import annotations
@@ -69,12 +70,15 @@ async def measure(url: str, workers: int, seconds: float) -> dict[str, object]:
                 await ledger.settle(await spending.hold(request), CHARGED)
                 done += 1
 
-        started = time.monotonic()
+        started, cpu = time.monotonic(), time.process_time()
         await asyncio.gather(*(worker(m) for m in range(workers)))
-        elapsed = time.monotonic() - started
+        elapsed, cpu = time.monotonic() - started, time.process_time() - cpu
         balance = await ledger.balance(GUILD)
         return {
             "rate": done / elapsed,
+            # This process's CPU time (every thread) per pair: what a loaded machine changes
+            # least, and what bounds the rate on an idle one.
+            "cpu_ms": 1000 * cpu / max(done, 1),
             "pairs": done,
             "lost": (OPENING - CHARGED * done) - balance,  # credits moved but not recorded
             "check": await ledger.check() == [],
@@ -121,7 +125,10 @@ def main() -> None:
         return
     counts = [int(w) for w in args.workers.split(",")]
     print(f"old = {args.base}, new = the working tree; {args.seconds:g} s per run")
-    print(f"{'backend':<11}{'workers':>8}{'old/s':>8}{'new/s':>8}{'ratio':>7}  lost  ledger check")
+    print(
+        f"{'backend':<11}{'workers':>8}{'old/s':>8}{'new/s':>8}{'ratio':>7}"
+        f"{'old cpu':>9}{'new cpu':>9}  lost  ledger check"
+    )
     with tempfile.TemporaryDirectory() as folder:
         old = extract_base(args.base, Path(folder) / "old")
         for backend in ("sqlite", "postgresql"):
@@ -145,7 +152,8 @@ def main() -> None:
                 ratio = after["rate"] / max(before["rate"], 1e-9)  # type: ignore[operator]
                 print(
                     f"{backend:<11}{workers:>8}{before['rate']:>8.0f}{after['rate']:>8.0f}"
-                    f"{ratio:>6.1f}x  {lost:<5} {checks}"
+                    f"{ratio:>6.1f}x{before['cpu_ms']:>7.2f}ms{after['cpu_ms']:>7.2f}ms"
+                    f"  {lost:<5} {checks}"
                 )
 
 

@@ -7,6 +7,11 @@ returning an open hold to a balance granted up to the maximum reaches at most tw
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Annotated
+
+from pydantic import AfterValidator
+
 from bot.errors import AmountOutOfRange, NotAGuildId
 
 # Largest balance a guild may hold, and so the largest grant, set, cap or alert threshold.
@@ -15,6 +20,22 @@ MAX_BALANCE = 10**15
 MAX_PRICE = 10**9
 # Discord ids are snowflakes: positive, and signed 64-bit in every database column they go to.
 MAX_SNOWFLAKE = 2**63 - 1
+# Longest video a model may offer, in seconds: bounds price_per_second times duration.
+MAX_VIDEO_SECONDS = 3600
+
+
+def _between(low: int, high: int) -> Callable[[int], int]:
+    def check(value: int) -> int:
+        if not low <= value <= high:
+            raise ValueError(f"must be between {low:,} and {high:,}")
+        return value
+
+    return check
+
+
+# Configuration values (bot/config.py, bot/pricing.py); the error names the key and the range.
+Credits = Annotated[int, AfterValidator(_between(0, MAX_BALANCE))]
+Price = Annotated[int, AfterValidator(_between(0, MAX_PRICE))]
 
 
 def check_amount(option: str, value: int, low: int, high: int = MAX_BALANCE) -> int:

@@ -23,6 +23,7 @@ from pydantic import (
     model_validator,
 )
 
+from bot.amounts import MAX_BALANCE, MAX_VIDEO_SECONDS, Credits, Price
 from bot.config_problems import describe
 from bot.errors import ConfigError
 from bot.pricing import PricingConfig
@@ -141,7 +142,8 @@ class DatabaseConfig(_Section):
 
 
 class CreditConfig(_Section):
-    starting_balance: int = Field(1000, ge=0)
+    # Credits a server gets the first time it is seen: 0 to 10**15 (bot/amounts.py).
+    starting_balance: Credits = 1000
 
 
 class ChatModel(_Section):
@@ -214,7 +216,7 @@ class ImageModel(_Section):
     # unified route (POST /v1/video/generations, then polled), as some serve Flux or Recraft.
     adapter: Literal["midjourney", "images", "chat", "unified"]
     # Credits per image; empty = pricing.actions.image. Midjourney is priced per action instead.
-    price: int | None = Field(None, ge=0)
+    price: Price | None = None
 
     @model_validator(mode="after")
     def _midjourney_priced_per_action(self) -> ImageModel:
@@ -257,14 +259,16 @@ class VideoModel(_Section):
     image: Literal["none", "optional", "required"] = "optional"
     # Credits per video; empty = pricing.actions.video. price_per_second adds that many
     # credits per second of video on top (then an empty price counts as 0).
-    price: int | None = Field(None, ge=0)
-    price_per_second: int | None = Field(None, ge=0)
+    price: Price | None = None
+    price_per_second: Price | None = None
 
     @field_validator("durations")
     @classmethod
     def _durations(cls, value: list[int]) -> list[int]:
-        if any(seconds <= 0 for seconds in value):
-            raise ValueError("durations are seconds and must be > 0")
+        if any(not 0 < seconds <= MAX_VIDEO_SECONDS for seconds in value):
+            raise ValueError(
+                f"durations are seconds and must be > 0 and at most {MAX_VIDEO_SECONDS:,}"
+            )
         return value
 
     @model_validator(mode="after")
@@ -276,7 +280,8 @@ class VideoModel(_Section):
     def cost(self, duration: int, action_price: int) -> int:
         """Credits for one video of ``duration`` seconds (``action_price``: the default)."""
         if self.price_per_second is not None:
-            return (self.price or 0) + self.price_per_second * duration
+            # At most MAX_PRICE * (1 + MAX_VIDEO_SECONDS): far inside a balance.
+            return min((self.price or 0) + self.price_per_second * duration, MAX_BALANCE)
         return self.price if self.price is not None else action_price
 
 

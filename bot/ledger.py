@@ -6,9 +6,10 @@ replay of the same key (a retried interaction, a job resumed after a restart) mo
 
 The movements are plain (blocking) SQLAlchemy Core run through ``Database.write``: on SQLite a
 whole transaction is one hop to the writer thread. Each takes as few statements as it can: the
-unique keys of ``holds`` and ``ledger`` detect a replay (INSERT … ON CONFLICT DO NOTHING), not a
-read first; the balance changes in one guarded UPDATE, run last so that PostgreSQL keeps the
-account row locked only until the commit; and a guild's account, once seen, is not re-created.
+unique keys of ``ledger`` and ``holds`` make a replay a no-op (INSERT … ON CONFLICT DO NOTHING);
+the balance changes in one guarded UPDATE, before the ledger row, so that the account row's
+lock orders the rows' ids as the balance changed; and a guild's account, once seen, is not
+re-created.
 """
 
 from __future__ import annotations
@@ -279,17 +280,25 @@ class Ledger:
         if amount > MAX_BALANCE:  # no balance can cover it; never sent to the database
             raise InsufficientCredit(guild_id, self._balance_now(conn, guild_id), amount)
         self.ensure_now(conn, guild_id)
+        # A replay is found before any lock is taken: waiting on the account row and then on
+        # the hold's own row (a settle of it running) could deadlock with that settle.
+        held = conn.execute(SELECT_HOLD_BY_KEY, {"key": key}).one_or_none()
+        if held is not None:
+            return Hold.from_row(held), False
+        # The account row first, as every movement: its lock orders the ledger rows' ids the
+        # way the balance changed.
+        self._debit(conn, guild_id, amount)
         row = conn.execute(
             INSERT_HOLD,
             {"guild": guild_id, "user": user_id, "key": key, "command": command,
              "amount": amount, "now": utcnow()},
         ).one_or_none()  # fmt: skip
-        if row is None:  # the key was held before: that hold stands
+        if row is None:  # a concurrent replay committed first: that hold stands
+            self._credit(conn, guild_id, amount)  # undo this debit; no row recorded it
             return Hold.from_row(conn.execute(SELECT_HOLD_BY_KEY, {"key": key}).one()), False
         self._append(
             conn, guild_id, user_id, "hold", -amount, f"hold:{key}", command=command, hold_id=row.id
         )
-        self._debit(conn, guild_id, amount)
         return Hold.from_row(row), True
 
     async def settle(self, hold: Hold | int, actual: int) -> Hold:
@@ -339,11 +348,11 @@ class Ledger:
         back = row.amount - row.actual
         if back:
             kind = "refund" if status == "refunded" else "release"
+            self._credit(conn, row.guild_id, back)
             self._append(
                 conn, row.guild_id, row.user_id, kind, back, f"{kind}:{row.key}",
                 command=row.command, hold_id=row.id,
             )  # fmt: skip
-            self._credit(conn, row.guild_id, back)
         return Hold.from_row(row)
 
     async def refund_settled(self, hold: Hold | int) -> Hold:
@@ -365,11 +374,11 @@ class Ledger:
             if reopened is None:  # not settled, or refunded meanwhile: as it is now
                 return Hold.from_row(conn.execute(SELECT_HOLD, {"id": hold_id}).one())
             if row.actual:
+                self._credit(conn, row.guild_id, row.actual)
                 self._append(
                     conn, row.guild_id, row.user_id, "refund", row.actual, f"refund:{row.key}",
                     command=row.command, hold_id=row.id,
                 )  # fmt: skip
-                self._credit(conn, row.guild_id, row.actual)
             return Hold.from_row(reopened)
 
         return await self.db.write(work)
@@ -413,6 +422,8 @@ class Ledger:
 
     def _balance_now(self, conn: Connection, guild_id: int, *, lock: bool = False) -> int:
         query = select(ACCOUNTS.c.balance).where(ACCOUNTS.c.guild_id == guild_id)
-        # FOR UPDATE on PostgreSQL; SQLite's single writer (BEGIN IMMEDIATE) already serialises.
-        value = conn.scalar(query.with_for_update() if lock else query)
+        # FOR NO KEY UPDATE on PostgreSQL (SQLite's single writer already serialises): unlike
+        # FOR UPDATE it does not wait for the key-share locks that the foreign keys of a hold's
+        # rows take on the account before its UPDATE, which could deadlock with it.
+        value = conn.scalar(query.with_for_update(key_share=True) if lock else query)
         return int(value or 0)

@@ -3,15 +3,34 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import uuid
 from pathlib import Path
 
+from bot.amounts import MAX_BALANCE, MAX_SNOWFLAKE, check_amount, check_guild_id
 from bot.config import load_config
 from bot.db import Database
-from bot.errors import BadSetting
+from bot.errors import (
+    AmountOutOfRange,
+    BadSetting,
+    BalanceLimitReached,
+    InsufficientCredit,
+    NotAGuildId,
+)
 from bot.ledger import Ledger
 from bot.migrations import current, head, prepare, revisions, upgrade
 from bot.reports import Reports
+
+# Credit verbs: an amount or guild id outside its range is refused before anything is opened
+# (exit 2, as for a bad configuration); the ledger refusing (not enough credit to debit, a
+# guild it has no account for) is exit 1.
+EXIT_INPUT = 2
+EXIT_REFUSED = 1
+AMOUNT_HELP = {
+    "grant": f"credits to add, 1 to {MAX_BALANCE:,}",
+    "debit": f"credits to take, 1 to {MAX_BALANCE:,}",
+    "set": f"the new balance, 0 to {MAX_BALANCE:,}",
+}
 
 
 async def _connect(config_path: Path | None) -> Database:
@@ -76,25 +95,105 @@ async def db_current(args: argparse.Namespace) -> int:
         await db.close()
 
 
-async def credit_grant(args: argparse.Namespace) -> int:
+def _refusal(message: str) -> int:
+    print(f"atelier: {message}", file=sys.stderr)
+    return EXIT_INPUT
+
+
+def _guild_problem(guild: int) -> str | None:
+    try:
+        check_guild_id(guild)
+    except NotAGuildId:
+        return (
+            f"guild must be a Discord server id, a whole number from 1 to {MAX_SNOWFLAKE:,} "
+            f"(got {guild})"
+        )
+    return None
+
+
+def _amount_problem(amount: int, low: int) -> str | None:
+    try:
+        check_amount("amount", amount, low)
+    except AmountOutOfRange:
+        return f"amount must be from {low:,} to {MAX_BALANCE:,} (got {amount})"
+    return None
+
+
+async def _move(args: argparse.Namespace, verb: str) -> int:
+    """``credit grant``, ``credit debit`` or ``credit set``: validated before the database is
+    opened, so a refused command leaves nothing behind."""
+    low = 0 if verb == "set" else 1
+    problem = _guild_problem(args.guild) or _amount_problem(args.amount, low)
+    if problem is not None:
+        if verb == "grant" and args.amount < 0:
+            problem += (
+                "; a grant only adds: lower a balance with `atelier credit debit GUILD AMOUNT` "
+                "or `atelier credit set GUILD AMOUNT`"
+            )
+        return _refusal(f"credit {verb}: {problem}")
     db, ledger = await _open(args.config)
     try:
-        # A fresh key per run: running the command twice means granting twice.
+        # A fresh key per run: running the command twice means moving credit twice.
         key = args.key or f"cli:{uuid.uuid4()}"
-        balance = await ledger.grant(
-            args.guild, args.amount, key=key, note=args.note or "cli grant"
-        )
-        print(f"guild {args.guild}: granted {args.amount:,}; balance {balance:,}")
+        note = args.note or f"cli {verb}"
+        try:
+            if verb == "set":
+                done = await ledger.set_to(args.guild, args.amount, key=key, note=note)
+            else:
+                amount = args.amount if verb == "grant" else -args.amount
+                done = await ledger.adjust(args.guild, amount, key=key, note=note)
+        except BalanceLimitReached:
+            return _refusal(
+                f"credit {verb}: guild {args.guild} would pass {MAX_BALANCE:,} credits, the most "
+                f"a server may hold; nothing moved (balance {await ledger.balance(args.guild):,})"
+            )
+        except InsufficientCredit as exc:
+            print(
+                f"atelier: credit debit: guild {args.guild} has {exc.balance:,} credits, fewer "
+                f"than {exc.needed:,}; nothing moved",
+                file=sys.stderr,
+            )
+            return EXIT_REFUSED
+        if not done.moved:
+            print(f"guild {args.guild}: key {key!r} was used before; nothing moved; "
+                  f"balance {done.balance:,}")  # fmt: skip
+        elif verb == "set":
+            print(f"guild {args.guild}: balance set to {done.balance:,} ({done.amount:+,})")
+        else:
+            print(f"guild {args.guild}: {verb}ed {abs(done.amount):,}; balance {done.balance:,}")
         return 0
     finally:
         await db.close()
 
 
+async def credit_grant(args: argparse.Namespace) -> int:
+    return await _move(args, "grant")
+
+
+async def credit_debit(args: argparse.Namespace) -> int:
+    return await _move(args, "debit")
+
+
+async def credit_set(args: argparse.Namespace) -> int:
+    return await _move(args, "set")
+
+
 async def credit_balance(args: argparse.Namespace) -> int:
+    problem = _guild_problem(args.guild) if args.guild is not None else None
+    if problem is not None:
+        return _refusal(f"credit balance: {problem}")
     db, ledger = await _open(args.config)
     try:
         if args.guild is not None:
-            print(f"{args.guild}\t{await ledger.balance(args.guild):,}")
+            balance = await ledger.find_balance(args.guild)
+            if balance is None:
+                print(
+                    f"atelier: credit balance: guild {args.guild} has no account (the bot has "
+                    "not seen it, and nothing was granted to it); nothing was created",
+                    file=sys.stderr,
+                )
+                return EXIT_REFUSED
+            print(f"{args.guild}\t{balance:,}")
             return 0
         for guild_id, balance in await Reports(db).guild_balances():
             print(f"{guild_id}\t{balance:,}")
@@ -104,6 +203,9 @@ async def credit_balance(args: argparse.Namespace) -> int:
 
 
 async def credit_export(args: argparse.Namespace) -> int:
+    problem = _guild_problem(args.guild)
+    if problem is not None:
+        return _refusal(f"credit export: {problem}")
     folder = args.csv.resolve().parent
     if not folder.is_dir():
         raise BadSetting(f"--csv: the folder {folder} does not exist; create it first")
@@ -157,12 +259,18 @@ def add_commands(
 
     credit = commands.add_parser("credit", help="grant, show and export guild credit (no Discord)")
     credit_sub = credit.add_subparsers(dest="credit_command", required=True, metavar="ACTION")
-    grant = credit_sub.add_parser("grant", parents=[config_option], help="add credit to a guild")
-    grant.add_argument("guild", type=int)
-    grant.add_argument("amount", type=int)
-    grant.add_argument("--note", default=None)
-    grant.add_argument("--key", default=None, help="idempotency key: a repeated key grants once")
-    grant.set_defaults(async_handler=credit_grant)
+    verbs = {
+        "grant": ("add credit to a guild", credit_grant),
+        "debit": ("take credit from a guild (never below 0)", credit_debit),
+        "set": ("make a guild's balance exactly AMOUNT", credit_set),
+    }
+    for verb, (summary, handler) in verbs.items():
+        move = credit_sub.add_parser(verb, parents=[config_option], help=summary)
+        move.add_argument("guild", type=int, help="the Discord server id")
+        move.add_argument("amount", type=int, help=AMOUNT_HELP[verb])
+        move.add_argument("--note", default=None)
+        move.add_argument("--key", default=None, help="idempotency key: a repeated key moves once")
+        move.set_defaults(async_handler=handler)
     balance = credit_sub.add_parser("balance", parents=[config_option], help="balances")
     balance.add_argument("guild", type=int, nargs="?")
     balance.set_defaults(async_handler=credit_balance)

@@ -6,6 +6,8 @@ from fnmatch import fnmatchcase
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from bot.amounts import MAX_BALANCE, Price
+
 
 class ChatPrice(BaseModel):
     """Price of one chat call: a fixed part plus tokens, in credits per 1,000 tokens."""
@@ -13,9 +15,9 @@ class ChatPrice(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     pattern: str
-    per_call: int = Field(0, ge=0)
-    per_1k_input: int = Field(0, ge=0)
-    per_1k_output: int = Field(0, ge=0)
+    per_call: Price = 0
+    per_1k_input: Price = 0
+    per_1k_output: Price = 0
 
     def cost(self, input_tokens: int, output_tokens: int) -> int:
         # Token counts come from the upstream: a negative one must not lower the price, and
@@ -23,7 +25,8 @@ class ChatPrice(BaseModel):
         tokens = self.per_1k_input * max(0, input_tokens) + self.per_1k_output * max(
             0, output_tokens
         )
-        return self.per_call + -(-tokens // 1000)
+        # Capped: no balance can pay more, and the number must still fit a 64-bit column.
+        return min(self.per_call + -(-tokens // 1000), MAX_BALANCE)
 
 
 # The catch-all keeps any model the gateway adds paid for even when the operator lists none.
@@ -55,14 +58,11 @@ class PricingConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     chat: tuple[ChatPrice, ...] = DEFAULT_CHAT_PRICES
-    actions: dict[str, int] = Field(default_factory=lambda: dict(DEFAULT_ACTION_PRICES))
+    actions: dict[str, Price] = Field(default_factory=lambda: dict(DEFAULT_ACTION_PRICES))
 
     @field_validator("actions")
     @classmethod
     def _merge_defaults(cls, value: dict[str, int]) -> dict[str, int]:
-        negative = [name for name, price in value.items() if price < 0]
-        if negative:
-            raise ValueError(f"prices must be >= 0 ({', '.join(negative)})")
         return {**DEFAULT_ACTION_PRICES, **value}
 
     def chat_price(self, model: str) -> ChatPrice:

@@ -193,7 +193,7 @@ class Spending:
                 conn.execute(
                     select(ACCOUNTS.c.balance)
                     .where(ACCOUNTS.c.guild_id == request.guild_id)
-                    .with_for_update()
+                    .with_for_update(key_share=True)  # see Ledger._balance_now
                 )
                 self._check_running(conn, request, limit)
                 self._check_cooldown(conn, request, now, seconds)

@@ -49,16 +49,32 @@ class SQLiteWriter:
         return await future
 
     async def _drain(self) -> None:
+        try:
+            await self._drain_batches()
+        except BaseException as exc:
+            # The thread is gone (closed) or this task was cancelled: no caller may wait forever.
+            failed, self._queue = self._queue, []
+            for _, future in failed:
+                if not future.done():
+                    future.set_exception(RuntimeError(f"the SQLite writer stopped: {exc!r}"))
+            if not isinstance(exc, Exception):
+                raise  # cancellation goes on; an error has been handed to every caller
+
+    async def _drain_batches(self) -> None:
         loop = asyncio.get_running_loop()
         while self._queue:
             batch = [(w, f) for w, f in self._queue[:MAX_BATCH] if not f.cancelled()]
             del self._queue[:MAX_BATCH]
             if not batch:
                 continue
-            async with self.lock:
-                job = loop.run_in_executor(self._thread, self._run_batch, [w for w, _ in batch])
-                # Shielded: the thread finishes what it started, and the futures learn of it.
-                outcomes = await asyncio.shield(job)
+            try:
+                async with self.lock:
+                    job = loop.run_in_executor(self._thread, self._run_batch, [w for w, _ in batch])
+                    # Shielded: the thread finishes what it started.
+                    outcomes = await asyncio.shield(job)
+            except BaseException:
+                self._queue[:0] = batch  # their callers are told below, by _drain
+                raise
             for (_, future), (ok, value) in zip(batch, outcomes, strict=True):
                 if future.done():
                     continue
@@ -83,12 +99,18 @@ class SQLiteWriter:
             with conn.begin():
                 if len(works) == 1:
                     return [(True, works[0](conn))]
+                # Savepoints straight on the driver: through SQLAlchemy they cost as much as
+                # the unit's own statements.
+                driver = conn.connection.dbapi_connection
+                assert driver is not None
                 for work in works:
+                    driver.execute("SAVEPOINT unit")
                     try:
-                        with conn.begin_nested():
-                            outcomes.append((True, work(conn)))
+                        outcomes.append((True, work(conn)))
                     except Exception as exc:
+                        driver.execute("ROLLBACK TO unit")
                         outcomes.append((False, exc))
+                    driver.execute("RELEASE unit")
         except Exception as exc:
             # The unit alone (its own exception), or the COMMIT of the whole batch failed.
             return [(False, exc)] * len(works)

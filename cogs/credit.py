@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 from typing import Any, Literal
@@ -11,6 +12,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.acknowledge import acknowledge, answer
+from bot.amounts import MAX_BALANCE, check_guild_id
 from bot.app import AtelierBot, require_guild, role_ids
 from bot.config import Config
 from bot.errors import NotAGuildId, NotOperator
@@ -31,8 +33,9 @@ log = logging.getLogger(__name__)
 def parse_guild_id(value: str) -> int:
     """A server id an operator typed or pasted; anything else is refused, never guessed."""
     text = value.strip()
-    if re.fullmatch(SNOWFLAKE, text) and int(text) > 0:
-        return int(text)
+    if re.fullmatch(SNOWFLAKE, text):
+        with contextlib.suppress(NotAGuildId):
+            return check_guild_id(int(text))
     raise NotAGuildId(f"not a guild id: {value!r}", value=value[:40].replace("`", "'"))
 
 
@@ -194,7 +197,7 @@ class Credit(
     async def grant(
         self,
         interaction: discord.Interaction[AtelierBot],
-        amount: app_commands.Range[int, 1, 10**9],
+        amount: app_commands.Range[int, 1, MAX_BALANCE],
         note: app_commands.Range[str, 0, 200] | None = None,
         guild_id: str | None = None,
     ) -> None:
@@ -228,7 +231,7 @@ class Credit(
     async def set_balance(
         self,
         interaction: discord.Interaction[AtelierBot],
-        amount: app_commands.Range[int, 0, 10**9],
+        amount: app_commands.Range[int, 0, MAX_BALANCE],
     ) -> None:
         require_operator(interaction)
         guild_id = require_guild(interaction)

@@ -50,7 +50,8 @@ def test_wrong_types_and_negative_prices() -> None:
         }
     )
     assert {"discord.owner_ids", "upstream.read_timeout", "credit.starting_balance"} <= set(found)
-    assert "pricing.actions" in found
+    # The price's own key, with its range.
+    assert found["pricing.actions.mj_imagine"] == "must be between 0 and 1,000,000,000 (got -5)"
 
 
 def test_a_price_that_would_be_ignored_is_refused() -> None:
