@@ -213,9 +213,9 @@ def modal_of(prepare_opener: Callable[[SandboxWorld, int], Awaitable[Interaction
     return prepare, act
 
 
-async def vary_region(w: SandboxWorld, member: int) -> InteractionHandle:
+async def custom_zoom(w: SandboxWorld, member: int) -> InteractionHandle:
     card = await upscaled(w, member)
-    return await press_labelled("Vary (Region)")(w, member, card)
+    return await press_labelled("Custom Zoom")(w, member, card)
 
 
 async def custom_song(w: SandboxWorld, member: int) -> InteractionHandle:
@@ -224,7 +224,7 @@ async def custom_song(w: SandboxWorld, member: int) -> InteractionHandle:
     )
 
 
-PROMPT_MODAL = modal_of(vary_region, {"prompt": "a fox with a hat"})
+PROMPT_MODAL = modal_of(custom_zoom, {"prompt": "a fox with a hat"})
 SONG_MODAL = modal_of(custom_song, {"title": "Cats", "style": "jazz", "lyrics": "meow meow"})
 
 SCENARIOS: dict[str, tuple[Prepare, Act]] = {

@@ -115,7 +115,13 @@ async def test_success_is_charged_and_delivered_once(database: Database, ledger:
         await wait_until(lambda: presenter.progress_seen == [(job.id, 40)])
         provider.states[job.upstream_id] = TaskState("succeeded", result={"url": "x"})
         await wait_until(lambda: presenter.delivered == [(job.id, "succeeded")])
+        # The delivery is recorded after the presenter returns: wait for the record too.
         done = await engine.get(job.id)
+        for _ in range(500):
+            if done is not None and done.delivery == "delivered":
+                break
+            await asyncio.sleep(0.01)
+            done = await engine.get(job.id)
         assert (done.status, done.delivery, done.result) == ("succeeded", "delivered", {"url": "x"})
         hold = await ledger.get_hold("job:k1")
         assert (hold.status, hold.actual) == ("settled", 10)

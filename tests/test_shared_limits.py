@@ -18,8 +18,8 @@ from bot.errors import TooManyRequests
 from bot.member_limits import MemberLimiter
 from bot.shared_limits import SharedStore
 from bot.streaming import WriteBudget
-from tests.helpers import run_slash, wait_until
-from tests.reliability.support import STARTING_BALANCE, ephemeral_reply, world
+from tests.helpers import run_slash, shown_messages, wait_until
+from tests.reliability.support import STARTING_BALANCE, world
 
 REDIS_URL = os.environ.get("ATELIER_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 # CI sets this so that an unreachable Redis fails the run instead of skipping quietly.
@@ -151,11 +151,9 @@ async def test_the_bot_counts_a_member_across_processes(scope: str) -> None:
         finally:
             await elsewhere.close()
         handles = [await run_slash(w, member, "gpts search", {"query": "img"}) for _ in range(6)]
-        refusals = []
-        for handle in handles:
-            await handle.wait_response(timeout=10)
-            if handle.response_type == 4:
-                refusals.append((await ephemeral_reply(w, handle)).content)
+        # Acknowledged first; a refused search's "thinking…" is replaced by a private answer.
+        await wait_until(lambda: all(shown_messages(w, h) for h in handles), timeout=20)
+        refusals = [m.content for h in handles for m in shown_messages(w, h) if m.ephemeral]
         await wait_until(lambda: len(w.upstream.requests_to("/v2/gpts/search")) == 3)
         assert len(refusals) == 3
         assert all(t.startswith("You are sending requests too quickly") for t in refusals)

@@ -17,7 +17,7 @@ from tests.reliability.amounts import (
     chat_by_usage,
 )
 from tests.reliability.conftest import Note, scenario
-from tests.reliability.support import STARTING_BALANCE, ephemeral_reply, settled, world
+from tests.reliability.support import STARTING_BALANCE, settled, world
 
 CHAT = "/v1/chat/completions"
 SEARCH = "/v2/gpts/search"
@@ -101,11 +101,9 @@ async def test_free_lookups_are_limited_too(note: Note) -> None:
     async with world() as w:
         member = w.add_member("searcher", locale="zh-CN")
         handles = await flood(w, member, 20, "gpts search", locale="zh-CN")
-        refusals = []
-        for handle in handles:
-            reply = await ephemeral_reply(w, handle) if handle.response_type == 4 else None
-            if reply is not None:
-                refusals.append(reply.content)
+        # Acknowledged first (publicly); a refused search's "thinking…" is replaced privately.
+        await wait_until(lambda: all(shown_messages(w, h) for h in handles), timeout=20)
+        refusals = [m.content for h in handles for m in shown_messages(w, h) if m.ephemeral]
         assert len(w.upstream.requests_to(SEARCH)) == 12
         assert len(refusals) == 8 and all(t.startswith("你的请求太频繁了") for t in refusals)
         other = w.add_member("bystander")  # the limit is per member
