@@ -110,7 +110,7 @@ class UpstreamConfig(_Section):
     display_per_usd: float = Field(0.0, ge=0)
     # How /mj routes are authenticated: "bearer" (new-api and other gateways), "mj-api-secret"
     # (midjourney-proxy reached directly), or "auto" (Bearer, then mj-api-secret if refused).
-    mj_auth: Literal["bearer", "mj-api-secret", "auto"] = "bearer"
+    mj_auth: Literal["bearer", "mj-api-secret", "auto"] = "auto"
     capabilities: CapabilitiesConfig = Field(default_factory=CapabilitiesConfig)
 
     @field_validator("base_url")

@@ -31,18 +31,11 @@ def sandbox_tokens(text: str) -> int:
     return math.ceil(len(text) / 4)
 
 
-# Midjourney reached directly wants its own secret header (and, on novicezk, /mj/submit/change):
-# issue 13 item 3. Until the bot sends it, the direct proxies refuse the bot's Bearer key.
-_DIRECT_MJ = pytest.mark.xfail(
-    strict=True, reason="the bot sends Bearer; direct proxies want mj-api-secret (issue 13 item 3)"
-)
-
-
 def on_gateways(*families: str) -> pytest.MarkDecorator:
     """Parametrize a test's ``profile`` over every sandbox gateway profile that offers all of
     ``families`` (``bot/sandbox/upstream/profiles.py``): one happy path per family per profile."""
     params = [
-        pytest.param(name, id=name, marks=[_DIRECT_MJ] if name.startswith("mj-") else [])
+        pytest.param(name, id=name)
         for name, offers in OFFERS.items()
         if set(families) <= offers
     ]

@@ -150,6 +150,11 @@ PROFILES: Mapping[str, Profile] = MappingProxyType(
             "new-api",
             (_CHAT, _OPENAI_MEDIA, _BILLING, _TOKEN_USAGE, _NEW_API_VIDEO, _SUNO, _MJ),
             task_not_exist_400=True,
+            # Current Midjourney upscales carry Animate and ❤️, which stock new-api refuses.
+            settings={
+                "midjourney": {"current_buttons": True},
+                "video": {"unknown_task_style": "task_not_exist"},
+            },
         ),
         "one-api": Profile("one-api", (_CHAT, _OPENAI_MEDIA, _BILLING)),
         "mj-trueai": Profile(
@@ -157,7 +162,7 @@ PROFILES: Mapping[str, Profile] = MappingProxyType(
             (r"^/mj/",),
             auth="raw",
             missing="empty",
-            settings={"midjourney": {"proxy": "trueai"}},
+            settings={"midjourney": {"proxy": "trueai", "current_buttons": True}},
         ),
         "mj-novicezk": Profile(
             "mj-novicezk",
