@@ -30,6 +30,7 @@ EXTENSIONS: tuple[str, ...] = (
     "cogs.imagine",
     "cogs.song",
     "cogs.video",
+    "cogs.jobs",
 )
 
 
