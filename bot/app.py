@@ -31,6 +31,7 @@ EXTENSIONS: tuple[str, ...] = (
     "cogs.song",
     "cogs.video",
     "cogs.jobs",
+    "cogs.shorten",
 )
 
 

@@ -106,9 +106,9 @@ class MJButton(
 class DescribeButton(
     Admitted,
     discord.ui.DynamicItem[discord.ui.Button[Any]],
-    template=r"atelier:mjd:(?P<job>[0-9]{1,18}):(?P<index>[0-3])",
+    template=r"atelier:mjd:(?P<job>[0-9]{1,18}):(?P<index>[0-4])",
 ):
-    """Imagine one of the four prompts a /describe found."""
+    """Imagine one of the prompts a /describe (four) or /shorten (five) found."""
 
     def __init__(self, job_id: int, index: int):
         super().__init__(
@@ -265,7 +265,7 @@ class MidjourneyPresenter:
 
     def title(self, job: Job) -> str:
         prompt = job_prompt(job)
-        if job.kind in ("mj_imagine", "mj_blend", "mj_describe"):
+        if job.kind in ("mj_imagine", "mj_blend", "mj_describe", "mj_shorten"):
             return prompt or job.kind.removeprefix("mj_")
         label = button_label(self.bot, job.locale, {"custom_id": job.request.get("custom_id", "")})
         return f"{label} · {prompt}"
@@ -311,9 +311,9 @@ class MidjourneyPresenter:
         result = job.result or {}
         footer = catalog.t(job.locale, "mj.footer", kind=job.kind.removeprefix("mj_"), price=price)
         view = discord.ui.View(timeout=None)
-        if job.kind == "mj_describe":
+        if job.kind in ("mj_describe", "mj_shorten"):
             prompts = result.get("prompts") or []
-            for index in range(len(prompts[:4])):
+            for index in range(len(prompts[:5])):
                 view.add_item(DescribeButton(job.id, index))
             await show(
                 self.bot,
