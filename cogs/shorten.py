@@ -34,7 +34,9 @@ class Shorten(commands.Cog):
         prompt: app_commands.Range[str, 1, 2000],
     ) -> None:
         # Before anything is held: a gateway without Midjourney costs nothing.
-        self.bot.services.capabilities.require("midjourney")
+        capabilities = self.bot.services.capabilities
+        capabilities.require("midjourney")
+        capabilities.require("midjourney_shorten")  # novicezk, reached directly, has no shorten
         new = new_job(interaction, KIND, {"prompt": prompt})
         waiting = self.bot.services.catalog.t(interaction.locale, "jobs.waiting")
         await start_job(

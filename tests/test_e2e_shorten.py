@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import pytest
+
 from bot.sandbox.world import SandboxWorld
-from tests.helpers import custom_ids, private_reply, run_slash
+from tests.helpers import _DIRECT_MJ, custom_ids, on_gateways, private_reply, run_slash
 from tests.test_e2e_imagine import CONFIG, balance, finished_card
 
 PROMPT = "a lighthouse on a cliff at dawn, oil painting, dramatic clouds"
 
 
-async def test_shorten_then_imagine_one_of_its_prompts_after_a_restart() -> None:
-    async with SandboxWorld(config=CONFIG) as world:
+@on_gateways("midjourney_shorten")
+async def test_shorten_then_imagine_one_of_its_prompts_after_a_restart(profile: str) -> None:
+    async with SandboxWorld(config=CONFIG, upstream_profile=profile) as world:
         member = world.add_member("alice")
         handle = await run_slash(world, member, "shorten", {"prompt": PROMPT})
         assert "(10 credits held)" in (await private_reply(world, handle)).content
@@ -43,11 +46,22 @@ async def test_shorten_then_imagine_one_of_its_prompts_after_a_restart() -> None
         assert await world.services.ledger.check() == []
 
 
-async def test_shorten_is_refused_for_free_where_the_gateway_has_no_midjourney() -> None:
-    async with SandboxWorld(config=CONFIG, upstream_profile="one-api") as world:
+@pytest.mark.parametrize(
+    ("profile", "said"),
+    [
+        ("one-api", "does not offer Midjourney,"),  # no Midjourney at all
+        # Midjourney without shorten: discovery tells once the bot reaches novicezk directly.
+        pytest.param("mj-novicezk", "does not offer Midjourney's /shorten", marks=_DIRECT_MJ),
+    ],
+)
+async def test_shorten_is_refused_for_free_where_the_gateway_has_no_shorten(
+    profile: str, said: str
+) -> None:
+    async with SandboxWorld(config=CONFIG, upstream_profile=profile) as world:
+        await world.services.capabilities.refresh()
         member = world.add_member("alice")
         handle = await run_slash(world, member, "shorten", {"prompt": PROMPT})
         reply = await private_reply(world, handle)
-        assert reply.ephemeral and "Midjourney" in reply.content
+        assert reply.ephemeral and said in reply.content
         assert world.upstream.requests_to("/mj/submit/shorten") == []
         assert await balance(world) == 1000
