@@ -45,6 +45,31 @@ class VideoPriceRule(BaseModel):
         return self.price + self.per_second * duration
 
 
+def rule_text(rule: VideoPriceRule) -> str:
+    """``pro · audio on: 20 + 20/s`` for the price list (/credit prices)."""
+    when = [
+        part
+        for part in (
+            rule.mode,
+            rule.aspect,
+            None if rule.audio is None else f"audio {'on' if rule.audio else 'off'}",
+        )
+        if part
+    ]
+    cost = (
+        " + ".join(
+            part
+            for part in (
+                f"{rule.price:,}" if rule.price else "",
+                f"{rule.per_second:,}/s" if rule.per_second else "",
+            )
+            if part
+        )
+        or "0"
+    )
+    return f"{' · '.join(when) or 'any'}: {cost}"
+
+
 def rule_for(rules: list[VideoPriceRule], options: VideoOptions) -> VideoPriceRule | None:
     return next((rule for rule in rules if rule.matches(options)), None)
 

@@ -62,6 +62,12 @@ async def test_the_price_shown_is_the_price_held_and_settled() -> None:
         ]
         assert await world.services.ledger.check() == []
 
+        handle = await run_slash(world, member, "credit prices")
+        [prices] = world.discord.interaction_messages(handle)
+        shown = {f["name"]: f["value"] for f in prices.embeds[0]["fields"]}["/video"]
+        assert "`kling-v2-master` — std · audio off: 10/s; pro · audio off: 20 + 20/s; " \
+            "audio on: 50 + 20/s" in shown  # fmt: skip
+
 
 async def test_options_the_model_does_not_take_are_refused_and_cost_nothing() -> None:
     async with SandboxWorld(config=CONFIG) as world:
