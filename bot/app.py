@@ -31,6 +31,8 @@ EXTENSIONS: tuple[str, ...] = (
     "cogs.imagine",
     "cogs.song",
     "cogs.video",
+    "cogs.jobs",
+    "cogs.shorten",
 )
 
 

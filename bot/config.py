@@ -29,6 +29,7 @@ from bot.errors import ConfigError
 from bot.pricing import PricingConfig
 from bot.sqlite_paths import resolve_sqlite_url
 from bot.upstream.capabilities import CapabilitiesConfig
+from bot.video_pricing import VideoOptions, VideoPriceRule, pricing_problem, rule_for
 
 DEFAULT_CONFIG_PATH = Path("config.toml")
 
@@ -261,6 +262,11 @@ class VideoModel(_Section):
     # credits per second of video on top (then an empty price counts as 0).
     price: Price | None = None
     price_per_second: Price | None = None
+    # Kling's modes (e.g. ["std", "pro"], the first the default) and its audio on/off switch;
+    # prices: rules by the chosen options (bot/video_pricing.py), replacing price above.
+    modes: list[str] = Field(default_factory=list)
+    audio: bool = False
+    prices: list[VideoPriceRule] = Field(default_factory=list)
 
     @field_validator("durations")
     @classmethod
@@ -276,6 +282,21 @@ class VideoModel(_Section):
         if self.adapter == "runway" and self.image != "required":
             raise ValueError('runway makes videos from an image only: set image = "required"')
         return self
+
+    @model_validator(mode="after")
+    def _options_priced(self) -> VideoModel:
+        if (self.modes or self.audio) and self.adapter != "kling":
+            raise ValueError('modes and audio are Kling options: only adapter = "kling" has them')
+        if len(set(self.modes)) != len(self.modes):
+            raise ValueError("modes: each mode may appear once")
+        if problem := pricing_problem(self.prices, self.modes, self.aspects, self.audio):
+            raise ValueError(problem)
+        return self
+
+    def option_cost(self, options: VideoOptions, action_price: int) -> int:
+        """Credits for one video with these options: the first matching price rule."""
+        rule = rule_for(self.prices, options)
+        return rule.cost(options.duration) if rule else self.cost(options.duration, action_price)
 
     def cost(self, duration: int, action_price: int) -> int:
         """Credits for one video of ``duration`` seconds (``action_price``: the default)."""

@@ -44,6 +44,7 @@ DEFAULT_ACTION_PRICES: dict[str, int] = {
     "mj_variation": 20,
     "mj_reroll": 20,
     "mj_describe": 10,
+    "mj_shorten": 10,
     "mj_blend": 20,
     "mj_modal": 20,
     "mj_action": 20,

@@ -179,5 +179,5 @@ def describe_card(title: str, user_id: int, prompts: list[str], footer: str) -> 
     """The /describe result: its four prompts, shortened to fit one message (the buttons
     under it imagine the full prompt)."""
     head = f"🎨 **{title[:300]}** — <@{user_id}>"
-    items = [f"**{i + 1}.** {p[:400]}" for i, p in enumerate(prompts[:4])]
+    items = [f"**{i + 1}.** {p[:400]}" for i, p in enumerate(prompts[:5])]
     return fit_list(head, items, f"-# {footer}")

@@ -18,6 +18,7 @@ from bot.config import Config
 from bot.errors import NotAGuildId, NotOperator
 from bot.i18n import cmd
 from bot.reports import Reports
+from bot.video_pricing import rule_text
 from cogs.credit_pages import (
     HISTORY,
     SNOWFLAKE,
@@ -61,7 +62,12 @@ def video_prices(config: Config) -> list[str]:
     """What one /video costs with each model, for each length it offers."""
     default = config.pricing.action_price("video")
     return [
-        f"`{m.name}` — " + " · ".join(f"{d} s: {m.cost(d, default):,}" for d in m.durations)
+        f"`{m.name}` — "
+        + (
+            " · ".join(f"{d} s: {m.cost(d, default):,}" for d in m.durations)
+            if not m.prices
+            else "; ".join(rule_text(rule) for rule in m.prices)  # the first that matches
+        )
         for m in config.video.models
     ]
 

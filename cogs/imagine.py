@@ -215,7 +215,7 @@ async def _pressed_prompt(
 
 # A Midjourney action under a result, and one of a /describe's prompts.
 MJ_ACTION = ButtonAction("mj", _pressed_action, job=r"[0-9]{1,18}", index=r"[0-9]{1,2}")
-DESCRIBE_PROMPT = ButtonAction("mjd", _pressed_prompt, job=r"[0-9]{1,18}", index=r"[0-3]")
+DESCRIBE_PROMPT = ButtonAction("mjd", _pressed_prompt, job=r"[0-9]{1,18}", index=r"[0-4]")
 
 
 class MidjourneyPresenter:
@@ -226,7 +226,7 @@ class MidjourneyPresenter:
 
     def title(self, job: Job) -> str:
         prompt = job_prompt(job)
-        if job.kind in ("mj_imagine", "mj_blend", "mj_describe"):
+        if job.kind in ("mj_imagine", "mj_blend", "mj_describe", "mj_shorten"):
             return prompt or job.kind.removeprefix("mj_")
         label = button_label(self.bot, job.locale, {"custom_id": job.request.get("custom_id", "")})
         return f"{label} · {prompt}"
@@ -273,9 +273,9 @@ class MidjourneyPresenter:
         result = job.result or {}
         footer = catalog.t(job.locale, "mj.footer", kind=job.kind.removeprefix("mj_"), price=price)
         view = discord.ui.View(timeout=None)
-        if job.kind == "mj_describe":
+        if job.kind in ("mj_describe", "mj_shorten"):
             prompts = result.get("prompts") or []
-            for index in range(len(prompts[:4])):
+            for index in range(len(prompts[:5])):
                 view.add_item(
                     DESCRIBE_PROMPT.button(
                         job=job.id, index=index, label=f"🎨 {index + 1}", style=PRIMARY

@@ -21,6 +21,7 @@ from bot.errors import AtelierError, UnknownModel, UpstreamError
 from bot.i18n import cmd
 from bot.job_types import Job, NewJob, TaskState, Undeliverable
 from bot.providers.video import provider_for
+from bot.video_pricing import VideoOptions
 from cogs.autocomplete import fitting_choices
 from cogs.cards import one_result, show_card
 from cogs.media import MediaPresenter, start_media_job
@@ -86,8 +87,39 @@ def check_options(
     return duration, aspect
 
 
+class BadMode(AtelierError):
+    key = "video_options.bad_mode"
+
+
+class NoAudioOption(AtelierError):
+    key = "video_options.no_audio"
+
+
+def check_extras(
+    model: VideoModel, mode: str | None, audio: bool | None
+) -> tuple[str | None, bool | None]:
+    """The mode and audio switch to use (None where the model has no such option)."""
+    if mode is not None and mode not in model.modes:
+        allowed = ", ".join(model.modes) or "—"
+        raise BadMode(model.name, model=model.name, mode=mode[:20], allowed=allowed)
+    if audio is not None and not model.audio:
+        raise NoAudioOption(model.name, model=model.name)
+    chosen_mode = mode or (model.modes[0] if model.modes else None)
+    return chosen_mode, (bool(audio) if model.audio else None)
+
+
 def card(title: str, user_id: int, status: str) -> str:
     return f"🎬 **{title[:300]}** — <@{user_id}>\n{status}"
+
+
+def details(options: VideoOptions) -> str:
+    """``10 s · 16:9 · pro · 🔊``: the options a price is for."""
+    parts = [f"{options.duration} s", options.aspect]
+    if options.mode:
+        parts.append(options.mode)
+    if options.audio is not None:
+        parts.append("🔊" if options.audio else "🔇")
+    return " · ".join(parts)
 
 
 def size_text(size: int) -> str:
@@ -198,6 +230,8 @@ class Video(commands.Cog):
         image=cmd("A first frame: makes the video from this image", "video.image"),
         duration=cmd("Length in seconds (the model's choices)", "video.duration"),
         aspect=cmd("Aspect ratio, e.g. 16:9", "video.aspect"),
+        mode=cmd("Quality mode (the model's choices, e.g. std or pro)", "video.mode"),
+        audio=cmd("With sound (models that can make it)", "video.audio"),
     )
     @app_commands.guild_only()
     async def video(
@@ -208,6 +242,8 @@ class Video(commands.Cog):
         image: discord.Attachment | None = None,
         duration: app_commands.Range[int, 1, 120] | None = None,
         aspect: app_commands.Range[str, 1, 20] | None = None,
+        mode: app_commands.Range[str, 1, 20] | None = None,
+        audio: bool | None = None,
     ) -> None:
         config = self.bot.services.config
         chosen = config.video.model(model)
@@ -216,7 +252,8 @@ class Video(commands.Cog):
         # Before anything is held: a family this gateway does not serve costs nothing.
         self.bot.services.capabilities.require_adapter(chosen.adapter)
         seconds, ratio = check_options(chosen, duration, aspect, image)
-        price = chosen.cost(seconds, config.pricing.action_price(KIND))
+        options = VideoOptions(seconds, ratio, *check_extras(chosen, mode, audio))
+        price = chosen.option_cost(options, config.pricing.action_price(KIND))
         if chosen.adapter == "chat":
             if image is not None:
                 raise ImageNotAllowed(chosen.name, model=chosen.name)
@@ -237,6 +274,8 @@ class Video(commands.Cog):
             "prompt": prompt,
             "duration": seconds,
             "aspect": ratio,
+            "mode": options.mode,
+            "audio": options.audio,
             "image_url": image.url if image else None,
             "price": price,
             "upload_limit": interaction.filesize_limit,
@@ -257,7 +296,15 @@ class Video(commands.Cog):
             role_ids=role_ids(interaction.user),
             prompt=prompt,
         )
-        waiting = self.bot.services.catalog.t(interaction.locale, "jobs.waiting")
+        catalog = self.bot.services.catalog
+        # The price of exactly these options, on the card before anything reaches the upstream.
+        waiting = (
+            catalog.t(interaction.locale, "jobs.waiting")
+            + "\n"
+            + catalog.t(
+                interaction.locale, "video_options.price", price=price, details=details(options)
+            )
+        )
         title = f"{chosen.name} · {prompt}"
         await start_job(interaction, new, card(title, interaction.user.id, waiting))
 
@@ -281,6 +328,14 @@ class Video(commands.Cog):
         typed = str(current or "")
         durations = [d for d in (chosen.durations if chosen else []) if str(d).startswith(typed)]
         return fitting_choices((f"{d} s", d) for d in durations)
+
+    @video.autocomplete("mode")
+    async def _mode_autocomplete(
+        self, interaction: discord.Interaction[AtelierBot], current: str
+    ) -> list[app_commands.Choice[str]]:
+        chosen = self._chosen(interaction)
+        modes = chosen.modes if chosen else []
+        return fitting_choices((m, m) for m in modes if current in m)
 
     @video.autocomplete("aspect")
     async def _aspect_autocomplete(

@@ -24,7 +24,8 @@ def expected(profile: str) -> dict[str, str]:
     found = {f: "served" if f in OFFERS[profile] else "not served" for f in FAMILIES}
     if profile.startswith("mj-"):
         # A proxy reached directly does not take "Bearer sk-…" (upstream-api.md §7).
-        found["midjourney"] = found["midjourney_actions"] = "key rejected"
+        for family in ("midjourney", "midjourney_actions", "midjourney_shorten"):
+            found[family] = "key rejected"
     return found
 
 

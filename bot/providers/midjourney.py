@@ -105,6 +105,8 @@ class MidjourneyProvider:
         elif kind == "mj_describe":
             [image] = await self._images(request["image_urls"])
             result = await self.client.describe(image)
+        elif kind == "mj_shorten":
+            result = await self.client.shorten(request["prompt"])
         elif kind == "mj_modal":
             mask = await self._mask(request)  # before the press: a bad image presses nothing
             pressed = await self.client.action(request["task_id"], request["custom_id"])

@@ -102,6 +102,8 @@ class VideoProvider:
                 duration=int(request["duration"]),
                 aspect=request["aspect"],
                 image=image,
+                mode=request.get("mode"),
+                audio=request.get("audio"),
             )
         )
         log.info("video %s accepted: task %s", self.name, task_id)

@@ -68,10 +68,16 @@ PROBES: Mapping[str, Probe] = MappingProxyType(
         "billing": Probe("GET", "/dashboard/billing/subscription"),
     }
 )
-FAMILIES: tuple[str, ...] = (*PROBES, "midjourney_actions")
 # A direct midjourney-proxy answers a GET on a POST route it has with 405; one it lacks, 404.
-_MJ_ACTION = Probe("GET", "/mj/submit/action")
-ALL_PROBES: tuple[Probe, ...] = (*PROBES.values(), _MJ_ACTION)
+# novicezk has neither /mj/submit/action (only /mj/submit/change) nor /mj/submit/shorten.
+MJ_ROUTES: Mapping[str, Probe] = MappingProxyType(
+    {
+        "midjourney_actions": Probe("GET", "/mj/submit/action"),
+        "midjourney_shorten": Probe("GET", "/mj/submit/shorten"),
+    }
+)
+FAMILIES: tuple[str, ...] = (*PROBES, *MJ_ROUTES)
+ALL_PROBES: tuple[Probe, ...] = (*PROBES.values(), *MJ_ROUTES.values())
 
 
 class CapabilitiesConfig(BaseModel):
@@ -155,7 +161,8 @@ async def discover(client: UpstreamClient) -> Discovery:
     results = await asyncio.gather(*(_ask(client, PROBES[n]) for n in names))
     answers = {name: answer for name, (answer, _) in zip(names, results, strict=True)}
     models = _models(results[names.index("chat")][1])
-    answers["midjourney_actions"] = await _mj_actions(client, answers)
+    for family, probe in MJ_ROUTES.items():
+        answers[family] = await _mj_route(client, answers, probe)
     return Discovery(MappingProxyType(answers), models)
 
 
@@ -170,15 +177,15 @@ async def _ask(client: UpstreamClient, probe: Probe) -> tuple[Answer, Any]:
     return answer, _json(body) if status == 200 else None
 
 
-async def _mj_actions(client: UpstreamClient, answers: Mapping[str, Answer]) -> Answer:
-    """A gateway (it answers /v1/models) relays every action it knows; a proxy reached directly
-    has /mj/submit/action or not (novicezk has only /mj/submit/change)."""
+async def _mj_route(client: UpstreamClient, answers: Mapping[str, Answer], probe: Probe) -> Answer:
+    """A gateway (it answers /v1/models) relays every Midjourney route it knows; a proxy
+    reached directly has the route or not."""
     midjourney = answers["midjourney"]
     if midjourney is not Answer.SERVED:
         return midjourney
     if answers["chat"] is Answer.SERVED:
         return Answer.SERVED
-    answer, _ = await _ask(client, _MJ_ACTION)
+    answer, _ = await _ask(client, probe)
     return answer
 
 

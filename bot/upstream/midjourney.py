@@ -63,8 +63,10 @@ RELAYED_KINDS = frozenset({"Outpaint", "CustomZoom", "Inpaint"})
 CHANGE_MARK = "atelier-change"
 GRID_ACTIONS = frozenset({"IMAGINE", "VARIATION", "REROLL", "BLEND"})
 
+# Actions whose result is numbered prompts, and how many: /describe four, /shorten five.
+PROMPT_ACTIONS = {"DESCRIBE": 4, "SHORTEN": 5}
 # Describe results: "1️⃣ prompt…\n\n2️⃣ prompt…"; the variation selector is sometimes missing.
-_KEYCAP = re.compile(r"(?m)^\s*([1-4])\ufe0f?\u20e3\s*")
+_KEYCAP = re.compile(r"(?m)^\s*([1-5])\ufe0f?\u20e3\s*")
 # Describe prompts link artist names: "[name](https://s.mj.run/…)" → "name".
 _MD_LINK = re.compile(r"\[([^\]]*)\]\(\s*https?://[^)\s]*\s*\)")
 
@@ -126,14 +128,15 @@ class MJTask(TaskStatus):
         prompt = as_text(obj.get("prompt"))
         final_prompt = as_text(props.get("finalPrompt")) or as_text(obj.get("promptEn"))
         prompts: list[str] = []
-        if action == "DESCRIBE":
+        if action in PROMPT_ACTIONS:
             texts = (
                 final_prompt,
                 prompt,
                 as_text(obj.get("promptEn")),
                 as_text(obj.get("description")),
             )
-            prompts = next((p for p in map(describe_prompts, texts) if p), [])
+            limit = PROMPT_ACTIONS[action]
+            prompts = next((p for p in (describe_prompts(t, limit) for t in texts) if p), [])
         return cls(
             id=as_text(obj.get("id")),
             action=action,
@@ -152,8 +155,9 @@ class MJTask(TaskStatus):
         )
 
 
-def describe_prompts(text: str) -> list[str]:
-    """The numbered prompts of a describe result (``1️⃣ …`` to ``4️⃣ …``), links flattened."""
+def describe_prompts(text: str, limit: int = 4) -> list[str]:
+    """The numbered prompts of a describe (``1️⃣ …`` to ``4️⃣ …``) or shorten (to ``5️⃣``)
+    result, links flattened."""
     marks = list(_KEYCAP.finditer(text))
     prompts = []
     for index, mark in enumerate(marks):
@@ -161,7 +165,7 @@ def describe_prompts(text: str) -> list[str]:
         prompt = " ".join(_MD_LINK.sub(r"\1", text[mark.end() : end]).split())
         if prompt:
             prompts.append(prompt)
-    return prompts[:4]
+    return prompts[:limit]
 
 
 def data_uri(content: bytes, content_type: str | None = None) -> str:
@@ -240,6 +244,10 @@ class MidjourneyClient:
     async def describe(self, image: str) -> MJSubmit:
         """Ask for four prompts that describe an image (a data URI)."""
         return await self._submit("describe", {"base64": image, "botType": MID_JOURNEY})
+
+    async def shorten(self, prompt: str) -> MJSubmit:
+        """Ask for five shorter versions of a prompt (Midjourney's prompt analyzer)."""
+        return await self._submit("shorten", {"prompt": prompt, "botType": MID_JOURNEY})
 
     async def fetch(self, ids: Sequence[str]) -> list[MJTask]:
         """Several tasks in one request; ids the gateway does not know are simply absent."""

@@ -147,7 +147,7 @@ MIDJOURNEY = web.AppKey("upstream_sandbox_midjourney", MidjourneyState)
 
 
 def buttons_for(task: SandboxMJTask, state: MidjourneyState | None = None) -> list[dict[str, Any]]:
-    if task.action == "DESCRIBE":
+    if task.action in ("DESCRIBE", "SHORTEN"):
         return []
     if task.action != "UPSCALE":
         return grid_buttons(task.hash)
@@ -165,13 +165,29 @@ def describe_text(task: SandboxMJTask) -> str:
     )
 
 
+def shorten_text(task: SandboxMJTask) -> str:
+    """Midjourney's /shorten embed: the prompt's weighty tokens, then five shorter options
+    (keycap numbers), the shortest last."""
+    words = task.prompt.split()
+    options = [" ".join(words[: max(1, len(words) * n // 5)]) for n in range(5, 0, -1)]
+    return (
+        "**IMPORTANT TOKENS**\n"
+        + " ".join(words[:3])
+        + "\n\n**SHORTENED OPTIONS**\n"
+        + ("\n\n".join(f"{n}\ufe0f\u20e3 {option}" for n, option in enumerate(options, 1)))
+    )
+
+
 def task_json(state: MidjourneyState, task: SandboxMJTask, base_url: str) -> dict[str, Any]:
     status, progress = state.status(task)
     image = f"{base_url}/mj/image/{task.id}"
     image_url = {"IN_PROGRESS": f"{image}?rand={progress}", "SUCCESS": image}.get(status, "")
+    done = status == "SUCCESS"
     prompt = (
-        describe_text(task) if task.action == "DESCRIBE" and status == "SUCCESS" else task.prompt
-    )
+        describe_text(task) if task.action == "DESCRIBE" and done
+        else shorten_text(task) if task.action == "SHORTEN" and done
+        else task.prompt
+    )  # fmt: skip
     elapsed_ms = int((state.clock() - task.started) * 1000)
     wait_ms = int(sum(task.durations[:2]) * 1000)
     terminal = status in ("SUCCESS", "FAILURE")
@@ -301,6 +317,14 @@ async def describe(request: web.Request) -> web.Response:
     return _accept(request, state, "DESCRIBE", "", bot_type=_bot_type(body))
 
 
+async def shorten(request: web.Request) -> web.Response:
+    state, body = await _state_and_body(request)
+    prompt = body.get("prompt")
+    if not isinstance(prompt, str) or not prompt.strip():
+        return _code(4, "prompt不能为空")
+    return _accept(request, state, "SHORTEN", prompt, bot_type=_bot_type(body))
+
+
 def _accept(
     request: web.Request,
     state: MidjourneyState,
@@ -364,7 +388,7 @@ async def image(request: web.Request) -> web.Response:
     task = state.tasks.get(request.match_info["id"])
     if task is None or state.status(task)[0] not in ("IN_PROGRESS", "SUCCESS"):
         return web.Response(status=404, text="image not found")
-    grid = task.action not in ("UPSCALE", "DESCRIBE")
+    grid = task.action not in ("UPSCALE", "DESCRIBE", "SHORTEN")
     return web.Response(
         body=sandbox_png(task.id, grid, state.image_bytes), content_type="image/png"
     )
@@ -434,6 +458,7 @@ def setup(app: web.Application, state: MidjourneyState) -> None:
             ("modal", modal),
             ("blend", blend),
             ("describe", describe),
+            ("shorten", shorten),
         ):
             app.router.add_post(f"{prefix}/mj/submit/{kind}", handler)
         app.router.add_post(f"{prefix}/mj/submit/change", change)

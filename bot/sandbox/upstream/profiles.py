@@ -178,13 +178,15 @@ PROFILES: Mapping[str, Profile] = MappingProxyType(
 # Which command families each profile offers, as the tests and the doctor table expect them.
 OFFERS: Mapping[str, frozenset[str]] = MappingProxyType(
     {
-        "union": frozenset({"chat", "gpts", "midjourney", "midjourney_actions", "suno", "kling",
+        "union": frozenset({"chat", "gpts", "midjourney", "midjourney_actions",
+                            "midjourney_shorten", "suno", "kling",
                             "luma", "runway", "sora", "unified", "images", "audio", "moderation",
                             "billing"}),
-        "new-api": frozenset({"chat", "midjourney", "midjourney_actions", "suno", "kling", "sora",
+        "new-api": frozenset({"chat", "midjourney", "midjourney_actions", "midjourney_shorten",
+                              "suno", "kling", "sora",
                               "unified", "images", "audio", "moderation", "billing"}),
         "one-api": frozenset({"chat", "images", "audio", "moderation", "billing"}),
-        "mj-trueai": frozenset({"midjourney", "midjourney_actions"}),
+        "mj-trueai": frozenset({"midjourney", "midjourney_actions", "midjourney_shorten"}),
         "mj-novicezk": frozenset({"midjourney"}),
     }
 )  # fmt: skip

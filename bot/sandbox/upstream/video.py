@@ -30,6 +30,8 @@ from bot.sandbox.upstream.wire import json_response, openai_error, task_error
 Phase = Literal["queued", "running", "done", "failed"]
 KLING_DURATIONS = ("5", "10")
 KLING_ASPECTS = ("16:9", "9:16", "1:1")
+KLING_MODES = ("std", "pro")
+KLING_SOUNDS = ("on", "off")
 LUMA_ASPECTS = ("16:9", "9:16", "1:1", "4:3", "3:4", "21:9", "9:21")
 RUNWAY_VERSION = "2024-11-06"
 RUNWAY_RATIOS = {"gen3a_turbo": ("1280:768", "768:1280")}
@@ -282,6 +284,8 @@ async def kling_submit(request: web.Request) -> web.Response:
         else "model_name is required" if not _str(body.get("model_name"))
         else "duration must be \"5\" or \"10\"" if body.get("duration", "5") not in KLING_DURATIONS
         else "aspect_ratio is invalid" if body.get("aspect_ratio", "16:9") not in KLING_ASPECTS
+        else "mode must be \"std\" or \"pro\"" if body.get("mode", "std") not in KLING_MODES
+        else "sound must be \"on\" or \"off\"" if body.get("sound", "off") not in KLING_SOUNDS
         else "image must be a URL or bare base64"
         if kind == "image2video" and (_str(body.get("image")) or "data:").startswith("data:")
         else ""

@@ -49,6 +49,8 @@ class VideoRequest:
     duration: int
     aspect: str
     image: bytes | None = None
+    mode: str | None = None  # Kling's std/pro; None: the API's default
+    audio: bool | None = None  # Kling's sound on/off; None: not sent (the model has no switch)
 
     def image_data_uri(self) -> str | None:
         return data_uri(self.image) if self.image else None

@@ -92,10 +92,12 @@ class KlingClient:
         body: dict[str, Any] = {
             "model_name": request.model,
             "prompt": request.prompt,
-            "mode": "std",
+            "mode": request.mode or "std",
             "duration": str(request.duration),  # "5" or "10": a string in Kling's API
             "aspect_ratio": request.aspect,
         }
+        if request.audio is not None:
+            body["sound"] = "on" if request.audio else "off"
         if image := request.image_base64():
             body["image"] = image  # Kling takes bare base64, without a data: prefix
         obj = await submit_json(self._client, f"/kling/v1/videos/{kind}", json=body)
