@@ -5,17 +5,18 @@ checked again on every press."""
 
 from __future__ import annotations
 
-import re
+from collections.abc import Mapping
 from typing import Any, Literal
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.app import Admitted, AtelierBot, require_guild
+from bot.app import AtelierBot, require_guild
 from bot.i18n import cmd
 from bot.job_list import JobLine, job_page
-from cogs.credit_pages import COLOUR, PAGE, arrow, page_footer, require_manage_guild
+from cogs.buttons import ButtonAction
+from cogs.credit_pages import COLOUR, PAGE, page_footer, require_manage_guild
 
 Scope = Literal["me", "server"]
 STATE_ICONS = {"succeeded": "✅", "failed": "❌", "timed_out": "⌛", "awaiting": "⏸️"}
@@ -55,42 +56,31 @@ async def jobs_page(
     embed.description = "\n".join(rows) or catalog.t(locale, "jobs_list.empty")
     embed.set_footer(text=page_footer(bot, locale, page, pages))
     view = discord.ui.View(timeout=None)
-    view.add_item(JobsButton(scope, max(0, page - 1), "◀", disabled=page == 0))
-    view.add_item(JobsButton(scope, page + 1, "▶", disabled=page + 1 >= pages))
+    view.add_item(
+        JOBS_PAGE.button(scope=scope, page=max(0, page - 1), label="◀", disabled=page == 0)
+    )
+    view.add_item(
+        JOBS_PAGE.button(scope=scope, page=page + 1, label="▶", disabled=page + 1 >= pages)
+    )
     return {"embed": embed, "view": view}
 
 
-class JobsButton(
-    Admitted,
-    discord.ui.DynamicItem[discord.ui.Button[Any]],
-    template=r"atelier:jobs:(?P<scope>me|server):(?P<page>[0-9]{1,6})",
-):
+async def _turned(interaction: discord.Interaction[AtelierBot], values: Mapping[str, str]) -> None:
     """◀ or ▶ of /jobs. "me" lists the presser's own jobs, so a forwarded id shows no one
     else's; "server" asks for Manage Server again on every press."""
+    scope: Scope = "server" if values["scope"] == "server" else "me"
+    if scope == "server":
+        require_manage_guild(interaction)
+    guild_id = require_guild(interaction)
+    # One read (never behind the database writer), then the page itself is the answer.
+    page = await jobs_page(
+        interaction.client, interaction.locale, guild_id, interaction.user.id, scope,
+        int(values["page"]),
+    )  # fmt: skip
+    await interaction.response.edit_message(**page)
 
-    def __init__(self, scope: Scope, page: int, label: str = "▶", disabled: bool = False):
-        super().__init__(arrow(f"atelier:jobs:{scope}:{page}", label, disabled))
-        self.scope: Scope = scope
-        self.page = page
 
-    @classmethod
-    async def from_custom_id(
-        cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: re.Match[str]
-    ) -> JobsButton:
-        scope: Scope = "server" if match["scope"] == "server" else "me"
-        return cls(scope, int(match["page"]))
-
-    async def callback(self, interaction: discord.Interaction[AtelierBot]) -> None:
-        try:
-            if self.scope == "server":
-                require_manage_guild(interaction)
-            bot, guild_id = interaction.client, require_guild(interaction)
-            page = await jobs_page(
-                bot, interaction.locale, guild_id, interaction.user.id, self.scope, self.page
-            )
-            await interaction.response.edit_message(**page)
-        except Exception as error:
-            await interaction.client.report_error(interaction, error)
+JOBS_PAGE = ButtonAction("jobs", _turned, scope="me|server", page="[0-9]{1,6}")
 
 
 class Jobs(commands.Cog):
@@ -98,7 +88,7 @@ class Jobs(commands.Cog):
         self.bot = bot
 
     async def cog_load(self) -> None:
-        self.bot.add_dynamic_items(JobsButton)
+        self.bot.add_dynamic_items(JOBS_PAGE.item)
 
     @app_commands.command(
         name=cmd("jobs", "jobs_list.name"),

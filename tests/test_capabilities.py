@@ -20,13 +20,9 @@ from tests.helpers import wait_until
 
 
 def expected(profile: str) -> dict[str, str]:
-    """What discovery must find on ``profile`` with the bot's Bearer key."""
-    found = {f: "served" if f in OFFERS[profile] else "not served" for f in FAMILIES}
-    if profile.startswith("mj-"):
-        # A proxy reached directly does not take "Bearer sk-…" (upstream-api.md §7).
-        for family in ("midjourney", "midjourney_actions", "midjourney_shorten"):
-            found[family] = "key rejected"
-    return found
+    """What discovery must find on ``profile`` (a proxy reached directly refuses "Bearer sk-…",
+    upstream-api.md §7; with ``mj_auth = "auto"`` the probe asks again its way)."""
+    return {f: "served" if f in OFFERS[profile] else "not served" for f in FAMILIES}
 
 
 def cells(row: str) -> tuple[str, str, str]:
@@ -53,7 +49,8 @@ async def test_discovery_finds_what_each_profile_serves(
     profile: str, http: aiohttp.ClientSession
 ) -> None:
     async with UpstreamSandbox(profile=profile) as sandbox:
-        found = await discover(UpstreamClient(http, sandbox.base_url, sandbox.api_key))
+        client = UpstreamClient(http, sandbox.base_url, sandbox.api_key, mj_auth="auto")
+        found = await discover(client)
     assert {f: str(a) for f, a in found.answers.items()} == expected(profile)
     if "chat" in OFFERS[profile]:
         assert found.models is not None and "gpt-4o-mini" in found.models
@@ -72,9 +69,22 @@ async def test_doctor_prints_the_capability_table_of_each_profile(
     assert table == expected(profile)
     served = sum(answer == "served" for answer in expected(profile).values())
     assert summary.endswith(f"{served} of {len(FAMILIES)} families served")
+    assert check.ok
+
+
+@pytest.mark.parametrize("profile", ["mj-trueai", "mj-novicezk"])
+async def test_a_direct_proxy_refuses_a_bearer_key_pinned_in_config(
+    profile: str, http: aiohttp.ClientSession
+) -> None:
+    async with UpstreamSandbox(profile=profile) as sandbox:
+        config = config_for(sandbox)
+        config = config.model_copy(
+            update={"upstream": config.upstream.model_copy(update={"mj_auth": "bearer"})}
+        )
+        check = await check_capabilities(Context(config, {}, http, 10.0))
     # A key the gateway refuses is a failed check that names the setting.
-    assert check.ok is not profile.startswith("mj-")
-    assert check.ok or summary.startswith("upstream.api_key: rejected on midjourney")
+    assert not check.ok
+    assert check.detail.startswith("upstream.api_key: rejected on midjourney")
 
 
 async def test_pins_win_and_show_as_pinned(http: aiohttp.ClientSession) -> None:

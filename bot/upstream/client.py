@@ -358,9 +358,14 @@ class UpstreamClient:
                 timeout=self._timeout_for(timeout),
                 allow_redirects=False,
             ) as resp:
-                return resp.status, resp.content_type, await read_limited(resp, MAX_ERROR_BODY)
+                answer = resp.status, resp.content_type, await read_limited(resp, MAX_ERROR_BODY)
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise self.transport_error(method, path, exc) from None
+        if answer[0] == 401 and self.mj_auth == "auto" and _MJ_PATH.match(urlsplit(path).path):
+            # A midjourney-proxy reached directly never matches "Bearer …": ask it its way.
+            self.mj_auth = MJ_SECRET_HEADER
+            return await self.probe(method, path, json=json, timeout=timeout)
+        return answer
 
     def _headers(self, extra: dict[str, str] | None, path: str = "") -> dict[str, str]:
         if self.mj_auth == MJ_SECRET_HEADER and _MJ_PATH.match(urlsplit(path).path):
