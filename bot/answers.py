@@ -5,19 +5,30 @@ from __future__ import annotations
 import logging
 import math
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from bot.config import ChatConfig
-from bot.errors import AnswerFiltered, AnswerNotShown, UpstreamError, UpstreamFailure
+from bot.errors import (
+    AnswerFiltered,
+    AnswerNotShown,
+    ReasoningOnly,
+    UpstreamError,
+    UpstreamFailure,
+)
 from bot.ledger import Hold, Ledger
 from bot.pricing import PricingConfig
+from bot.reasoning import ReasoningStream, quoted_reasoning
 from bot.spending import Spending, SpendRequest
 from bot.streaming import StreamingReply
 from bot.upstream import ChatClient, ChatUsage
 
 log = logging.getLogger(__name__)
+
+# Characters of the first message a shown reasoning block may take: the answer starts there too.
+SHOWN_REASONING_ROOM = 1200
 
 # Characters that tokenizers count about one token each; everything else runs ~4 chars a token.
 _WIDE = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uff00-\uffef]")
@@ -63,6 +74,7 @@ class Outcome:
     usage: ChatUsage | None
     error: UpstreamError | None
     shown: bool = True  # False when Discord kept refusing the reply
+    reasoning: str = ""  # never part of text, never sent back upstream
 
     @property
     def delivered(self) -> bool:
@@ -89,7 +101,7 @@ class AnswerService:
     ) -> int:
         rule = self.pricing.chat_price(choice.model)
         if usage is not None:
-            return rule.cost(usage.prompt_tokens, usage.completion_tokens)
+            return rule.cost(usage.prompt_tokens, usage.completion_tokens, usage.reasoning_tokens)
         # No usage chunk (or a cut stream): charge by our own estimate of what was used.
         return rule.cost(estimate_tokens(prompt_text(messages)), estimate_tokens(text))
 
@@ -122,25 +134,43 @@ class AnswerService:
         messages: list[Message],
         reply: StreamingReply,
         footer: Callable[[Outcome], str],
+        *,
+        thinking: Callable[[float], str] | None = None,
+        show_reasoning: bool = False,
     ) -> Outcome:
         """Stream the answer into ``reply``, finish it with ``footer(outcome)``, then settle.
 
         Upstream failures end up in ``outcome.error``, never raised. The hold is settled once
         the reply is final, for what the member can read: if Discord keeps refusing the reply,
         only the part that was shown is charged (nothing if none was), and the error is raised.
+
+        Reasoning (any of the three forms) is kept apart in ``outcome.reasoning``; while the
+        model only thinks, ``thinking(seconds)`` is the reply's live status. With
+        ``show_reasoning`` the reasoning is quoted above the answer.
         """
-        text = ""
+        parts = ReasoningStream()
         usage: ChatUsage | None = None
         error: UpstreamError | None = None
         finish: str | None = None
+        started = time.monotonic()
+        prefix = 0  # characters of the reply before the answer (the quoted reasoning)
+
+        def show(answer: str) -> None:
+            nonlocal prefix
+            if answer and not reply.text and show_reasoning and parts.reasoning.strip():
+                block = quoted_reasoning(parts.reasoning, SHOWN_REASONING_ROOM) + "\n\n"
+                prefix = len(block)
+                reply.feed(block)
+            reply.feed(answer)
+            if not parts.answer and parts.reasoning and thinking is not None:
+                reply.set_status(thinking(time.monotonic() - started))
+
         try:
             if choice.stream:
                 async for delta in self.chat.stream_chat(
                     choice.model, messages, max_tokens=self.config.max_output_tokens
                 ):
-                    if delta.text:
-                        text += delta.text
-                        reply.feed(delta.text)
+                    show(parts.feed(delta.text, delta.reasoning))
                     if delta.usage is not None:
                         usage = delta.usage
                     finish = delta.finish_reason or finish
@@ -148,28 +178,32 @@ class AnswerService:
                 result = await self.chat.complete_chat(
                     choice.model, messages, max_tokens=self.config.max_output_tokens
                 )
-                text, usage, finish = result.text, result.usage, result.finish_reason
-                reply.feed(text)
+                usage, finish = result.usage, result.finish_reason
+                show(parts.feed(result.text, result.reasoning))
         except UpstreamError as exc:
             error = exc
             log.warning("chat answer failed model=%s hold=%s: %s", choice.model, hold.id, exc)
+        show(parts.close())
+        text = parts.answer
         filtered = error is None and finish == "content_filter"
         if filtered:
             # A clean end, short of the answer: the member is told why it stops there.
             error = AnswerFiltered("finish_reason content_filter", status=200)
+        if not text and error is None and parts.reasoning.strip():
+            error = ReasoningOnly("the model reasoned but gave no answer", status=200)
         if not text and error is None:
             # A clean end with no text (a bare [DONE]): say so rather than show an empty answer.
             error = UpstreamFailure("the upstream returned an empty answer", status=200)
         # A cut stream's usage (if any came) is not trusted: charge by our estimate instead.
         trusted = usage if error is None or filtered else None
         cost = self.cost(choice, messages, text, trusted) if text else 0
-        outcome = Outcome(text, min(cost, hold.amount), usage, error)
+        outcome = Outcome(text, min(cost, hold.amount), usage, error, reasoning=parts.reasoning)
         try:
             await reply.finish(footer(outcome))
         except Exception as exc:
             # Discord's doing (a deleted channel, lost access), not a bug: a warning, and the
             # member is told in their language where Discord still allows it.
-            shown = text[: reply.visible_chars]
+            shown = text[: max(0, reply.visible_chars - prefix)]
             log.warning("answer for hold %s could not be shown in full (%d of %d chars)",
                         hold.id, len(shown), len(text), exc_info=True)  # fmt: skip
             outcome.shown = False

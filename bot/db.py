@@ -106,6 +106,9 @@ class GuildSettings(Base):
     alert_sent: Mapped[bool] = mapped_column(default=False)
     moderation: Mapped[bool] = mapped_column(default=False)
     log_channel_id: Mapped[int | None] = mapped_column(BigInteger)
+    # collapsed | shown | off: what members see of a reasoning model's thinking.
+    reasoning_mode: Mapped[str] = mapped_column(String(12), default="collapsed",
+                                                server_default="collapsed")  # fmt: skip
 
 
 class SpendLimit(Base):

@@ -104,12 +104,24 @@ class GPT(commands.Cog):
     def footer(self, locale: Any, choice: ChatChoice, outcome: Outcome) -> str:
         catalog = self.services.catalog
         done = catalog.t(locale, "gpt.footer", label=choice.label, cost=outcome.cost)
+        if outcome.usage is not None and outcome.usage.reasoning_tokens:
+            tokens = catalog.t(locale, "reasoning.tokens", tokens=outcome.usage.reasoning_tokens)
+            done = f"{done} · {tokens}"
         if outcome.error is None:
             return done
         problem = catalog.error(locale, outcome.error)
         if not outcome.delivered:
             return f"⚠️ {problem}"
         return f"-# ⚠️ {catalog.t(locale, 'gpt.cut_off', reason=problem)}\n{done}"
+
+    def reasoning_options(self, locale: Any, mode: str) -> dict[str, Any]:
+        """How answers.run shows a reasoning model's thinking under the server's mode."""
+        catalog = self.services.catalog
+
+        def thinking(seconds: float) -> str:
+            return catalog.t(locale, "reasoning.thinking", seconds=int(seconds))
+
+        return {"thinking": thinking if mode != "off" else None, "show_reasoning": mode == "shown"}
 
     @app_commands.command(
         name=cmd("gpt", "gpt.name"),
@@ -160,8 +172,10 @@ class GPT(commands.Cog):
         # waits for: a finished answer whose conversation was never recorded cannot continue.
         async with self.bot.work.track():
             reply.start()
+            mode = await services.policies.reasoning_mode(guild_id)
             outcome = await services.answers.run(
-                hold, choice, messages, reply, lambda o: self.footer(interaction.locale, choice, o)
+                hold, choice, messages, reply, lambda o: self.footer(interaction.locale, choice, o),
+                **self.reasoning_options(interaction.locale, mode),
             )
             if not outcome.delivered:
                 return
@@ -273,9 +287,11 @@ class GPT(commands.Cog):
         reply = StreamingReply(target, pacing=services.pacing, budget=services.write_budget)
         async with self.bot.work.track():
             reply.start()
+            mode = await services.policies.reasoning_mode(conversation.guild_id)
             try:
                 outcome = await services.answers.run(
-                    hold, choice, messages, reply, lambda o: self.footer(locale, choice, o)
+                    hold, choice, messages, reply, lambda o: self.footer(locale, choice, o),
+                    **self.reasoning_options(locale, mode),
                 )
             except AnswerNotShown as exc:
                 # The thread is gone or closed to us: nowhere to say so; only what showed is paid.

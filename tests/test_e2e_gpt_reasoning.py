@@ -1,0 +1,153 @@
+"""/gpt with reasoning models end to end: the three forms, the server's reasoning mode, a
+stream that is all reasoning, a stream cut without finish_reason or [DONE], reasoning prices."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.answers import estimate_tokens
+from bot.sandbox.world import SandboxWorld
+from tests.helpers import (
+    FAST_CHAT,
+    answer_text,
+    ever_showed,
+    final_answer,
+    private_reply,
+    run_slash,
+    sandbox_tokens,
+    wait_until,
+)
+
+REASONING = "The member asks about tea.\nGreen tea steeps at 80 C.\nSo: three minutes."
+REPLY = "Steep green tea at 80 °C for three minutes."
+FORMS = ("reasoning_content", "reasoning", "think")
+PRICES = {"chat": [{"pattern": "*", "per_call": 1, "per_1k_input": 1000, "per_1k_output": 1000}]}
+
+
+def reasoning_world(**pricing: object) -> SandboxWorld:
+    config = {"chat": FAST_CHAT, "pricing": pricing or PRICES,
+              "credit": {"starting_balance": 10_000}}  # fmt: skip
+    return SandboxWorld(config=config)
+
+
+async def set_mode(world: SandboxWorld, mode: str) -> None:
+    handle = await run_slash(world, world.owner_id, "admin reasoning", {"mode": mode})
+    reply = await private_reply(world, handle)
+    assert mode in reply.content.casefold()
+
+
+def no_reasoning_in(content: str) -> bool:
+    return not any(part in content for part in ("<think", "think>", "80 C", "member asks"))
+
+
+@pytest.mark.parametrize("form", FORMS)
+async def test_each_form_keeps_reasoning_out_of_the_answer_and_shows_a_live_status(
+    form: str,
+) -> None:
+    async with reasoning_world() as world:
+        chat = world.upstream.chat
+        chat.reply, chat.reasoning, chat.reasoning_form = REPLY, REASONING, form
+        chat.chunk_chars = 3  # every tag arrives split across chunks
+        chat.think_seconds = 1.5
+        handle = await run_slash(world, world.add_member("alice"), "gpt", {"prompt": "tea?"})
+        [message] = await final_answer(world, handle)
+        assert answer_text([message]) == REPLY
+        assert all(no_reasoning_in(content) for _, content, _ in message.history)
+        # While the model thought, the reply said so (paced like any edit), not a bare defer.
+        assert ever_showed(world, "Thinking…", " s")
+        assert f"{sandbox_tokens(REASONING)} reasoning tokens" in message.content
+
+
+async def test_reasoning_is_never_sent_back_upstream_as_history() -> None:
+    async with reasoning_world() as world:
+        chat = world.upstream.chat
+        chat.reply, chat.reasoning, chat.reasoning_form = REPLY, REASONING, "think"
+        member = world.add_member("alice")
+        handle = await run_slash(world, member, "gpt", {"prompt": "tea?"})
+        [answer] = await final_answer(world, handle)
+        thread_id = answer.id  # a thread started from a message takes the message's id
+        await world.discord.wait_for_message(lambda m: m.channel_id == thread_id)
+        await world.discord.post_user_message(thread_id, member, "and black tea?")
+        await wait_until(lambda: len(world.upstream.requests_to("/v1/chat/completions")) == 2)
+        history = world.upstream.requests_to("/v1/chat/completions")[-1].json["messages"]
+        assert [m["content"] for m in history if m["role"] == "assistant"] == [REPLY]
+
+
+async def test_shown_mode_quotes_the_reasoning_above_the_answer() -> None:
+    async with reasoning_world() as world:
+        await set_mode(world, "shown")
+        chat = world.upstream.chat
+        chat.reply, chat.reasoning, chat.reasoning_form = REPLY, REASONING, "reasoning_content"
+        handle = await run_slash(world, world.add_member("alice"), "gpt", {"prompt": "tea?"})
+        [message] = await final_answer(world, handle)
+        quote = "\n".join(f"> -# {line}" for line in REASONING.splitlines())
+        assert message.content.startswith(f"{quote}\n\n{REPLY}\n-# ")
+
+
+async def test_off_mode_shows_neither_status_nor_reasoning() -> None:
+    async with reasoning_world() as world:
+        await set_mode(world, "off")
+        chat = world.upstream.chat
+        chat.reply, chat.reasoning, chat.reasoning_form = REPLY, REASONING, "reasoning"
+        chat.think_seconds = 1.0
+        handle = await run_slash(world, world.add_member("alice"), "gpt", {"prompt": "tea?"})
+        [message] = await final_answer(world, handle)
+        assert answer_text([message]) == REPLY
+        assert not ever_showed(world, "Thinking…")
+        assert all(no_reasoning_in(content) for _, content, _ in message.history)
+
+
+async def test_all_reasoning_and_no_answer_says_so_and_is_refunded() -> None:
+    async with reasoning_world() as world:
+        chat = world.upstream.chat
+        chat.reply, chat.reasoning, chat.reasoning_form = "", REASONING, "think"
+        chat.chunk_chars = 5
+        handle = await run_slash(world, world.add_member("alice"), "gpt", {"prompt": "tea?"})
+        [message] = await final_answer(world, handle)
+        assert "only reasoned" in message.content
+        assert no_reasoning_in(message.content)
+        hold = await world.services.ledger.get_hold(f"gpt:{handle.id}")
+        assert hold is not None and (hold.status, hold.actual) == ("refunded", 0)
+        assert await world.services.ledger.balance(world.guild_id) == 10_000
+
+
+async def test_a_stream_ending_without_finish_reason_or_done_is_cut_off() -> None:
+    async with reasoning_world() as world:
+        chat = world.upstream.chat
+        quarter = REPLY[: len(REPLY) // 4]
+        chat.reply, chat.finish_reason, chat.omit_done = quarter, None, True
+        handle = await run_slash(world, world.add_member("alice"), "gpt", {"prompt": "tea?"})
+        [message] = await final_answer(world, handle)
+        assert message.content.startswith(quarter)
+        assert "cut off" in message.content
+        hold = await world.services.ledger.get_hold(f"gpt:{handle.id}")
+        # Charged as for a drop: the usage of a cut stream is not trusted, our estimate is.
+        expected = 1 + estimate_tokens("tea?") + estimate_tokens(quarter)
+        assert hold is not None and (hold.status, hold.actual) == ("settled", expected)
+
+
+async def test_a_finish_reason_without_done_stays_complete() -> None:
+    async with reasoning_world() as world:
+        chat = world.upstream.chat
+        chat.reply, chat.omit_done = REPLY, True
+        handle = await run_slash(world, world.add_member("alice"), "gpt", {"prompt": "tea?"})
+        [message] = await final_answer(world, handle)
+        assert answer_text([message]) == REPLY and "cut off" not in message.content
+
+
+async def test_reasoning_tokens_are_priced_by_their_own_rule() -> None:
+    rule = {"pattern": "*", "per_call": 1, "per_1k_input": 1000, "per_1k_output": 2000,
+            "per_1k_reasoning": 500}  # fmt: skip
+    async with reasoning_world(chat=[rule]) as world:
+        chat = world.upstream.chat
+        chat.reply, chat.reasoning = REPLY, REASONING
+        handle = await run_slash(world, world.add_member("alice"), "gpt", {"prompt": "tea?"})
+        [message] = await final_answer(world, handle)
+        [usage] = chat.usage_sent
+        thinking = usage["completion_tokens_details"]["reasoning_tokens"]
+        assert thinking == sandbox_tokens(REASONING) > 0
+        expected = (1 + usage["prompt_tokens"] + 2 * (usage["completion_tokens"] - thinking)
+                    + -(-thinking // 2))  # fmt: skip
+        hold = await world.services.ledger.get_hold(f"gpt:{handle.id}")
+        assert hold is not None and (hold.status, hold.actual) == ("settled", expected)
+        assert f" · {expected} credits · {thinking} reasoning tokens" in message.content
