@@ -111,6 +111,17 @@ class GuildSettings(Base):
                                                 server_default="collapsed")  # fmt: skip
 
 
+class AnswerReasoning(Base):
+    """What a reasoning model thought before an answer, for its "Show reasoning" button."""
+
+    __tablename__ = "answer_reasoning"
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
+    guild_id: Mapped[int] = mapped_column(BigInteger)
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class SpendLimit(Base):
     """A daily cap for a member or for everyone with a role; the lowest that applies wins."""
 

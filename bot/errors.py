@@ -165,6 +165,12 @@ class ReasoningOnly(UpstreamFailure):
     key = "reasoning.only"
 
 
+class ReasoningGone(AtelierError):
+    """A "Show reasoning" button whose reasoning is not (or no longer) stored."""
+
+    key = "reasoning.gone"
+
+
 class RouteNotServed(UpstreamError):
     """The gateway answered a call with its web page: it has no such route (new-api and one-api
     send the console page, ``200 text/html``, for a path they do not serve)."""

@@ -26,6 +26,7 @@ from bot.providers.midjourney import MidjourneyProvider
 from bot.providers.one_call import ChatMediaProvider, ImagesRouteProvider
 from bot.providers.suno import SunoProvider
 from bot.providers.video import video_providers
+from bot.reasoning import ReasoningStore
 from bot.shared_limits import SharedStore
 from bot.spending import Spending
 from bot.streaming import Pacing, WriteBudget
@@ -61,6 +62,7 @@ class Services:
     policies: Policies
     limiter: MemberLimiter
     capabilities: Capabilities
+    reasoning: ReasoningStore
 
 
 @contextlib.asynccontextmanager
@@ -124,6 +126,7 @@ async def open_services(config: Config) -> AsyncIterator[Services]:
             policies=Policies(db),
             limiter=limiter,
             capabilities=Capabilities(upstream, up.capabilities),
+            reasoning=ReasoningStore(db),
         )
     finally:
         await http.close()

@@ -21,6 +21,7 @@ from bot.log_setup import bind
 from bot.streaming import StreamingReply
 from bot.targets import ChannelTarget, InteractionTarget
 from cogs.autocomplete import fitting_choices, shared_gpt_choices
+from cogs.reasoning_button import ReasoningButton, offer_reasoning
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +45,7 @@ class GPT(commands.Cog):
         self._refresh: asyncio.Task[None] | None = None
 
     async def cog_load(self) -> None:
+        self.bot.add_dynamic_items(ReasoningButton)
         if self.config.refresh_models:
             self._refresh = asyncio.create_task(self.refresh_models())
 
@@ -179,6 +181,7 @@ class GPT(commands.Cog):
             )
             if not outcome.delivered:
                 return
+            await offer_reasoning(services, target, guild_id, interaction.locale, mode, outcome)
             if choice.gizmo_id:
                 await services.gpt_catalog.record_use(guild_id, choice.gizmo_id)
             if not private and self.config.reply_mode == "thread" and target.first is not None:
@@ -301,6 +304,7 @@ class GPT(commands.Cog):
             await services.conversations.add_turns(
                 conversation.id, [user_turn, Turn("assistant", outcome.text)]
             )
+            await offer_reasoning(services, target, conversation.guild_id, locale, mode, outcome)
 
     gpt.autocomplete("gpt")(shared_gpt_choices)
 

@@ -4,12 +4,15 @@ stream that is all reasoning, a stream cut without finish_reason or [DONE], reas
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import delete
 
 from bot.answers import estimate_tokens
+from bot.reasoning import REASONING as REASONING_ROWS
 from bot.sandbox.world import SandboxWorld
 from tests.helpers import (
     FAST_CHAT,
     answer_text,
+    custom_ids,
     ever_showed,
     final_answer,
     private_reply,
@@ -151,3 +154,62 @@ async def test_reasoning_tokens_are_priced_by_their_own_rule() -> None:
         hold = await world.services.ledger.get_hold(f"gpt:{handle.id}")
         assert hold is not None and (hold.status, hold.actual) == ("settled", expected)
         assert f" · {expected} credits · {thinking} reasoning tokens" in message.content
+
+
+async def shown_to(world: SandboxWorld, handle, count: int) -> list:
+    """The private messages a button press answered with, once ``count`` have text or files."""
+
+    def ready() -> bool:
+        messages = world.discord.interaction_messages(handle)
+        return sum(bool(m.content or m.attachments) for m in messages) >= count
+
+    await wait_until(ready)
+    return [m for m in world.discord.interaction_messages(handle) if m.content or m.attachments]
+
+
+@pytest.mark.parametrize("long", [False, True])
+async def test_collapsed_show_reasoning_button_answers_privately_after_a_restart(
+    long: bool,
+) -> None:
+    line = "A long line of careful thought about tea. " * 40
+    reasoning = f"{line}\n" * 8 if long else REASONING
+    async with reasoning_world() as world:
+        chat = world.upstream.chat
+        chat.reply, chat.reasoning, chat.reasoning_form = REPLY, reasoning, "reasoning_content"
+        chat.chunk_chars = 400
+        handle = await run_slash(world, world.add_member("alice"), "gpt", {"prompt": "tea?"})
+        [message] = await final_answer(world, handle)
+        await wait_until(lambda: custom_ids(world.discord.message(message.id)))
+        [custom_id] = custom_ids(world.discord.message(message.id))
+        assert custom_id.startswith("atelier:think:")
+        assert answer_text([world.discord.message(message.id)]) == REPLY
+
+        await world.restart_bot()  # the reasoning lives in the database, not in a View
+        bob = world.add_member("bob")
+        click = await world.discord.click(message.id, custom_id, bob)
+        await click.wait_response(timeout=5)
+        [shown] = await shown_to(world, click, 1)
+        assert shown.ephemeral and not world.discord.mentions_pinged(shown)
+        if long:
+            [attachment] = shown.attachments
+            assert attachment.filename == "reasoning.txt"
+            assert "long, so it is in the attached file" in shown.content
+        else:
+            assert shown.content == REASONING
+            assert not shown.attachments
+
+
+async def test_a_button_for_reasoning_that_is_not_stored_says_so() -> None:
+    async with reasoning_world() as world:
+        chat = world.upstream.chat
+        chat.reply, chat.reasoning = REPLY, REASONING
+        handle = await run_slash(world, world.add_member("alice"), "gpt", {"prompt": "tea?"})
+        [message] = await final_answer(world, handle)
+        await wait_until(lambda: custom_ids(world.discord.message(message.id)))
+        [custom_id] = custom_ids(world.discord.message(message.id))
+        async with world.services.db.transaction() as conn:
+            await conn.execute(delete(REASONING_ROWS))  # an operator pruned old reasoning
+        click = await world.discord.click(message.id, custom_id, world.owner_id)
+        await click.wait_response(timeout=5)
+        [shown] = await shown_to(world, click, 1)
+        assert "no longer kept" in shown.content
