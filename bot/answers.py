@@ -7,7 +7,7 @@ import math
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from bot.config import ChatConfig
@@ -18,6 +18,7 @@ from bot.errors import (
     UpstreamError,
     UpstreamFailure,
 )
+from bot.fallbacks import chain, may_fall_back
 from bot.ledger import Hold, Ledger
 from bot.pricing import PricingConfig
 from bot.reasoning import ReasoningStream, quoted_reasoning
@@ -75,6 +76,7 @@ class Outcome:
     error: UpstreamError | None
     shown: bool = True  # False when Discord kept refusing the reply
     reasoning: str = ""  # never part of text, never sent back upstream
+    model: str = ""  # the model that answered: a fallback's name when the first one failed
 
     @property
     def delivered(self) -> bool:
@@ -93,8 +95,12 @@ class AnswerService:
 
     def estimate(self, choice: ChatChoice, messages: list[Message]) -> int:
         """The most this answer may cost: the whole prompt plus the longest allowed reply."""
-        rule = self.pricing.chat_price(choice.model)
-        return rule.cost(estimate_tokens(prompt_text(messages)), self.config.max_output_tokens)
+        prompt = estimate_tokens(prompt_text(messages))
+        # Any model of the fallback chain may answer: hold for the dearest.
+        return max(
+            self.pricing.chat_price(model).cost(prompt, self.config.max_output_tokens)
+            for model in chain(self.config, choice.model)
+        )
 
     def cost(
         self, choice: ChatChoice, messages: list[Message], text: str, usage: ChatUsage | None
@@ -165,24 +171,39 @@ class AnswerService:
             if not parts.answer and parts.reasoning and thinking is not None:
                 reply.set_status(thinking(time.monotonic() - started))
 
-        try:
-            if choice.stream:
-                async for delta in self.chat.stream_chat(
-                    choice.model, messages, max_tokens=self.config.max_output_tokens
-                ):
-                    show(parts.feed(delta.text, delta.reasoning))
-                    if delta.usage is not None:
-                        usage = delta.usage
-                    finish = delta.finish_reason or finish
-            else:
-                result = await self.chat.complete_chat(
-                    choice.model, messages, max_tokens=self.config.max_output_tokens
-                )
-                usage, finish = result.usage, result.finish_reason
-                show(parts.feed(result.text, result.reasoning))
-        except UpstreamError as exc:
-            error = exc
-            log.warning("chat answer failed model=%s hold=%s: %s", choice.model, hold.id, exc)
+        models = chain(self.config, choice.model)
+        for index, model in enumerate(models):
+            answered = replace(choice, model=model)
+            if index:
+                answered = replace(answered, stream=self.config.model(model).stream)
+            try:
+                if answered.stream:
+                    async for delta in self.chat.stream_chat(
+                        model, messages, max_tokens=self.config.max_output_tokens
+                    ):
+                        show(parts.feed(delta.text, delta.reasoning))
+                        if delta.usage is not None:
+                            usage = delta.usage
+                        finish = delta.finish_reason or finish
+                else:
+                    result = await self.chat.complete_chat(
+                        model, messages, max_tokens=self.config.max_output_tokens
+                    )
+                    usage, finish = result.usage, result.finish_reason
+                    show(parts.feed(result.text, result.reasoning))
+                error = None
+                break
+            except UpstreamError as exc:
+                error = exc
+                log.warning("chat answer failed model=%s hold=%s: %s", model, hold.id, exc)
+                # Only before the first token (a shown status counts): text shown is never redone.
+                if parts.answer or parts.reasoning or reply.text or not may_fall_back(exc):
+                    break
+                if time.monotonic() - started >= self.config.fallback_seconds:
+                    break
+                if index + 1 < len(models):
+                    log.info("falling back from %s to %s", model, models[index + 1])
+        choice = answered  # priced and named as the model that answered (or failed last)
         show(parts.close())
         text = parts.answer
         filtered = error is None and finish == "content_filter"
@@ -197,7 +218,8 @@ class AnswerService:
         # A cut stream's usage (if any came) is not trusted: charge by our estimate instead.
         trusted = usage if error is None or filtered else None
         cost = self.cost(choice, messages, text, trusted) if text else 0
-        outcome = Outcome(text, min(cost, hold.amount), usage, error, reasoning=parts.reasoning)
+        outcome = Outcome(text, min(cost, hold.amount), usage, error,
+                          reasoning=parts.reasoning, model=choice.model)  # fmt: skip
         try:
             await reply.finish(footer(outcome))
         except Exception as exc:

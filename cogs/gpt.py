@@ -105,7 +105,10 @@ class GPT(commands.Cog):
 
     def footer(self, locale: Any, choice: ChatChoice, outcome: Outcome) -> str:
         catalog = self.services.catalog
-        done = catalog.t(locale, "gpt.footer", label=choice.label, cost=outcome.cost)
+        label = choice.label
+        if outcome.model and outcome.model != choice.model:
+            label = catalog.t(locale, "fallback.answered_by", model=outcome.model, label=label)
+        done = catalog.t(locale, "gpt.footer", label=label, cost=outcome.cost)
         if outcome.usage is not None and outcome.usage.reasoning_tokens:
             tokens = catalog.t(locale, "reasoning.tokens", tokens=outcome.usage.reasoning_tokens)
             done = f"{done} · {tokens}"

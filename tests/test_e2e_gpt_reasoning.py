@@ -213,3 +213,65 @@ async def test_a_button_for_reasoning_that_is_not_stored_says_so() -> None:
         await click.wait_response(timeout=5)
         [shown] = await shown_to(world, click, 1)
         assert "no longer kept" in shown.content
+
+
+FALLBACK_PRICES = {
+    "chat": [
+        {"pattern": "gpt-4o-mini", "per_call": 3, "per_1k_input": 1000, "per_1k_output": 1000},
+        {"pattern": "gpt-4o", "per_call": 9, "per_1k_input": 1000, "per_1k_output": 3000},
+    ]
+}
+
+
+def fallback_world() -> SandboxWorld:
+    models = [{"name": "gpt-4o-mini", "fallbacks": ["gpt-4o"]}, {"name": "gpt-4o"}]
+    config = {"chat": {**FAST_CHAT, "models": models}, "pricing": FALLBACK_PRICES,
+              "credit": {"starting_balance": 10_000}}  # fmt: skip
+    return SandboxWorld(config=config)
+
+
+def asked_models(world: SandboxWorld) -> list[str]:
+    return [r.json["model"] for r in world.upstream.requests_to("/v1/chat/completions")]
+
+
+async def test_a_503_moves_the_answer_to_the_fallback_at_its_price() -> None:
+    async with fallback_world() as world:
+        world.upstream.inject("/v1/chat/completions", 503, {"error": {"message": "no channel"}})
+        world.upstream.chat.reply = REPLY
+        world.upstream.chat.usage_tokens = (10, 20)
+        handle = await run_slash(world, world.add_member("alice"), "gpt", {"prompt": "tea?"})
+        [message] = await final_answer(world, handle)
+        assert asked_models(world) == ["gpt-4o-mini", "gpt-4o"]
+        assert answer_text([message]) == REPLY
+        hold = await world.services.ledger.get_hold(f"gpt:{handle.id}")
+        assert hold is not None and (hold.status, hold.actual) == ("settled", 9 + 10 + 3 * 20)
+        footer = f"-# gpt-4o (instead of gpt-4o-mini) · {hold.actual} credits"
+        assert message.content.endswith(footer)
+        assert await world.services.ledger.balance(world.guild_id) == 10_000 - hold.actual
+
+
+async def test_when_every_model_fails_the_member_is_told_and_refunded() -> None:
+    async with fallback_world() as world:
+        world.upstream.inject_error("model_not_found", path_regex="/v1/chat/completions", times=2)
+        handle = await run_slash(world, world.add_member("alice"), "gpt", {"prompt": "tea?"})
+        [message] = await final_answer(world, handle)
+        assert asked_models(world) == ["gpt-4o-mini", "gpt-4o"]
+        assert message.content.startswith("⚠️") and REPLY not in message.content
+        hold = await world.services.ledger.get_hold(f"gpt:{handle.id}")
+        assert hold is not None and (hold.status, hold.actual) == ("refunded", 0)
+        assert await world.services.ledger.balance(world.guild_id) == 10_000
+
+
+async def test_no_fallback_after_text_was_shown_or_for_a_blocked_prompt() -> None:
+    async with fallback_world() as world:
+        world.upstream.chat.reply = REPLY * 4
+        world.upstream.chat.drop_after_chars = 40
+        handle = await run_slash(world, world.add_member("alice"), "gpt", {"prompt": "tea?"})
+        [message] = await final_answer(world, handle)
+        assert "cut off" in message.content
+        assert asked_models(world) == ["gpt-4o-mini"]
+        world.upstream.chat.drop_after_chars = None
+        world.upstream.inject_error("content_blocked", path_regex="/v1/chat/completions")
+        handle = await run_slash(world, world.add_member("bob"), "gpt", {"prompt": "tea?"})
+        await final_answer(world, handle)
+        assert asked_models(world) == ["gpt-4o-mini", "gpt-4o-mini"]
