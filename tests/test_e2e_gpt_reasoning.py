@@ -275,3 +275,19 @@ async def test_no_fallback_after_text_was_shown_or_for_a_blocked_prompt() -> Non
         handle = await run_slash(world, world.add_member("bob"), "gpt", {"prompt": "tea?"})
         await final_answer(world, handle)
         assert asked_models(world) == ["gpt-4o-mini", "gpt-4o-mini"]
+
+
+async def test_shown_mode_fits_long_reasoning_and_a_long_answer_in_discord_limits() -> None:
+    async with reasoning_world() as world:
+        await set_mode(world, "shown")
+        chat = world.upstream.chat
+        chat.reasoning = "\n".join(f"Thought {n}: " + "weighing options. " * 6 for n in range(60))
+        paragraph = "The answer goes on. " * 12
+        chat.reply = "\n\n".join(f"Paragraph {n}. {paragraph}" for n in range(12))
+        chat.chunk_chars = 200
+        handle = await run_slash(world, world.add_member("alice"), "gpt", {"prompt": "tea?"})
+        messages = await final_answer(world, handle)
+        assert all(len(m.content) <= 2000 for m in messages)
+        first = messages[0].content
+        assert first.startswith("> -# …\n") and "> -# Thought 59: " in first
+        assert answer_text(messages).split("\n\n", 1)[1] == chat.reply
