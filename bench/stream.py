@@ -1,6 +1,7 @@
 """Streaming benchmark: N concurrent /gpt answers or thread conversations, through the sandboxes.
 
-    python bench/stream.py [--n 1,10,50,100] [--mode interaction,thread] [--edit-interval S]
+    python bench/stream.py [--n 1,10,50,100] [--mode interaction,thread,reasoning]
+                           [--edit-interval S] [--think S]
 
 Each (mode, N) runs in a fresh ``SandboxWorld`` with the default configuration (pacing included,
 unless --edit-interval is given) and the sandbox Discord's default limits: 5 requests per 5 s
@@ -8,7 +9,9 @@ per bucket, 50 a second globally. The upstream streams every answer at a steady 
 each chunk left it; the sandbox Discord keeps a snapshot of every message after each create and
 edit. The figures come from those two logs only, never from the bot's own bookkeeping. The bot,
 both sandboxes and this script share one process and one event loop. BENCHMARKS.md explains
-every column.
+every column. The reasoning mode is the interaction mode with a model that first streams
+reasoning (``reasoning_content``) for --think seconds: the reply shows the live status, and the
+figures are those of the answer text once it starts.
 """
 
 from __future__ import annotations
@@ -213,11 +216,16 @@ def bot_messages(world: SandboxWorld) -> dict[int, list[Message]]:
     return out
 
 
-async def run_interactions(n: int, config: dict[str, Any]) -> Row:
+REASONING = "Weighing the glaze against the clay body, one step at a time. " * 40
+
+
+async def run_interactions(n: int, config: dict[str, Any], think: float = 0.0) -> Row:
     async with SandboxWorld(config=config) as world:
         channels, members = await prepare(world, n)
         prompts = [f"question {i}" for i in range(n)]
         logs = stream_slowly(world, prompts)
+        if think:
+            world.upstream.chat.reasoning, world.upstream.chat.think_seconds = REASONING, think
         cpu0, wall0 = time.process_time(), time.monotonic()
         handles = [
             await world.discord.slash(
@@ -239,7 +247,8 @@ async def run_interactions(n: int, config: dict[str, Any]) -> Row:
         await wait_for(threads_opened, 30, "threads")
         cpu, wall = time.process_time() - cpu0, time.monotonic() - wall0
         measured = measure(pair_up(logs, prompts, answers()), clock_offset(world))
-        return Row("interaction", n, measured, world.discord.count_429(), 0, cpu, wall)
+        mode = "reasoning" if think else "interaction"
+        return Row(mode, n, measured, world.discord.count_429(), 0, cpu, wall)
 
 
 async def run_threads(n: int, config: dict[str, Any]) -> Row:
@@ -326,8 +335,18 @@ def table_row(row: Row) -> str:
     )
 
 
-async def main(ns: Sequence[int], modes: Sequence[str], edit_interval: float | None) -> None:
-    runners = {"interaction": run_interactions, "thread": run_threads}
+async def run_reasoning(n: int, config: dict[str, Any], think: float) -> Row:
+    return await run_interactions(n, config, think)
+
+
+async def main(
+    ns: Sequence[int], modes: Sequence[str], edit_interval: float | None, think: float = 10.0
+) -> None:
+    runners: dict[str, Callable[[int, dict[str, Any]], Any]] = {
+        "interaction": run_interactions,
+        "thread": run_threads,
+        "reasoning": lambda n, config: run_reasoning(n, config, think),
+    }
     chat: dict[str, Any] = {"refresh_models": False}
     if edit_interval is not None:
         chat["edit_interval"] = edit_interval
@@ -357,7 +376,10 @@ async def main(ns: Sequence[int], modes: Sequence[str], edit_interval: float | N
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", default="1,10,50,100", help="comma-separated answer counts")
-    parser.add_argument("--mode", default="interaction,thread", help="interaction and/or thread")
+    parser.add_argument(
+        "--mode", default="interaction,thread", help="interaction, thread and/or reasoning"
+    )
+    parser.add_argument("--think", type=float, default=10.0, help="reasoning mode: seconds")
     parser.add_argument(
         "--edit-interval", type=float, default=None, help="override chat.edit_interval (s)"
     )
@@ -373,5 +395,6 @@ if __name__ == "__main__":
             [int(x) for x in args.n.split(",")],
             [m.strip() for m in args.mode.split(",")],
             args.edit_interval,
+            args.think,
         )
     )

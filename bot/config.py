@@ -153,6 +153,8 @@ class ChatModel(_Section):
     stream: bool = True
     # Whether image attachments may be sent to this model.
     vision: bool = True
+    # Models that answer instead when this one fails before its first token (bot/fallbacks.py).
+    fallbacks: list[str] = Field(default_factory=list)
 
 
 def _default_models() -> list[ChatModel]:
@@ -177,6 +179,10 @@ class ChatConfig(_Section):
     edit_interval: float = Field(1.25, gt=0)
     max_edit_interval: float = Field(8.0, gt=0)
     channel_writes_per_second: float = Field(40.0, gt=0, le=50)
+    # Models tried for one answer, the first included; no fallback starts after
+    # fallback_seconds from the first attempt.
+    fallback_attempts: int = Field(3, ge=1, le=5)
+    fallback_seconds: float = Field(30.0, gt=0)
 
     def model(self, name: str) -> ChatModel:
         for model in self.models:

@@ -107,6 +107,20 @@ class GuildSettings(Base):
     alert_sent: Mapped[bool] = mapped_column(default=False)
     moderation: Mapped[bool] = mapped_column(default=False)
     log_channel_id: Mapped[int | None] = mapped_column(BigInteger)
+    # collapsed | shown | off: what members see of a reasoning model's thinking.
+    reasoning_mode: Mapped[str] = mapped_column(String(12), default="collapsed",
+                                                server_default="collapsed")  # fmt: skip
+
+
+class AnswerReasoning(Base):
+    """What a reasoning model thought before an answer, for its "Show reasoning" button."""
+
+    __tablename__ = "answer_reasoning"
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
+    guild_id: Mapped[int] = mapped_column(BigInteger)
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class SpendLimit(Base):

@@ -213,6 +213,37 @@ async def _chat(world: SandboxWorld, out: Transcript, alice: Member, lei: Member
     _show(out, lei, bot_replies())
 
 
+async def _reasoning(world: SandboxWorld, out: Transcript, lei: Member) -> None:
+    """A reasoning model: a live status while it thinks, the answer, then Show reasoning."""
+    discord, chat = world.discord, world.upstream.chat
+    chat.reply = "是的，17 是质数：2、3、4 都不能整除它。"
+    chat.reasoning = "\n".join(
+        (
+            "√17 略大于 4。",
+            "17 是奇数，17 ÷ 3 余 2，4 也不能整除。",
+            "所以 17 没有小于 √17 的因数。",
+        )
+    )
+    chat.reasoning_form, chat.think_seconds = "think", 3.0
+    handle = await _slash(world, out, lei, "gpt", prompt="17 是质数吗？")
+
+    def answer() -> list[Message]:
+        return discord.interaction_messages(handle)
+
+    await _until(lambda: _finished(answer()) and bool(answer()[-1].components))
+    chat.reasoning, chat.think_seconds = "", 0.0
+    statuses = [c for _, c, _ in answer()[0].history if "💭" in c]
+    if statuses:
+        out.line(f"Atelier [{lei.locale}] (while the model thinks):", statuses[-1])
+    _show(out, lei, answer())
+    button = answer()[-1].components[0]["components"][0]
+    out.line(f"{lei.label}:", f"presses [{button['label']}]")
+    press = await discord.click(answer()[-1].id, button["custom_id"], lei.id, locale=lei.locale)
+    await press.wait_response(timeout=STEP_TIMEOUT)
+    await _until(lambda: any(m.content for m in discord.interaction_messages(press)))
+    _show(out, lei, [m for m in discord.interaction_messages(press) if m.content])
+
+
 async def _images(world: SandboxWorld, out: Transcript, alice: Member, lei: Member) -> None:
     grid = await _media(world, out, lei, "imagine", "🎨", prompt="a red fox in the snow --ar 3:2")
     u2 = grid.components[0]["components"][1]
@@ -266,6 +297,7 @@ async def run_demo(config_path: Path | None) -> int:
         await _reply(world, out, alice, "credit balance")
         await _reply(world, out, lei, "credit balance")
         await _chat(world, out, alice, lei)
+        await _reasoning(world, out, lei)
         await _reply(world, out, alice, "gpts add", id="g-2fkFE8rbu")
         await _images(world, out, alice, lei)
         await _media(world, out, alice, "lyrics", "📝", prompt="tea at dawn in Kyoto")

@@ -159,6 +159,18 @@ class UpstreamFailure(UpstreamError):
     key = "error.upstream_failure"
 
 
+class ReasoningOnly(UpstreamFailure):
+    """The model reasoned and then ended without a word of answer."""
+
+    key = "reasoning.only"
+
+
+class ReasoningGone(AtelierError):
+    """A "Show reasoning" button whose reasoning is not (or no longer) stored."""
+
+    key = "reasoning.gone"
+
+
 class RouteNotServed(UpstreamError):
     """The gateway answered a call with its web page: it has no such route (new-api and one-api
     send the console page, ``200 text/html``, for a path they do not serve)."""

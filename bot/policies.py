@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy import delete, select, update
 
 from bot.db import Cooldown, Database, GuildSettings, SpendLimit, insert_ignore, table
+from bot.reasoning import DEFAULT_REASONING_MODE, REASONING_MODES
 
 LIMITS = table(SpendLimit)
 COOLDOWNS = table(Cooldown)
@@ -83,6 +84,18 @@ class Policies:
         self, guild_id: int, enabled: bool, log_channel_id: int | None
     ) -> None:
         await self._settings(guild_id, moderation=enabled, log_channel_id=log_channel_id)
+
+    async def set_reasoning_mode(self, guild_id: int, mode: str) -> None:
+        await self._settings(guild_id, reasoning_mode=mode)
+
+    async def reasoning_mode(self, guild_id: int) -> str:
+        async with self.db.read() as conn:
+            mode = (
+                await conn.execute(
+                    select(SETTINGS.c.reasoning_mode).where(SETTINGS.c.guild_id == guild_id)
+                )
+            ).scalar_one_or_none()
+        return mode if mode in REASONING_MODES else DEFAULT_REASONING_MODE
 
     async def get(self, guild_id: int) -> GuildPolicies:
         async with self.db.read() as conn:

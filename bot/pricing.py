@@ -18,12 +18,22 @@ class ChatPrice(BaseModel):
     per_call: Price = 0
     per_1k_input: Price = 0
     per_1k_output: Price = 0
+    # Reasoning tokens (a part of the output the gateway reports as reasoning_tokens);
+    # unset: priced as output.
+    per_1k_reasoning: Price | None = None
 
-    def cost(self, input_tokens: int, output_tokens: int) -> int:
+    def cost(self, input_tokens: int, output_tokens: int, reasoning_tokens: int = 0) -> int:
         # Token counts come from the upstream: a negative one must not lower the price, and
         # integer arithmetic keeps large counts exact (a float division rounds them).
-        tokens = self.per_1k_input * max(0, input_tokens) + self.per_1k_output * max(
-            0, output_tokens
+        output = max(0, output_tokens)
+        reasoning = min(output, max(0, reasoning_tokens))
+        per_reasoning = self.per_1k_reasoning
+        if per_reasoning is None:
+            per_reasoning = self.per_1k_output
+        tokens = (
+            self.per_1k_input * max(0, input_tokens)
+            + self.per_1k_output * (output - reasoning)
+            + per_reasoning * reasoning
         )
         # Capped: no balance can pay more, and the number must still fit a 64-bit column.
         return min(self.per_call + -(-tokens // 1000), MAX_BALANCE)

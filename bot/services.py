@@ -27,6 +27,7 @@ from bot.providers.midjourney import MidjourneyProvider
 from bot.providers.one_call import ChatMediaProvider, ImagesRouteProvider
 from bot.providers.suno import SunoProvider
 from bot.providers.video import video_providers
+from bot.reasoning import ReasoningStore
 from bot.shared_limits import SharedStore
 from bot.spending import Spending
 from bot.streaming import Pacing, WriteBudget
@@ -64,6 +65,7 @@ class Services:
     capabilities: Capabilities
     # Alert and log posts no handler waits for; the bot closes it.
     background: Background
+    reasoning: ReasoningStore
 
 
 @contextlib.asynccontextmanager
@@ -131,6 +133,7 @@ async def open_services(config: Config) -> AsyncIterator[Services]:
             limiter=limiter,
             capabilities=Capabilities(upstream, up.capabilities),
             background=background,
+            reasoning=ReasoningStore(db),
         )
     finally:
         await http.close()

@@ -146,6 +146,8 @@ class StreamingReply:
         self._clock = clock
         self.text = ""
         self.footer = ""
+        # Shown instead of the text while there is none yet (a reasoning model's "Thinking… 12 s").
+        self.status = ""
         self.shown: list[str] = []
         self.interval = self.pacing.interval
         self.writes = 0
@@ -190,6 +192,13 @@ class StreamingReply:
         self.text += delta
         self._wake.set()
 
+    def set_status(self, status: str) -> None:
+        """Show ``status`` until the first text arrives; paced like any other edit."""
+        if self.text or status == self.status:
+            return
+        self.status = status
+        self._wake.set()
+
     async def finish(self, footer: str = "") -> None:
         """Show the whole text followed by ``footer`` and no marker; returns once visible.
 
@@ -209,6 +218,8 @@ class StreamingReply:
     def _desired(self) -> tuple[list[str], list[int]]:
         """The content each message should show, and where in the text each one ends."""
         tail = self.footer if self.finished else self.marker
+        if not self.text and self.status and not self.finished:
+            return [f"{self.status}{tail}"], [0]
         joiner = "\n" if self.finished and tail and self.text else ""
         pieces = split_text(
             self.text, self.limit, last_limit=self.message_limit - len(joiner) - len(tail)
@@ -225,7 +236,7 @@ class StreamingReply:
         if self.finished or self.shown:
             return 0.0
         if self._first_at is None:
-            return float("inf")
+            return 0.0 if self.status else float("inf")
         if len(self.text) >= self.pacing.first_chars or "\n" in self.text:
             return 0.0
         return max(0.0, self.pacing.first_wait - (self._clock() - self._first_at))

@@ -46,6 +46,13 @@ class InteractionTarget:
         else:
             await self.followups[index - 1].edit(content=content, allowed_mentions=NO_MENTIONS)
 
+    async def attach(self, view: discord.ui.View) -> None:
+        """Put ``view`` (buttons) under the answer's last message."""
+        if self.followups:
+            await self.followups[-1].edit(view=view)
+        else:
+            await self.interaction.edit_original_response(view=view)
+
     def rate_limited(self, index: int) -> int:
         token = self.interaction.token
         if index == 0:
@@ -89,6 +96,10 @@ class ChannelTarget:
         self.messages[index] = await self.messages[index].edit(
             content=content, allowed_mentions=NO_MENTIONS
         )
+
+    async def attach(self, view: discord.ui.View) -> None:
+        """Put ``view`` (buttons) under the answer's last message."""
+        self.messages[-1] = await self.messages[-1].edit(view=view)
 
     def rate_limited(self, index: int) -> int:
         message = self.messages[index]

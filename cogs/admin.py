@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import Any
+from typing import Any, Literal
 
 import discord
 from discord import app_commands
@@ -128,6 +128,31 @@ class Admin(
         )
         key = "admin.moderation_on" if enabled else "admin.moderation_off"
         await answer(interaction, content=self.t(interaction.locale, key))
+
+    @app_commands.command(
+        name=cmd("reasoning", "admin.reasoning.name"),
+        description=cmd(
+            "What members see of a reasoning model's thinking (Manage Server)",
+            "admin.reasoning.description",
+        ),
+    )
+    @app_commands.describe(
+        mode=cmd(
+            "collapsed: a button; shown: above the answer; off: nothing", "admin.reasoning.mode"
+        ),
+    )
+    async def reasoning(
+        self,
+        interaction: discord.Interaction[AtelierBot],
+        mode: Literal["collapsed", "shown", "off"],
+    ) -> None:
+        require_manage_guild(interaction)
+        guild_id = require_guild(interaction)
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        await self.services.policies.set_reasoning_mode(guild_id, mode)
+        await interaction.followup.send(
+            self.t(interaction.locale, f"reasoning.mode_{mode}"), ephemeral=True
+        )
 
     async def _watch_upstream(self) -> None:
         """DM the operators once when the upstream balance falls below the configured amount."""

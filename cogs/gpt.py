@@ -23,6 +23,7 @@ from bot.log_setup import bind
 from bot.streaming import StreamingReply
 from bot.targets import ChannelTarget, InteractionTarget
 from cogs.autocomplete import fitting_choices, shared_gpt_choices
+from cogs.reasoning_button import ReasoningButton, offer_reasoning
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +47,7 @@ class GPT(commands.Cog):
         self._refresh: asyncio.Task[None] | None = None
 
     async def cog_load(self) -> None:
+        self.bot.add_dynamic_items(ReasoningButton)
         if self.config.refresh_models:
             self._refresh = asyncio.create_task(self.refresh_models())
 
@@ -105,13 +107,28 @@ class GPT(commands.Cog):
 
     def footer(self, locale: Any, choice: ChatChoice, outcome: Outcome) -> str:
         catalog = self.services.catalog
-        done = catalog.t(locale, "gpt.footer", label=choice.label, cost=outcome.cost)
+        label = choice.label
+        if outcome.model and outcome.model != choice.model:
+            label = catalog.t(locale, "fallback.answered_by", model=outcome.model, label=label)
+        done = catalog.t(locale, "gpt.footer", label=label, cost=outcome.cost)
+        if outcome.usage is not None and outcome.usage.reasoning_tokens:
+            tokens = catalog.t(locale, "reasoning.tokens", tokens=outcome.usage.reasoning_tokens)
+            done = f"{done} · {tokens}"
         if outcome.error is None:
             return done
         problem = catalog.error(locale, outcome.error)
         if not outcome.delivered:
             return f"⚠️ {problem}"
         return f"-# ⚠️ {catalog.t(locale, 'gpt.cut_off', reason=problem)}\n{done}"
+
+    def reasoning_options(self, locale: Any, mode: str) -> dict[str, Any]:
+        """How answers.run shows a reasoning model's thinking under the server's mode."""
+        catalog = self.services.catalog
+
+        def thinking(seconds: float) -> str:
+            return catalog.t(locale, "reasoning.thinking", seconds=int(seconds))
+
+        return {"thinking": thinking if mode != "off" else None, "show_reasoning": mode == "shown"}
 
     @app_commands.command(
         name=cmd("gpt", "gpt.name"),
@@ -161,11 +178,14 @@ class GPT(commands.Cog):
         # waits for: a finished answer whose conversation was never recorded cannot continue.
         async with self.bot.work.track(), services.ledger.refund_on_error(hold):
             reply.start()
+            mode = await services.policies.reasoning_mode(guild_id)
             outcome = await services.answers.run(
-                hold, choice, messages, reply, lambda o: self.footer(interaction.locale, choice, o)
+                hold, choice, messages, reply, lambda o: self.footer(interaction.locale, choice, o),
+                **self.reasoning_options(interaction.locale, mode),
             )
             if not outcome.delivered:
                 return
+            await offer_reasoning(services, target, guild_id, interaction.locale, mode, outcome)
             if choice.gizmo_id:
                 await services.gpt_catalog.record_use(guild_id, choice.gizmo_id)
             if not private and self.config.reply_mode == "thread" and target.first is not None:
@@ -275,12 +295,17 @@ class GPT(commands.Cog):
         try:
             async with self.bot.work.track(), services.ledger.refund_on_error(hold):
                 reply.start()
+                mode = await services.policies.reasoning_mode(conversation.guild_id)
                 outcome = await services.answers.run(
-                    hold, choice, messages, reply, lambda o: self.footer(locale, choice, o)
+                    hold, choice, messages, reply, lambda o: self.footer(locale, choice, o),
+                    **self.reasoning_options(locale, mode),
                 )
                 if outcome.delivered:
                     await services.conversations.add_turns(
                         conversation.id, [user_turn, Turn("assistant", outcome.text)]
+                    )
+                    await offer_reasoning(
+                        services, target, conversation.guild_id, locale, mode, outcome
                     )
         except AnswerNotShown as exc:
             # The thread is gone or closed to us: nowhere to say so; only what showed is paid.

@@ -50,6 +50,10 @@ async def test_demo_transcript(
     ):
         assert command in out
     assert "streamed in" in out and "-# gpt-4o-mini" in out and "nishin soba" in out
+    # A reasoning answer: the live status, the answer without its <think>, the reasoning on demand.
+    assert "(while the model thinks): -# 💭 思考中…" in out
+    assert "是的，17 是质数" in out and "<think>" not in out
+    assert "李雷 [zh-CN]: presses [查看推理过程]" in out and "17 是奇数，17 ÷ 3 余 2" in out
     assert "Added **DALL·E** (`g-2fkFE8rbu`)" in out
     assert "**1.** sandbox scene" in out and "-# Midjourney · describe" in out
     assert "fox.png + snow.png" in out and "Midjourney · blend" in out

@@ -26,6 +26,8 @@ Message = dict[str, Any]
 class ChatUsage:
     prompt_tokens: int
     completion_tokens: int
+    # The part of completion_tokens spent thinking, where the gateway reports it.
+    reasoning_tokens: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,9 +57,14 @@ class ChatResult:
 # Wire shapes. Pydantic ignores extra fields by default, so new gateway fields do no harm.
 
 
+class _CompletionDetails(BaseModel):
+    reasoning_tokens: int | None = 0
+
+
 class _Usage(BaseModel):
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    completion_tokens_details: _CompletionDetails | None = None
 
 
 class _Delta(BaseModel):
@@ -102,8 +109,9 @@ class ChatClient:
         """Stream an answer as deltas; extra ``params`` (temperature, max_tokens…) pass through.
 
         Usage is requested explicitly (``stream_options.include_usage``). A stream that ends
-        without ``[DONE]`` simply ends; one whose connection breaks raises ``UpstreamFailure``
-        after the deltas already received, so the caller keeps the partial text.
+        without ``[DONE]`` but after a ``finish_reason`` is complete; one that ends with neither,
+        or whose connection breaks, raises ``UpstreamFailure`` after the deltas already
+        received, so the caller keeps the partial text and notes the cut.
         """
         stream_options = {"include_usage": True, **params.pop("stream_options", {})}
         body = {
@@ -113,7 +121,7 @@ class ChatClient:
             "stream": True,
             "stream_options": stream_options,
         }
-        seen = False
+        seen = finished = False
         async with self._client.stream(CHAT_PATH, body) as events:
             async for event in events:
                 seen = True
@@ -121,10 +129,14 @@ class ChatClient:
                     return
                 delta = self._delta_from(event.data)
                 if delta is not None:
+                    finished = finished or delta.finish_reason is not None
                     yield delta
         if not seen:
             # Not one event: an error page or a bare 200 that merely claims to be a stream.
             raise UpstreamFailure("the upstream sent an empty stream", status=200)
+        if not finished:
+            # A clean end of the body, but the model never said it was done: a cut answer.
+            raise UpstreamFailure("the stream ended before the answer finished", status=200)
 
     async def complete_chat(self, model: str, messages: list[Message], **params: Any) -> ChatResult:
         """Ask for a whole answer in one response."""
@@ -179,4 +191,6 @@ def _first_choice(chunk: _Chunk) -> _Choice | None:
 def _usage(chunk: _Chunk) -> ChatUsage | None:
     if chunk.usage is None:
         return None
-    return ChatUsage(chunk.usage.prompt_tokens, chunk.usage.completion_tokens)
+    details = chunk.usage.completion_tokens_details
+    reasoning = (details.reasoning_tokens or 0) if details else 0
+    return ChatUsage(chunk.usage.prompt_tokens, chunk.usage.completion_tokens, reasoning)

@@ -18,7 +18,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from aiohttp import web
 
@@ -54,7 +54,11 @@ class ChatState:
     """Script for the chat route. Change fields between (or during) requests."""
 
     reply: Reply | None = None  # None: "Echo: <last user message>"
-    reasoning: str = ""  # streamed as reasoning_content before the reply when set
+    reasoning: str = ""  # streamed before the reply when set, in reasoning_form
+    # reasoning_content (DeepSeek, new-api), reasoning (OpenRouter), or think: <think>…</think>
+    # inside content (Ollama-style); upstream-api.md §7.
+    reasoning_form: Literal["reasoning_content", "reasoning", "think"] = "reasoning_content"
+    think_seconds: float = 0.0  # spread over the reasoning chunks, before the first reply text
     chunk_chars: int = 8
     pace: float = 0.0  # seconds between content chunks
     ping_every: int = 0  # send ": PING" before every Nth content chunk; 0 = off
@@ -146,8 +150,10 @@ async def completions(request: web.Request) -> web.StreamResponse:
     if body.get("stream"):
         return await _stream(request, state, body, reply, meta)
     message: dict[str, Any] = {"role": "assistant", "content": reply}
-    if state.reasoning:
-        message["reasoning_content"] = state.reasoning
+    if state.reasoning and state.reasoning_form == "think":
+        message["content"] = f"<think>{state.reasoning}</think>\n\n{reply}"
+    elif state.reasoning:
+        message[state.reasoning_form] = state.reasoning
     return json_response(
         {
             **meta,
@@ -186,7 +192,7 @@ async def _stream(
         state.stream_logs.append(timing)
     await send(chunk({"role": "assistant", "content": ""}))
     if state.reasoning:
-        await send(chunk({"reasoning_content": state.reasoning}))
+        await _think(state, send, chunk)
     stall, drop = state.stall_after_chars, state.drop_after_chars
     for index, (start, end) in enumerate(_pieces(len(reply), state.chunk_chars, stall, drop)):
         if state.ping_every and index and index % state.ping_every == 0:
@@ -216,6 +222,19 @@ async def _stream(
     if timing is not None:
         timing.ended = time.monotonic()
     return resp
+
+
+async def _think(state: ChatState, send: Callable[..., Any], chunk: Callable[..., Any]) -> None:
+    """Stream the reasoning in its form, in chunk_chars pieces, over think_seconds."""
+    text = state.reasoning
+    key = state.reasoning_form
+    if key == "think":
+        text, key = f"<think>{text}</think>\n\n", "content"
+    pieces = _pieces(len(text), state.chunk_chars)
+    for start, end in pieces:
+        await send(chunk({key: text[start:end]}))
+        if state.think_seconds:
+            await asyncio.sleep(state.think_seconds / len(pieces))
 
 
 def _pieces(length: int, size: int, *marks: int | None) -> list[tuple[int, int]]:
