@@ -352,7 +352,8 @@ MJ_ERRORS: list[tuple[str, str]] = [
 )
 async def test_imagine_submit_errors(note: Note, preset: str, expected: str) -> None:
     async with world() as w:
-        w.upstream.inject_error(preset, path_regex=MJ_SUBMIT)
+        # A refused key is asked once more with mj-api-secret (upstream.mj_auth "auto").
+        w.upstream.inject_error(preset, path_regex=MJ_SUBMIT, times=2 if preset == "auth" else 1)
         member = w.add_member("alice")
         handle = await run_slash(w, member, "imagine", {"prompt": "a lighthouse"})
         reply = await ephemeral_reply(w, handle)
