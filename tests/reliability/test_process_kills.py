@@ -337,3 +337,36 @@ async def test_real_sigkill(note: Note, tmp_path: Path) -> None:
         shown = [m.content for m in discord.store.messages.values()]
         for secret in (discord.token, upstream.api_key, bare):
             assert secret not in output and not any(secret in text for text in shown)
+
+
+@scenario(
+    "process",
+    "a bug: an unexpected error in the middle of a /gpt answer (not an upstream or Discord error)",
+    sees="the text so far gives way to a private “Sorry, something went wrong…”; refunded at once",
+)
+async def test_unexpected_error_mid_answer_refunds_at_once(note: Note) -> None:
+    async with world() as w:
+        chat = w.services.chat
+        original = chat.stream_chat
+
+        def breaks_after_one_chunk(*args: Any, **kwargs: Any) -> Any:
+            async def chunks() -> Any:
+                async for delta in original(*args, **kwargs):
+                    yield delta
+                    raise RuntimeError("a bug the bot does not expect")
+
+            return chunks()
+
+        chat.stream_chat = breaks_after_one_chunk  # type: ignore[method-assign]
+        member = w.add_member("alice")
+        handle = await run_slash(w, member, "gpt", {"prompt": "hello"})
+        await wait_until(
+            lambda: any(
+                m.ephemeral and m.content.startswith("Sorry, something went wrong")
+                for m in w.discord.interaction_messages(handle)
+            ),
+            timeout=10,
+        )
+        hold = await w.services.ledger.get_hold(f"gpt:{handle.id}")
+        assert hold is not None and hold.status == "refunded"
+        await settled(w, note, NOTHING)
