@@ -7,7 +7,7 @@ from typing import Any
 
 from bot.sandbox.discord import Message
 from bot.sandbox.world import SandboxWorld
-from tests.helpers import FAST_CHAT, private_reply, run_slash
+from tests.helpers import FAST_CHAT, private_reply, run_slash, wait_until
 from tests.test_e2e_credit_reports import buttons, footer
 from tests.test_e2e_video import FAST_JOBS, cards, finished_card
 
@@ -32,9 +32,18 @@ async def press(world: SandboxWorld, message: Message, index: int, user: int) ->
 async def test_jobs_lists_state_cost_and_card_and_pages_after_a_restart() -> None:
     async with SandboxWorld(config=CONFIG) as world:
         alice, bob = world.add_member("alice"), world.add_member("bob")
+
+        def image_cards() -> int:
+            shown = world.discord.messages(world.channel_id)
+            return sum(1 for m in shown if not m.ephemeral and m.content.startswith("🎨"))
+
+        # Each job is made after its command is acknowledged: wait for its card (posted once the
+        # job exists) so that the jobs are made in the order the list is checked in.
         for n in range(10):
             await run_slash(world, alice, "imagine", {"prompt": f"kite {n}", "model": "dall-e-3"})
+            await wait_until(lambda n=n: image_cards() == n + 1, timeout=10)
         await run_slash(world, bob, "imagine", {"prompt": "bob's", "model": "dall-e-3"})
+        await wait_until(lambda: image_cards() == 11, timeout=10)
         await run_slash(world, alice, "video", {"prompt": "a cat surfing", "model": "kling-v1"})
         await finished_card(world)
         world.upstream.video.fail_next = "Video failed: content moderation"
