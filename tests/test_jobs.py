@@ -180,8 +180,9 @@ async def test_transient_poll_errors_back_off_without_failing(
     provider.fail_fetch = 3
     await engine.start()
     try:
-        job = (await engine.submit(await engine.create(new_job(1, deadline=5))))[0]
-        await wait_until(lambda: len(provider.fetches) >= 4)
+        # A deadline no loaded machine reaches: this test is about the retries, not the clock.
+        job = (await engine.submit(await engine.create(new_job(1, deadline=120))))[0]
+        await wait_until(lambda: len(provider.fetches) >= 4, timeout=30)
         assert (await engine.get(job.id)).status == "pending"
         provider.states[job.upstream_id] = TaskState("succeeded", result={})
         await wait_until(lambda: presenter.delivered == [(job.id, "succeeded")])
