@@ -29,6 +29,7 @@ EXTENSIONS: tuple[str, ...] = (
     "cogs.gpt",
     "cogs.gpts",
     "cogs.imagine",
+    "cogs.imagine_command",
     "cogs.song",
     "cogs.video",
     "cogs.jobs",

@@ -244,9 +244,20 @@ def _default_image_models() -> list[ImageModel]:
     ]
 
 
+VERSION_PATTERN = r"^[0-9]+(\.[0-9]+)?$"
+# Discord's largest attachment on a boosted server; the proxies take no larger reference.
+MAX_REFERENCE_BYTES = 25 * 1024 * 1024
+
+
 class ImageConfig(_Section):
     # /imagine model: choices; the first is the default.
     models: list[ImageModel] = Field(default_factory=_default_image_models, min_length=1)
+    # The Midjourney version (--v) and Niji version (--niji) a prompt that names none runs on:
+    # /imagine's style and character references become that version's parameters.
+    midjourney_version: str = Field("7", pattern=VERSION_PATTERN)
+    niji_version: str = Field("6", pattern=VERSION_PATTERN)
+    # Largest reference image (bytes) a member may attach to /imagine.
+    reference_max_bytes: int = Field(10 * 1024 * 1024, ge=1024, le=MAX_REFERENCE_BYTES)
 
     def model(self, name: str | None) -> ImageModel | None:
         if not name:

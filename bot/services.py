@@ -100,7 +100,12 @@ async def open_services(config: Config) -> AsyncIterator[Services]:
             answer_timeout=up.total_timeout + config.runtime.shutdown_grace,
             orphan_margin=config.runtime.orphan_margin,
         )  # fmt: skip
-        jobs.add_provider(MidjourneyProvider(MidjourneyClient(upstream), upstream))
+        jobs.add_provider(
+            MidjourneyProvider(
+                MidjourneyClient(upstream), upstream,
+                max_reference_bytes=config.image.reference_max_bytes,
+            )
+        )  # fmt: skip
         jobs.add_provider(SunoProvider(SunoClient(upstream)))
         jobs.add_provider(ChatMediaProvider(chat))
         jobs.add_provider(ImagesRouteProvider(ImagesClient(upstream)))

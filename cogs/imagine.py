@@ -11,17 +11,16 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.app import AtelierBot, require_guild, role_ids
-from bot.chat_input import require_prompt
-from bot.errors import AtelierError, JobNotFound, UnknownModel
+from bot.errors import JobNotFound
 from bot.i18n import cmd
 from bot.job_types import Job, NewJob, TaskState
 from bot.providers.midjourney import action_kind
-from cogs.autocomplete import fitting_choices
 from cogs.buttons import ButtonAction
 from cogs.cards import button_emoji, describe_card, embed_image_url, one_result, show_card
 from cogs.imagine_prompt import ANSWER, PromptModal, job_prompt
 from cogs.imagine_region import INPAINT_PREFIX, RegionSelect, VaryRegion, ask_region
-from cogs.media import IMAGE_PROVIDERS, MediaPresenter, start_media_job
+from cogs.media import MediaPresenter
+from cogs.references import UnsupportedImage, add_style_button
 from cogs.views import error_text, file_or_link, progress_bar, show, start_job
 
 log = logging.getLogger(__name__)
@@ -29,14 +28,6 @@ log = logging.getLogger(__name__)
 IMAGE_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp")
 ROW_SIZE = 5
 PRIMARY = discord.ButtonStyle.primary
-
-
-class UnsupportedImage(AtelierError):
-    key = "mj.not_an_image"
-
-
-class ReferenceNotSupported(AtelierError):
-    key = "mj.reference_not_supported"
 
 
 def button_label(bot: AtelierBot, locale: str, button: dict[str, Any]) -> str:
@@ -150,13 +141,13 @@ async def imagine_job(
     image_urls: list[str] | None = None,
     niji: bool = False,
     parent: Job | None = None,
+    parameters: str = "",
 ) -> None:
-    new = new_job(
-        interaction,
-        "mj_imagine",
-        {"prompt": prompt, "image_urls": image_urls or [], "niji": niji},
-        parent_id=parent.id if parent else None,
-    )
+    """``parameters``: the style and character references' (``cogs.references``), checked."""
+    request = {"prompt": prompt, "image_urls": image_urls or [], "niji": niji}
+    if parameters:
+        request["parameters"] = parameters
+    new = new_job(interaction, "mj_imagine", request, parent_id=parent.id if parent else None)
     waiting = interaction.client.services.catalog.t(interaction.locale, "jobs.waiting")
     await start_job(
         interaction,
@@ -290,6 +281,8 @@ class MidjourneyPresenter:
             return
         view = result_view(self.bot, job.locale, job.id, result.get("buttons") or [])
         url = result.get("image_url") or ""
+        if url and result.get("action") == "UPSCALE":  # one image, not a grid of four
+            view = add_style_button(self.bot, job, view)
         file, link = (
             await file_or_link(self.bot, job, url, f"atelier-{job.id}.png") if url else (None, "")
         )
@@ -317,60 +310,6 @@ class Imagine(commands.Cog):
         if (attachment.content_type or "").split(";")[0] not in IMAGE_TYPES:
             raise UnsupportedImage(attachment.filename, name=attachment.filename)
         return attachment.url
-
-    @app_commands.command(
-        name=cmd("imagine", "mj.imagine.name"),
-        description=cmd("Create images with Midjourney", "mj.imagine.description"),
-    )
-    @app_commands.describe(
-        prompt=cmd("What to draw (Midjourney parameters like --ar 16:9 work)", "mj.imagine.prompt"),
-        image=cmd("A reference image", "mj.imagine.image"),
-        niji=cmd("Use the Niji (anime) model", "mj.imagine.niji"),
-        model=cmd("Image model (Midjourney by default)", "mj.imagine.model"),
-    )
-    @app_commands.guild_only()
-    async def imagine(
-        self,
-        interaction: discord.Interaction[AtelierBot],
-        prompt: app_commands.Range[str, 1, 4000],
-        image: discord.Attachment | None = None,
-        niji: bool = False,
-        model: str | None = None,
-    ) -> None:
-        config = self.bot.services.config
-        require_prompt(prompt)
-        chosen = config.image.model(model)
-        if chosen is None:
-            raise UnknownModel(model or "", model=(model or "")[:100])
-        # Before anything is held: a family this gateway does not serve costs nothing.
-        self.bot.services.capabilities.require_adapter(chosen.adapter)
-        urls = [self._image_url(image)] if image else []
-        if chosen.adapter == "midjourney":
-            await imagine_job(interaction, prompt, image_urls=urls, niji=niji)
-            return
-        if urls:
-            raise ReferenceNotSupported(chosen.name, model=chosen.name)
-        await start_media_job(
-            interaction,
-            media="image",
-            provider=IMAGE_PROVIDERS[chosen.adapter],
-            model=chosen.name,
-            prompt=prompt,
-            price=chosen.price
-            if chosen.price is not None
-            else config.pricing.action_price("image"),
-            deadline_minutes=config.jobs.image_deadline,
-            cooldown="imagine",
-        )
-
-    @imagine.autocomplete("model")
-    async def _model_autocomplete(
-        self, _interaction: discord.Interaction[AtelierBot], current: str
-    ) -> list[app_commands.Choice[str]]:
-        needle = current.casefold()
-        served = self.bot.services.capabilities.adapter_served
-        names = [m.name for m in self.bot.services.config.image.models if served(m.adapter)]
-        return fitting_choices((n, n) for n in names if needle in n.casefold())
 
     @app_commands.command(
         name=cmd("describe", "mj.describe.name"),

@@ -46,10 +46,18 @@ class PromptModal(Admitted, discord.ui.Modal):
     """Asks for a prompt, prefilled; what happens with it is ``submit``'s business."""
 
     def __init__(
-        self, bot: AtelierBot, locale: Any, default: str, opener: int, submit: PromptHandler
+        self,
+        bot: AtelierBot,
+        locale: Any,
+        default: str,
+        opener: int,
+        submit: PromptHandler,
+        *,
+        title: str | None = None,
     ) -> None:
         catalog = bot.services.catalog
-        super().__init__(title=catalog.t(locale, "mj.modal_title")[:TITLE_LIMIT], timeout=600)
+        shown = title or catalog.t(locale, "mj.modal_title")
+        super().__init__(title=shown[:TITLE_LIMIT], timeout=600)
         self.opener = opener
         self.submit = submit
         self.prompt: discord.ui.TextInput[Any] = discord.ui.TextInput(

@@ -147,7 +147,9 @@ async def test_imagine_polls_to_success_with_buttons_and_image(
         100,
     )
     assert task.terminal and task.succeeded and task.fail_reason == ""
-    assert (task.prompt, task.final_prompt) == ("a cat --ar 16:9", "a cat --ar 16:9")
+    # The proxy uploads the image prompt and puts its link in front of the prompt.
+    [link] = [w for w in task.prompt.split() if "/mj/upload/" in w]
+    assert (task.prompt, task.final_prompt) == (f"{link} a cat --ar 16:9",) * 2
     assert [b.label for b in task.buttons] == GRID_LABELS
     assert task.buttons[4].emoji == "🔄" and task.buttons[4].custom_id.endswith("::SOLO")
     assert task.buttons[0].custom_id.startswith("MJ::JOB::upsample::1::")

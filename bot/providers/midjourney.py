@@ -7,6 +7,7 @@ from typing import Any
 from bot.errors import SubmitRejected
 from bot.job_types import Job, Submitted, TaskState
 from bot.mj_masks import fitted_mask, image_size, mask_base64, region_mask
+from bot.mj_references import with_parameters
 from bot.upstream.client import UpstreamClient
 from bot.upstream.midjourney import MidjourneyClient, MJTask, data_uri
 
@@ -64,9 +65,16 @@ class MidjourneyProvider:
     name = "mj"
     batch_size = 100
 
-    def __init__(self, client: MidjourneyClient, upstream: UpstreamClient) -> None:
+    def __init__(
+        self,
+        client: MidjourneyClient,
+        upstream: UpstreamClient,
+        *,
+        max_reference_bytes: int = MAX_REFERENCE_BYTES,
+    ) -> None:
         self.client = client
         self.upstream = upstream
+        self.max_reference_bytes = max_reference_bytes
 
     async def _images(self, urls: list[str]) -> list[str]:
         images = []
@@ -74,7 +82,7 @@ class MidjourneyProvider:
             if not url.startswith(("http://", "https://")):
                 raise SubmitRejected("reference images must be http(s) links")
             images.append(
-                data_uri(await self.upstream.download(url, max_bytes=MAX_REFERENCE_BYTES))
+                data_uri(await self.upstream.download(url, max_bytes=self.max_reference_bytes))
             )
         return images
 
@@ -96,8 +104,10 @@ class MidjourneyProvider:
         kind = job.kind
         if kind == "mj_imagine":
             images = await self._images(request.get("image_urls", []))
+            # Style and character references: parameters checked when the job was made.
+            prompt = with_parameters(request["prompt"], request.get("parameters", ""))
             result = await self.client.imagine(
-                request["prompt"], images=images, niji=bool(request.get("niji"))
+                prompt, images=images, niji=bool(request.get("niji"))
             )
         elif kind == "mj_blend":
             images = await self._images(request["image_urls"])

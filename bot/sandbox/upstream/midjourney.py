@@ -29,6 +29,7 @@ from bot.sandbox.upstream.mj_buttons import (
     upscale_buttons,
 )
 from bot.sandbox.upstream.mj_direct import change, strip_buttons
+from bot.sandbox.upstream.mj_prompts import PromptReading, Upload, read_images, read_prompt
 from bot.sandbox.upstream.png import sandbox_png
 from bot.sandbox.upstream.wire import json_response, mj_error
 
@@ -57,6 +58,11 @@ class SandboxMJTask:
     never_finish: bool = False
     awaiting_modal: bool = False
     mask: str | None = None
+    # An /imagine's image prompts (their upload links) and its parameters as Midjourney read
+    # them; ``refused`` is Midjourney's failReason for parameters it cannot take.
+    uploads: list[str] = field(default_factory=list)
+    reading: PromptReading | None = None
+    refused: str | None = None
 
     @property
     def hash(self) -> str:
@@ -87,6 +93,10 @@ class MidjourneyState:
     # Which proxy answers /mj: "gateway" (new-api), or midjourney-proxy reached directly,
     # "trueai" or "novicezk" (see ``mj_direct``).
     proxy: Literal["gateway", "trueai", "novicezk"] = "gateway"
+    # The versions a prompt that names none runs on (Midjourney's and Niji's defaults).
+    default_version: str = "7"
+    niji_version: str = "6"
+    uploads: dict[str, Upload] = field(default_factory=dict)  # image prompts, by file name
     clock: Callable[[], float] = time.monotonic
     tasks: dict[str, SandboxMJTask] = field(default_factory=dict)
     submits: Counter[str] = field(default_factory=Counter)  # accepted submits by action
@@ -113,7 +123,10 @@ class MidjourneyState:
         """Begin (or, after a modal, restart) the clock; this is when ``fail_next`` is used."""
         task.started = self.clock()
         task.awaiting_modal = False
-        task.fail_reason, self.fail_next = self.fail_next, None
+        if task.refused is not None:
+            task.fail_reason = task.refused  # Midjourney's own refusal; fail_next stays
+        else:
+            task.fail_reason, self.fail_next = self.fail_next, None
 
     def status(self, task: SandboxMJTask) -> tuple[str, int]:
         """``(status, progress)`` at this moment."""
@@ -223,10 +236,28 @@ async def imagine(request: web.Request) -> web.Response:
     prompt = body.get("prompt")
     if not isinstance(prompt, str) or not prompt.strip():
         return _refuse("prompt_is_required")
-    images = body.get("base64Array") or []
-    if not isinstance(images, list) or not all(_is_data_uri(i) for i in images):
+    images = read_images(body.get("base64Array"), state.proxy)
+    if images is None:
         return _code(4, "base64格式错误")
-    return _accept(request, state, "IMAGINE", prompt, bot_type=_bot_type(body))
+    bot_type = _bot_type(body)
+
+    def uploaded(task: SandboxMJTask) -> None:
+        # The proxy uploads the image prompts and puts their links in front of the prompt.
+        for n, image in enumerate(images):
+            name = f"{task.id}-{n}.{image.content_type.rsplit('/', 1)[-1]}"
+            if not image.url:
+                state.uploads[name] = image
+            task.uploads.append(image.url or f"{_base_url(request)}/mj/upload/{name}")
+        task.prompt = " ".join([*task.uploads, task.prompt])
+        task.reading = read_prompt(
+            prompt,
+            niji_bot=bot_type == "NIJI_JOURNEY",
+            default=state.default_version,
+            niji_default=state.niji_version,
+        )
+        task.refused = task.reading.problem
+
+    return _accept(request, state, "IMAGINE", prompt, bot_type=bot_type, setup=uploaded)
 
 
 async def action(request: web.Request) -> web.Response:
@@ -332,6 +363,7 @@ def _accept(
     prompt: str,
     *,
     hold_for_modal: bool = False,
+    setup: Callable[[SandboxMJTask], None] | None = None,
     **kw: Any,
 ) -> web.Response:
     if prompt and (word := state.banned_word(prompt)) is not None:
@@ -340,6 +372,8 @@ def _accept(
         return _code(23, "队列已满，请稍后尝试")
     mode = request.path.split("/mj/", 1)[0].removeprefix("/mj-")
     task = state.new_task(name, prompt, mode=mode, **kw)
+    if setup is not None:
+        setup(task)
     if hold_for_modal:
         task.awaiting_modal = True
     else:
@@ -394,6 +428,14 @@ async def image(request: web.Request) -> web.Response:
     )
 
 
+async def upload(request: web.Request) -> web.Response:
+    """An uploaded image prompt, where the proxy's link to it points."""
+    found = request.app[MIDJOURNEY].uploads.get(request.match_info["name"])
+    if found is None:
+        return web.Response(status=404, text="upload not found")
+    return web.Response(body=found.data, content_type=found.content_type)
+
+
 # --- helpers ---------------------------------------------------------------------------------
 
 
@@ -433,7 +475,8 @@ def _bot_type(body: dict[str, Any]) -> str:
 
 
 def _is_data_uri(value: Any) -> bool:
-    return isinstance(value, str) and value.startswith("data:") and ";base64," in value
+    """A data URI whose base64 decodes (the proxies refuse the rest with code 4)."""
+    return isinstance(value, str) and bool(read_images([value], "gateway"))
 
 
 def _str(value: Any) -> str:
@@ -465,3 +508,4 @@ def setup(app: web.Application, state: MidjourneyState) -> None:
         app.router.add_get(f"{prefix}/mj/task/{{id}}/fetch", fetch)
         app.router.add_post(f"{prefix}/mj/task/list-by-condition", list_by_condition)
     app.router.add_get("/mj/image/{id}", public(image))
+    app.router.add_get("/mj/upload/{name}", public(upload))
