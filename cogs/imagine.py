@@ -1,4 +1,5 @@
-"""/imagine, /describe and /blend (Midjourney) with buttons that work after a restart."""
+"""Midjourney jobs (/imagine is in ``cogs.imagine_command``), /describe and /blend, and buttons
+that work after a restart."""
 
 from __future__ import annotations
 
