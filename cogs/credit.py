@@ -316,7 +316,7 @@ class Credit(
     async def cooldown(
         self,
         interaction: discord.Interaction[AtelierBot],
-        command: Literal["gpt", "imagine", "song", "video"],
+        command: Literal["gpt", "imagine", "song", "video", "speak"],
         seconds: app_commands.Range[int, 0, 86400],
     ) -> None:
         require_manage_guild(interaction)
