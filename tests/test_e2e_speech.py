@@ -121,7 +121,11 @@ async def test_a_private_answer_is_read_privately() -> None:
         await wait_until(lambda: bool(world.discord.message(ack.id).attachments))
         ack = world.discord.message(ack.id)
         assert ack.ephemeral and ack.attachments[0].filename.endswith(".ogg")
+        assert f"**{price(SPOKEN)}** credits" in ack.content
         assert not voice_messages(world, world.channel_id)
+        await wait_until(lambda: world.bot is not None and world.bot.work.running == 0)
+        hold = await world.services.ledger.get_hold(key)
+        assert hold is not None and (hold.status, hold.actual) == ("settled", price(SPOKEN))
 
 
 async def test_speak_with_a_chosen_voice_replies_with_a_voice_message() -> None:
