@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import math
 
+from bot.ledger import Hold
 from bot.sandbox.discord import Message
 from bot.sandbox.upstream.ogg import speech_seconds
 from bot.sandbox.world import SandboxWorld
@@ -40,6 +41,12 @@ def speech_world(**audio: object) -> SandboxWorld:
 
 def price(text: str) -> int:
     return math.ceil(len(text) * PRICE / 1000)
+
+
+async def hold_of(world: SandboxWorld, key: str) -> Hold | None:
+    """The hold once the bot's work is done: it settles after the audio is posted."""
+    await wait_until(lambda: world.bot is not None and world.bot.work.running == 0)
+    return await world.services.ledger.get_hold(key)
 
 
 def voice_messages(world: SandboxWorld, channel_id: int) -> list[Message]:
@@ -95,7 +102,7 @@ async def test_read_aloud_after_a_restart_posts_a_voice_message_at_its_exact_pri
                            "response_format": "opus"}  # fmt: skip
         await wait_until(lambda: "credits" in ack.content)
         assert ack.ephemeral and f"**{price(SPOKEN)}** credits" in ack.content
-        hold = await world.services.ledger.get_hold(key)
+        hold = await hold_of(world, key)
         assert hold is not None and (hold.status, hold.actual) == ("settled", price(SPOKEN))
         assert await world.services.ledger.balance(world.guild_id) == before - price(SPOKEN)
 
@@ -109,7 +116,7 @@ async def test_a_long_answer_is_read_up_to_the_configured_length() -> None:
         read = request["input"]
         assert len(read) <= 40 and SPOKEN.startswith(read) and not read.endswith(" ")
         assert f"first {len(read)} characters" in ack.content
-        hold = await world.services.ledger.get_hold(key)
+        hold = await hold_of(world, key)
         assert hold is not None and hold.actual == price(read)
 
 
@@ -123,8 +130,7 @@ async def test_a_private_answer_is_read_privately() -> None:
         assert ack.ephemeral and ack.attachments[0].filename.endswith(".ogg")
         assert f"**{price(SPOKEN)}** credits" in ack.content
         assert not voice_messages(world, world.channel_id)
-        await wait_until(lambda: world.bot is not None and world.bot.work.running == 0)
-        hold = await world.services.ledger.get_hold(key)
+        hold = await hold_of(world, key)
         assert hold is not None and (hold.status, hold.actual) == ("settled", price(SPOKEN))
 
 
@@ -143,7 +149,7 @@ async def test_speak_with_a_chosen_voice_replies_with_a_voice_message() -> None:
         assert not world.discord.mentions_pinged(line)
         assert_voice_message(voice, text, reply_to=line.id)
         assert world.upstream.audio.speeches[0]["voice"] == "nova"
-        hold = await world.services.ledger.get_hold(f"speak:{handle.id}")
+        hold = await hold_of(world, f"speak:{handle.id}")
         assert hold is not None and (hold.status, hold.actual) == ("settled", price(text))
         assert await world.services.ledger.balance(world.guild_id) == START - price(text)
 
@@ -159,8 +165,7 @@ async def test_mp3_from_the_gateway_goes_out_as_an_audio_file() -> None:
         assert attachment.filename == "speech.mp3" and attachment.duration_secs is None
         assert "audio file" in reply.content and not reply.flags & VOICE_FLAG
         assert not voice_messages(world, world.channel_id)
-        await wait_until(lambda: world.bot is not None and world.bot.work.running == 0)
-        hold = await world.services.ledger.get_hold(f"speak:{handle.id}")
+        hold = await hold_of(world, f"speak:{handle.id}")
         assert hold is not None and (hold.status, hold.actual) == ("settled", price(text))
 
 
@@ -179,8 +184,7 @@ async def test_a_voice_message_discord_refuses_goes_out_as_a_file() -> None:
         [posted] = filed()
         assert posted.attachments[0].filename.endswith(".ogg") and "audio file" in posted.content
         assert posted.message_reference and posted.message_reference["message_id"] == str(line.id)
-        await wait_until(lambda: world.bot is not None and world.bot.work.running == 0)
-        hold = await world.services.ledger.get_hold(f"speak:{handle.id}")
+        hold = await hold_of(world, f"speak:{handle.id}")
         assert hold is not None and (hold.status, hold.actual) == ("settled", price(text))
 
 
@@ -195,7 +199,7 @@ async def test_a_gateway_without_the_speech_route_refuses_and_charges_nothing() 
         handle = await run_slash(world, alice, "speak", {"text": "hello"})
         reply = await private_reply(world, handle)
         assert reply.ephemeral and "does not offer speech" in reply.content
-        assert await world.services.ledger.get_hold(f"speak:{handle.id}") is None
+        assert await hold_of(world, f"speak:{handle.id}") is None
         # No Read aloud under answers either.
         world.upstream.chat.reply = REPLY
         asked = await run_slash(world, alice, "gpt", {"prompt": "tea?"})
@@ -215,7 +219,7 @@ async def test_a_gateway_without_the_speech_model_refuses_in_the_members_languag
         )  # fmt: skip
         reply = await private_reply(world, handle)
         assert reply.ephemeral and "语音模型 `tts-1`" in reply.content
-        assert await world.services.ledger.get_hold(f"speak:{handle.id}") is None
+        assert await hold_of(world, f"speak:{handle.id}") is None
 
 
 async def test_too_long_text_and_an_unknown_voice_are_refused_for_free() -> None:
@@ -236,14 +240,14 @@ async def test_a_failed_speech_is_refunded_exactly() -> None:
         handle = await run_slash(world, alice, "speak", {"text": "This will fail."})
         reply = await private_reply(world, handle)
         assert reply.ephemeral and not voice_messages(world, world.channel_id)
-        hold = await world.services.ledger.get_hold(f"speak:{handle.id}")
+        hold = await hold_of(world, f"speak:{handle.id}")
         assert hold is not None and (hold.status, hold.actual) == ("refunded", 0)
 
         answer = await answered(world, alice)
         balance = await world.services.ledger.balance(world.guild_id)
         key, ack = await press(world, answer, alice)
         await wait_until(lambda: "credits" not in ack.content and ack.content)
-        hold = await world.services.ledger.get_hold(key)
+        hold = await hold_of(world, key)
         assert hold is not None and (hold.status, hold.actual) == ("refunded", 0)
         assert await world.services.ledger.balance(world.guild_id) == balance
 
@@ -254,6 +258,5 @@ async def test_the_price_follows_configuration() -> None:
         text = "Seven."
         handle = await run_slash(world, world.add_member("alice"), "speak", {"text": text})
         await wait_until(lambda: bool(voice_messages(world, world.channel_id)))
-        await wait_until(lambda: world.bot is not None and world.bot.work.running == 0)
-        hold = await world.services.ledger.get_hold(f"speak:{handle.id}")
+        hold = await hold_of(world, f"speak:{handle.id}")
         assert hold is not None and hold.actual == len(text)
