@@ -15,10 +15,12 @@ from tests.helpers import (
     FAST_CHAT,
     custom_ids,
     final_answer,
+    open_conversation,
     private_reply,
     restart_with,
     run_slash,
     shown_messages,
+    thread_reply,
     wait_until,
 )
 
@@ -260,3 +262,20 @@ async def test_the_price_follows_configuration() -> None:
         await wait_until(lambda: bool(voice_messages(world, world.channel_id)))
         hold = await hold_of(world, f"speak:{handle.id}")
         assert hold is not None and hold.actual == len(text)
+
+
+async def test_read_aloud_under_a_thread_reply_answers_in_the_thread() -> None:
+    async with speech_world() as world:
+        alice = world.add_member("alice")
+        world.upstream.chat.reply = REPLY
+        thread_id = await open_conversation(world, alice)
+        world.upstream.chat.reply = "Black tea takes boiling water."
+        asked = await world.discord.post_user_message(thread_id, alice, "and black tea?")
+        [reply] = await thread_reply(world, thread_id, asked)
+        await wait_until(lambda: bool(custom_ids(world.discord.message(reply.id))))
+        key, _ = await press(world, world.discord.message(reply.id), alice)
+        await wait_until(lambda: bool(voice_messages(world, thread_id)))
+        [voice] = voice_messages(world, thread_id)
+        assert_voice_message(voice, "Black tea takes boiling water.", reply_to=reply.id)
+        hold = await hold_of(world, key)
+        assert hold is not None and hold.actual == price("Black tea takes boiling water.")
