@@ -25,6 +25,7 @@ from bot.targets import ChannelTarget, InteractionTarget
 from cogs.answer_buttons import offer_buttons
 from cogs.autocomplete import fitting_choices, shared_gpt_choices
 from cogs.reasoning_button import ReasoningButton
+from cogs.speech import READ_ALOUD
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +49,8 @@ class GPT(commands.Cog):
         self._refresh: asyncio.Task[None] | None = None
 
     async def cog_load(self) -> None:
-        self.bot.add_dynamic_items(ReasoningButton)
+        # The buttons under answers; Read aloud's handler lives with /speak.
+        self.bot.add_dynamic_items(ReasoningButton, READ_ALOUD.item)
         if self.config.refresh_models:
             self._refresh = asyncio.create_task(self.refresh_models())
 

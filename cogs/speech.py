@@ -7,7 +7,8 @@ gateway sent no Ogg Opus, or Discord refused the voice message here) as an ordin
 with a short line. A private answer is read privately: a voice message in the channel would
 show it to everyone.
 
-The button's custom_id names the stored answer text, so it works after a restart.
+The button's custom_id names the stored answer text, so it works after a restart; the GPT cog
+registers it, with the other buttons under answers (``cogs/answer_buttons.py``).
 """
 
 from __future__ import annotations
@@ -114,12 +115,6 @@ class Speech(commands.Cog):
     def __init__(self, bot: AtelierBot) -> None:
         self.bot = bot
         self.services = bot.services
-
-    async def cog_load(self) -> None:
-        self.bot.add_dynamic_items(READ_ALOUD.item)
-
-    async def cog_unload(self) -> None:
-        self.bot.remove_dynamic_items(READ_ALOUD.item)
 
     @app_commands.command(
         name=cmd("speak", "speak.name"),
