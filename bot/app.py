@@ -34,6 +34,7 @@ EXTENSIONS: tuple[str, ...] = (
     "cogs.video",
     "cogs.jobs",
     "cogs.shorten",
+    "cogs.speech",
 )
 
 

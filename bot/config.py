@@ -382,6 +382,35 @@ class SunoConfig(_Section):
         return wanted if wanted in self.models or wanted in self.chat_models else None
 
 
+# OpenAI's text-to-speech voices, the ones new-api and one-api relay.
+DEFAULT_VOICES = ("alloy", "echo", "fable", "onyx", "nova", "shimmer")
+
+
+class AudioConfig(_Section):
+    # voice out: Read aloud under answers and /speak (POST /v1/audio/speech).
+    speech_model: str = Field("tts-1", min_length=1)
+    # The voices /speak offers; default_voice reads aloud and is /speak's default.
+    voices: list[str] = Field(default_factory=lambda: list(DEFAULT_VOICES), min_length=1)
+    default_voice: str = "alloy"
+    # Credits per 1,000 characters read, rounded up to whole credits per call.
+    speech_price_per_1k_chars: Price = 2
+    # The most characters one call reads: /speak refuses longer text, Read aloud reads the
+    # first max_speech_chars of a longer answer (OpenAI's speech route takes 4,096).
+    max_speech_chars: int = Field(4096, ge=1, le=4096)
+
+    @model_validator(mode="after")
+    def _known_voice(self) -> AudioConfig:
+        if any(not v.strip() for v in self.voices) or len(set(self.voices)) != len(self.voices):
+            raise ValueError("voices: each must be a non-empty name, listed once")
+        if self.default_voice not in self.voices:
+            raise ValueError(f"default_voice {self.default_voice!r} is not one of the voices")
+        return self
+
+    def price(self, chars: int) -> int:
+        """What reading ``chars`` characters costs: whole credits, rounded up."""
+        return -(-max(0, chars) * self.speech_price_per_1k_chars // 1000)
+
+
 class LimitsConfig(_Section):
     # Built in, per member, on top of any cooldowns and daily caps admins set; 0 = no limit.
     # Requests that reach the upstream (paid commands, buttons, thread replies, GPT lookups)
@@ -444,6 +473,7 @@ class Config(_Section):
     image: ImageConfig = Field(default_factory=ImageConfig)
     video: VideoConfig = Field(default_factory=VideoConfig)
     suno: SunoConfig = Field(default_factory=SunoConfig)
+    audio: AudioConfig = Field(default_factory=AudioConfig)
     admin: AdminConfig = Field(default_factory=AdminConfig)
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
     runtime: RuntimeConfig = Field(default_factory=RuntimeConfig)

@@ -123,6 +123,17 @@ class AnswerReasoning(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class AnswerText(Base):
+    """A finished answer's text, for its Read aloud button (works after a restart)."""
+
+    __tablename__ = "answer_texts"
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
+    guild_id: Mapped[int] = mapped_column(BigInteger)
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class SpendLimit(Base):
     """A daily cap for a member or for everyone with a role; the lowest that applies wins."""
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import re
 import time
 import tomllib
@@ -20,6 +21,7 @@ from bot.sandbox.world import SandboxWorld
 # sandboxes.
 DEMO_SECTIONS = ("credit", "pricing")
 STEP_TIMEOUT = 20.0
+VOICE_MESSAGE = 1 << 13  # the flag of a Discord voice message
 # <@id>, <@!id> (members) and <#id> (channels), as Discord writes mentions in message text.
 MENTION = re.compile(r"<@!?(\d+)>|<#(\d+)>")
 
@@ -195,6 +197,7 @@ async def _chat(world: SandboxWorld, out: Transcript, alice: Member, lei: Member
     await _until(lambda: _finished(discord.interaction_messages(handle)))
     answer = discord.interaction_messages(handle)
     _show(out, alice, answer)
+    await _read_aloud(world, out, alice, answer[-1])
 
     thread_id = answer[0].id
     out.names[thread_id] = "Plan three days in Kyoto"
@@ -211,6 +214,35 @@ async def _chat(world: SandboxWorld, out: Transcript, alice: Member, lei: Member
 
     await _until(lambda: _finished(bot_replies()))
     _show(out, lei, bot_replies())
+
+
+async def _read_aloud(world: SandboxWorld, out: Transcript, member: Member, last: Message) -> None:
+    """Read aloud under the answer: a voice message replying to it, and the price, privately."""
+    discord = world.discord
+
+    def read_button() -> dict[str, Any] | None:
+        buttons = [c for row in discord.message(last.id).components for c in row["components"]]
+        return next((b for b in buttons if b["custom_id"].startswith("atelier:read:")), None)
+
+    await _until(lambda: read_button() is not None)
+    button = read_button()
+    assert button is not None
+    out.line(f"{member.label}:", f"presses [{button['label']}]")
+    press = await discord.click(last.id, button["custom_id"], member.id, locale=member.locale)
+    await press.wait_response(timeout=STEP_TIMEOUT)
+
+    def voice() -> list[Message]:
+        return [m for m in discord.messages(world.channel_id) if m.flags & VOICE_MESSAGE]
+
+    await _until(lambda: bool(voice()))
+    [clip] = voice()[-1].attachments
+    points = len(base64.b64decode(clip.waveform or ""))
+    out.line(
+        "Atelier (a voice message replying to the answer):",
+        f"▶ {clip.filename} · {clip.duration_secs:.1f} s · a waveform of {points} points",
+    )
+    await _until(lambda: any("🔊" in m.content for m in discord.interaction_messages(press)))
+    _show(out, member, [m for m in discord.interaction_messages(press) if m.content])
 
 
 async def _reasoning(world: SandboxWorld, out: Transcript, lei: Member) -> None:

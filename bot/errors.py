@@ -312,3 +312,34 @@ class NotOffered(AtelierError):
         super().__init__(f"the gateway does not serve {family}")
         self.key = f"capability.{family}"
         self.family = family
+
+
+# ---- voice out: Read aloud and /speak (bot/speech.py) -------------------------------------
+
+
+class NotOggOpus(ValueError):
+    """The speech route's answer is not an Ogg Opus file: it goes out as an ordinary file."""
+
+
+class SpeechTooLong(AtelierError):
+    """More text than ``audio.max_speech_chars``; nothing is held."""
+
+    key = "speech.too_long"
+
+
+class UnknownVoice(AtelierError):
+    """A voice that is not one of ``audio.voices``."""
+
+    key = "speech.unknown_voice"
+
+
+class SpeechModelMissing(AtelierError):
+    """The gateway's model list does not have ``audio.speech_model``."""
+
+    key = "speech.no_model"
+
+
+class ReadAloudGone(AtelierError):
+    """A Read aloud button whose answer text is not (or no longer) stored."""
+
+    key = "speech.gone"

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
-
 from bot.db import AnswerReasoning, Database, table
+from bot.text_store import TextStore
 
 OPEN_TAG = "<think>"
 CLOSE_TAG = "</think>"
@@ -127,26 +126,8 @@ ELLIPSIS_LINE = "> -# …"
 REASONING = table(AnswerReasoning)
 
 
-class ReasoningStore:
+class ReasoningStore(TextStore):
     """Reasoning kept in the database, so a "Show reasoning" button works after a restart."""
 
     def __init__(self, db: Database) -> None:
-        self.db = db
-
-    async def save(self, guild_id: int, text: str) -> int:
-        async with self.db.transaction() as conn:
-            result = await conn.execute(
-                REASONING.insert().values(guild_id=guild_id, text=text).returning(REASONING.c.id)
-            )
-            return int(result.scalar_one())
-
-    async def get(self, reasoning_id: int, guild_id: int) -> str | None:
-        """The reasoning, only for a button in the guild that stored it."""
-        async with self.db.read() as conn:
-            return (
-                await conn.execute(
-                    select(REASONING.c.text).where(
-                        REASONING.c.id == reasoning_id, REASONING.c.guild_id == guild_id
-                    )
-                )
-            ).scalar_one_or_none()
+        super().__init__(db, REASONING)

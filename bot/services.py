@@ -29,6 +29,7 @@ from bot.providers.suno import SunoProvider
 from bot.providers.video import video_providers
 from bot.reasoning import ReasoningStore
 from bot.shared_limits import SharedStore
+from bot.speech import AnswerTexts, SpeechService
 from bot.spending import Spending
 from bot.streaming import Pacing, WriteBudget
 from bot.upstream import BillingClient, ChatClient, UpstreamClient
@@ -37,6 +38,7 @@ from bot.upstream.gpts import GPTsClient
 from bot.upstream.images import ImagesClient
 from bot.upstream.midjourney import MidjourneyClient
 from bot.upstream.moderation import ModerationClient
+from bot.upstream.speech import SpeechClient
 from bot.upstream.suno import SunoClient
 
 
@@ -66,6 +68,7 @@ class Services:
     # Alert and log posts no handler waits for; the bot closes it.
     background: Background
     reasoning: ReasoningStore
+    speech: SpeechService
 
 
 @contextlib.asynccontextmanager
@@ -111,6 +114,7 @@ async def open_services(config: Config) -> AsyncIterator[Services]:
         jobs.add_provider(ImagesRouteProvider(ImagesClient(upstream)))
         for provider in video_providers(upstream):
             jobs.add_provider(provider)
+        capabilities = Capabilities(upstream, up.capabilities)
         yield Services(
             config=config,
             db=db,
@@ -136,9 +140,12 @@ async def open_services(config: Config) -> AsyncIterator[Services]:
             spending=spending,
             policies=Policies(db),
             limiter=limiter,
-            capabilities=Capabilities(upstream, up.capabilities),
+            capabilities=capabilities,
             background=background,
             reasoning=ReasoningStore(db),
+            speech=SpeechService(
+                SpeechClient(upstream), spending, capabilities, config.audio, AnswerTexts(db)
+            ),
         )
     finally:
         await http.close()

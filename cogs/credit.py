@@ -153,6 +153,9 @@ class Credit(
         embed.add_field(
             name=self.t(interaction, "credit.media"), value="\n".join(actions)[:1024], inline=False
         )
+        audio = self.services.config.audio
+        speech = self.t(interaction, "speech.price", price=audio.speech_price_per_1k_chars)
+        embed.add_field(name="/speak", value=f"`{audio.speech_model}` — {speech}", inline=False)
         await interaction.response.send_message(embed=embed, ephemeral=True)
 
     @app_commands.command(
@@ -316,7 +319,7 @@ class Credit(
     async def cooldown(
         self,
         interaction: discord.Interaction[AtelierBot],
-        command: Literal["gpt", "imagine", "song", "video"],
+        command: Literal["gpt", "imagine", "song", "video", "speak"],
         seconds: app_commands.Range[int, 0, 86400],
     ) -> None:
         require_manage_guild(interaction)

@@ -22,8 +22,10 @@ from bot.i18n import cmd
 from bot.log_setup import bind
 from bot.streaming import StreamingReply
 from bot.targets import ChannelTarget, InteractionTarget
+from cogs.answer_buttons import offer_buttons
 from cogs.autocomplete import fitting_choices, shared_gpt_choices
-from cogs.reasoning_button import ReasoningButton, offer_reasoning
+from cogs.reasoning_button import ReasoningButton
+from cogs.speech import READ_ALOUD
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +49,8 @@ class GPT(commands.Cog):
         self._refresh: asyncio.Task[None] | None = None
 
     async def cog_load(self) -> None:
-        self.bot.add_dynamic_items(ReasoningButton)
+        # The buttons under answers; Read aloud's handler lives with /speak.
+        self.bot.add_dynamic_items(ReasoningButton, READ_ALOUD.item)
         if self.config.refresh_models:
             self._refresh = asyncio.create_task(self.refresh_models())
 
@@ -67,11 +70,13 @@ class GPT(commands.Cog):
         # GPTs are picked with the gpt option; the gateway lists them under either family
         # (gpt-4-gizmo-g-…, gpt-4o-gizmo-g-…), not only under our configured prefix.
         prefix = self.config.gizmo_prefix
+        speech = self.services.config.audio.speech_model  # listed too, and answers no chat
         extra = [
             m
             for m in listed
             if m not in self.models and not m.startswith(prefix) and "-gizmo-" not in m
-        ]
+            and m != speech
+        ]  # fmt: skip
         self.models = self.models + sorted(extra)
 
     async def choose(self, guild_id: int, gpt: str | None, model: str | None) -> ChatChoice:
@@ -185,7 +190,7 @@ class GPT(commands.Cog):
             )
             if not outcome.delivered:
                 return
-            await offer_reasoning(services, target, guild_id, interaction.locale, mode, outcome)
+            await offer_buttons(services, target, guild_id, interaction.locale, mode, outcome)
             if choice.gizmo_id:
                 await services.gpt_catalog.record_use(guild_id, choice.gizmo_id)
             if not private and self.config.reply_mode == "thread" and target.first is not None:
@@ -304,7 +309,7 @@ class GPT(commands.Cog):
                     await services.conversations.add_turns(
                         conversation.id, [user_turn, Turn("assistant", outcome.text)]
                     )
-                    await offer_reasoning(
+                    await offer_buttons(
                         services, target, conversation.guild_id, locale, mode, outcome
                     )
         except AnswerNotShown as exc:

@@ -7,19 +7,15 @@ the reasoning privately: a few messages, or a .txt file when it is long.
 from __future__ import annotations
 
 import io
-import logging
 import re
 from typing import Any
 
 import discord
 
-from bot.answers import Outcome
 from bot.app import Admitted, AtelierBot, require_guild
 from bot.errors import ReasoningGone
 from bot.splitting import DISCORD_LIMIT, split_text
 from bot.targets import NO_MENTIONS
-
-log = logging.getLogger(__name__)
 
 # More pieces than this, and the reasoning comes as a file instead of a flood of messages.
 MAX_REASONING_MESSAGES = 3
@@ -69,20 +65,3 @@ class ReasoningButton(
                 )
         except Exception as error:
             await interaction.client.report_error(interaction, error)
-
-
-async def offer_reasoning(
-    services: Any, target: Any, guild_id: int, locale: Any, mode: str, outcome: Outcome
-) -> None:
-    """In collapsed mode, keep the answer's reasoning and put the button under the answer."""
-    if mode != "collapsed" or not outcome.delivered or not outcome.reasoning.strip():
-        return
-    reasoning_id = await services.reasoning.save(guild_id, outcome.reasoning)
-    view = discord.ui.View(timeout=None)
-    label = services.catalog.t(locale, "reasoning.button")
-    view.add_item(ReasoningButton(reasoning_id, label))
-    try:
-        await target.attach(view)
-    except discord.HTTPException as exc:
-        # The answer stands and is paid; only the button is missing (the message is gone).
-        log.warning("could not add the reasoning button (reasoning %s): %s", reasoning_id, exc)

@@ -50,6 +50,10 @@ async def test_demo_transcript(
     ):
         assert command in out
     assert "streamed in" in out and "-# gpt-4o-mini" in out and "nishin soba" in out
+    # Read aloud: a voice message replying to the answer, its price told privately.
+    assert "alice [en-US]: presses [Read aloud]" in out
+    assert "(a voice message replying to the answer): ▶ voice-message.ogg · " in out
+    assert "a waveform of " in out and "🔊 Read aloud below for **1** credits." in out
     # A reasoning answer: the live status, the answer without its <think>, the reasoning on demand.
     assert "(while the model thinks): -# 💭 思考中…" in out
     assert "是的，17 是质数" in out and "<think>" not in out

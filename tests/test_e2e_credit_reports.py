@@ -61,12 +61,14 @@ async def test_prices_lists_every_configured_price_in_the_members_language() -> 
         actions = shown["Images, music and video (per call)"].splitlines()
         assert "`mj_imagine` — 25" in actions and "`mj_upscale` — 10" in actions
         assert len(actions) == len(world.config.pricing.actions)
+        assert shown["/speak"] == "`tts-1` — 2 credits per 1,000 characters read aloud"
 
         lei = world.add_member("李雷", locale="zh-CN")
         handle = await run_slash(world, lei, "credit prices", locale="zh-CN")
         [reply] = world.discord.interaction_messages(handle)
         assert reply.embeds[0]["title"] == "价格（积分）"
         assert "每次 3" in fields(reply)["/gpt"]
+        assert fields(reply)["/speak"] == "`tts-1` — 朗读每 1,000 个字符 2 积分"
 
 
 async def test_history_filters_by_member_and_kind_and_keeps_them_across_pages() -> None:

@@ -180,7 +180,7 @@ async def test_collapsed_show_reasoning_button_answers_privately_after_a_restart
         handle = await run_slash(world, world.add_member("alice"), "gpt", {"prompt": "tea?"})
         [message] = await final_answer(world, handle)
         await wait_until(lambda: custom_ids(world.discord.message(message.id)))
-        [custom_id] = custom_ids(world.discord.message(message.id))
+        [custom_id, _read_aloud] = custom_ids(world.discord.message(message.id))
         assert custom_id.startswith("atelier:think:")
         assert answer_text([world.discord.message(message.id)]) == REPLY
 
@@ -206,7 +206,7 @@ async def test_a_button_for_reasoning_that_is_not_stored_says_so() -> None:
         handle = await run_slash(world, world.add_member("alice"), "gpt", {"prompt": "tea?"})
         [message] = await final_answer(world, handle)
         await wait_until(lambda: custom_ids(world.discord.message(message.id)))
-        [custom_id] = custom_ids(world.discord.message(message.id))
+        [custom_id, _read_aloud] = custom_ids(world.discord.message(message.id))
         async with world.services.db.transaction() as conn:
             await conn.execute(delete(REASONING_ROWS))  # an operator pruned old reasoning
         click = await world.discord.click(message.id, custom_id, world.owner_id)

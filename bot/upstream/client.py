@@ -191,6 +191,40 @@ class UpstreamClient:
             )
             raise UpstreamFailure("the upstream sent an unreadable answer", status=status) from None
 
+    async def request_bytes(
+        self,
+        path: str,
+        *,
+        json: Any,
+        max_bytes: int,
+        timeout: Timeout = None,  # noqa: ASYNC109
+    ) -> tuple[bytes, str]:
+        """POST ``json`` to a route that answers a file (speech): ``(body, content type)``.
+
+        HTTP errors, an error object under 200, and the console page (no such route) raise
+        the typed ``UpstreamError``, as for ``request_json``."""
+        try:
+            async with self._session.post(
+                self.url_for(path), json=json, headers=self._headers(None, path),
+                timeout=self._timeout_for(timeout),
+            ) as resp:  # fmt: skip
+                if resp.status >= 400:
+                    raise await self._error_from("POST", path, resp)
+                if (resp.content_length or 0) > max_bytes:
+                    raise MediaTooLarge("the file is too large", status=resp.status)
+                body = await read_limited(resp, max_bytes + 1)
+                kind = resp.content_type
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise self.transport_error("POST", path, exc) from None
+        if len(body) > max_bytes:
+            raise MediaTooLarge("the file is too large", status=200)
+        if "html" in kind:
+            raise RouteNotServed("the gateway has no such route", status=200)
+        if "json" in kind:
+            self.raise_for_error_body(decode_json(body))
+            raise UpstreamFailure("the upstream answered JSON instead of a file", status=200)
+        return body, kind
+
     def stream(
         self,
         path: str,

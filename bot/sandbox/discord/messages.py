@@ -17,10 +17,12 @@ from .state import Attachment, Channel, Message, Store
 from .validation import (
     FLAG_EPHEMERAL,
     FLAG_SUPPRESS_EMBEDS,
+    FLAG_VOICE_MESSAGE,
     MAX_ATTACHMENTS,
     SETTABLE_FLAGS,
     check_message,
     check_not_empty,
+    check_voice_message,
 )
 
 if TYPE_CHECKING:
@@ -99,6 +101,9 @@ class Messages:
                 guild_id=guild_id,
             )
             attachment.description = info.get("description")
+            if upload.content_type.startswith("audio/") and info.get("waveform"):
+                attachment.duration_secs = info.get("duration_secs")
+                attachment.waveform = info.get("waveform")
             out.append(attachment)
         return out
 
@@ -119,6 +124,8 @@ class Messages:
     ) -> Message:
         data = body.object()
         check_message(data)
+        if int(data.get("flags") or 0) & FLAG_VOICE_MESSAGE:
+            check_voice_message(data, [u.content_type for u in body.uploads])
         nonce = _nonce(data)
         if data.get("enforce_nonce") and (earlier := self._by_nonce(channel.id, author_id, nonce)):
             return earlier  # a repeat: Discord answers with the first message, makes no other
@@ -206,6 +213,8 @@ class Messages:
         if message.deleted:
             raise DiscordError(404, 10008)
         data = body.object()
+        if message.flags & FLAG_VOICE_MESSAGE:
+            raise DiscordError(400, 50162)
         check_message({"flags": message.flags, **data})
         new = self._uploads(message.channel_id, data, body.uploads)
         if "content" in data:

@@ -32,6 +32,11 @@ ERROR_MESSAGES: Mapping[int, str] = MappingProxyType(
         50013: "Missing Permissions",
         50027: "Invalid Webhook Token",
         50035: "Invalid Form Body",
+        50159: "Voice messages do not support additional content.",
+        50160: "Voice messages must have a single audio attachment.",
+        50161: "Voice messages must have supporting metadata.",
+        50162: "Voice messages cannot be edited.",
+        50173: "You cannot send voice messages in this channel.",
         160004: "A thread has already been created for this message",
     }
 )

@@ -140,6 +140,9 @@ class Attachment:
     url: str
     data: bytes = field(repr=False)
     description: str | None = None
+    # A voice message's (read only from an audio/* upload, as Discord does).
+    duration_secs: float | None = None
+    waveform: str | None = None
 
 
 @dataclass

@@ -6,6 +6,7 @@ out from Discord; the sandbox makes it find out in tests.
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 from .component_rules import component_errors, walk_components
@@ -14,6 +15,7 @@ from .responses import DiscordError, form_error, invalid_form, merge_errors
 __all__ = [
     "check_message",
     "check_not_empty",
+    "check_voice_message",
     "message_errors",
     "thread_errors",
     "walk_components",
@@ -38,6 +40,7 @@ SETTABLE_FLAGS = (
     | FLAG_COMPONENTS_V2
 )
 MAX_COLOUR = 0xFFFFFF
+MAX_WAVEFORM = 256  # amplitude bytes in a voice message's waveform
 MENTION_KINDS = frozenset({"roles", "users", "everyone"})
 
 _EMBED_LIMITS = (("title", 256), ("description", 4096))
@@ -96,32 +99,37 @@ def message_errors(data: dict[str, Any]) -> dict[str, Any]:
         errors, component_errors(data.get("components") or [], bool(flags & FLAG_COMPONENTS_V2))
     )
     _check_allowed_mentions(data.get("allowed_mentions"), errors)
-    if flags & FLAG_VOICE_MESSAGE:
-        _check_voice_message(data, errors)
     return errors
 
 
-def _check_voice_message(data: dict[str, Any], errors: dict[str, Any]) -> None:
-    """A voice message is one audio attachment with its duration and waveform, and nothing
-    else: no content, no embeds."""
+def check_voice_message(data: dict[str, Any], upload_types: list[str]) -> None:
+    """Discord's voice message rules (resources/message "Voice Messages", and its codes):
+    one audio file, sent as ``audio/*`` (only then are its ``duration_secs`` and ``waveform``
+    read) with both fields, and nothing else: no content, embeds, components or stickers."""
+    if any(data.get(k) for k in ("content", "embeds", "components", "sticker_ids", "poll")):
+        raise DiscordError(400, 50159)
     attachments = data.get("attachments") or []
-    valid = (
-        len(attachments) == 1
-        and isinstance(attachments[0], dict)
-        and attachments[0].get("duration_secs") is not None
-        and bool(attachments[0].get("waveform"))
-        and not data.get("content")
-        and not data.get("embeds")
-    )
-    if not valid:
-        merge_errors(
-            errors,
-            form_error(
-                ["attachments"],
-                "MESSAGE_VOICE_MESSAGE_INVALID",
-                "A voice message is one audio file with duration_secs and waveform",
-            ),
-        )
+    if len(attachments) != 1 or len(upload_types) != 1 or not isinstance(attachments[0], dict):
+        raise DiscordError(400, 50160)
+    meta = attachments[0]
+    duration = meta.get("duration_secs")
+    if (
+        not upload_types[0].startswith("audio/")
+        or isinstance(duration, bool)
+        or not isinstance(duration, int | float)
+        or duration <= 0
+        or not 1 <= len(_decoded_waveform(meta.get("waveform"))) <= MAX_WAVEFORM
+    ):
+        raise DiscordError(400, 50161)
+
+
+def _decoded_waveform(value: Any) -> bytes:
+    if not isinstance(value, str):
+        return b""
+    try:
+        return base64.b64decode(value, validate=True)
+    except ValueError:
+        return b""
 
 
 def _check_allowed_mentions(allowed: Any, errors: dict[str, Any]) -> None:
