@@ -16,6 +16,7 @@ from bot.errors import AtelierError, JobNotFound, UnknownModel
 from bot.i18n import cmd
 from bot.job_types import Job, NewJob, TaskState
 from bot.providers.midjourney import action_kind
+from cogs.animate import add_animate_buttons
 from cogs.autocomplete import fitting_choices
 from cogs.buttons import ButtonAction
 from cogs.cards import button_emoji, describe_card, embed_image_url, one_result, show_card
@@ -289,6 +290,7 @@ class MidjourneyPresenter:
             )
             return
         view = result_view(self.bot, job.locale, job.id, result.get("buttons") or [])
+        add_animate_buttons(self.bot, view, job)
         url = result.get("image_url") or ""
         file, link = (
             await file_or_link(self.bot, job, url, f"atelier-{job.id}.png") if url else (None, "")

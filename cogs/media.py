@@ -19,6 +19,7 @@ from bot.app import AtelierBot, require_guild, role_ids
 from bot.job_types import Job, NewJob, TaskState
 from bot.media_links import media_kind
 from bot.providers.video import UNIFIED_IMAGE
+from cogs.animate import add_animate_buttons
 from cogs.cards import link_card, show_card
 from cogs.views import error_text, file_or_link, progress_bar, show, start_job
 
@@ -119,6 +120,7 @@ class MediaPresenter:
             job.locale, "media.footer", model=job.request.get("model", "?"), price=price
         )
         text = card(self.title(job), job.user_id, f"-# {footer}", self.icon(job))
-        await show_card(
-            self.bot, job, link_card(catalog, job.locale, job.id, text, links, files, attached)
-        )
+        view = discord.ui.View(timeout=None)
+        add_animate_buttons(self.bot, view, job)
+        fitted = link_card(catalog, job.locale, job.id, text, links, files, attached)
+        await show_card(self.bot, job, fitted, view if view.children else None)

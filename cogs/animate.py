@@ -1,0 +1,262 @@
+"""Animate and "Animate to…": the buttons under every finished image that make it a video.
+
+**Animate** opens a modal whose title carries the price (an optional motion prompt), then
+starts a video job with the server's default video model, the image as its first frame.
+**Animate to…** (models that take a last frame: Kling, Luma) first answers privately with a
+menu of the member's recent images; the one picked is the last frame, then the same modal.
+
+The buttons and the menu name only job ids: the image links are read from the jobs' stored
+results when pressed, so they work after a restart. The image cogs add the buttons with
+``animate_buttons``; the video job is delivered by ``cogs.video``'s presenter, which links back
+to the image's message.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+import discord
+from discord.ext import commands
+
+from bot.animate import (
+    RECENT_LIMIT,
+    NotAnEndFrame,
+    NotAnimatable,
+    animate_model,
+    animate_options,
+    animate_price,
+    image_url,
+    motion_prompt,
+    recent_images,
+    takes_end_frame,
+    video_request,
+)
+from bot.app import Admitted, AtelierBot, require_guild, role_ids
+from bot.config import VideoModel
+from bot.job_types import Job, NewJob
+from bot.providers.video import provider_for
+from cogs.buttons import ButtonAction, PersistentButton
+from cogs.imagine_prompt import PROMPT_LIMIT, TITLE_LIMIT
+from cogs.views import start_job
+
+JOB_ID = r"[0-9]{1,18}"
+MENU_LABEL_LIMIT = 100  # Discord's limit for a select option's label
+Submit = Callable[[discord.Interaction[AtelierBot], str], Awaitable[None]]
+
+
+def animate_buttons(bot: AtelierBot, job: Job) -> list[PersistentButton]:
+    """Animate (and Animate to…, where the model takes a last frame) for a finished image;
+    none when it has no link or the gateway serves no video model that starts from an image."""
+    services = bot.services
+    model = animate_model(services.config, services.capabilities)
+    if model is None or image_url(job) is None:
+        return []
+    catalog = services.catalog
+    label = catalog.t(job.locale, "animate.button")
+    buttons = [ANIMATE.button(job=job.id, label=label, emoji="🎬")]
+    if takes_end_frame(model):
+        label = catalog.t(job.locale, "animate.to_button")
+        buttons.append(ANIMATE_TO.button(job=job.id, label=label, emoji="🎞️"))
+    return buttons
+
+
+def add_animate_buttons(bot: AtelierBot, view: discord.ui.View, job: Job) -> None:
+    """Put the Animate buttons on a row of their own below what ``view`` has (if one is free)."""
+    rows = [item.row or 0 for item in view.children]
+    row = max(rows) + 1 if rows else 0
+    if row > 4 or len(view.children) > 23:
+        return  # Discord's 5 rows or 25 components are taken: the image keeps its own buttons
+    for button in animate_buttons(bot, job):
+        button.item.row = row
+        view.add_item(button)
+
+
+class MotionModal(Admitted, discord.ui.Modal):
+    """The optional motion prompt; the title is the price, shown before anything is held."""
+
+    def __init__(self, bot: AtelierBot, locale: Any, price: int, opener: int, submit: Submit):
+        catalog = bot.services.catalog
+        super().__init__(title=catalog.t(locale, "animate.title", price=price)[:TITLE_LIMIT])
+        self.opener = opener
+        self.submit = submit
+        self.motion: discord.ui.TextInput[Any] = discord.ui.TextInput(
+            label=catalog.t(locale, "animate.motion_label")[:TITLE_LIMIT],
+            placeholder=catalog.t(locale, "animate.motion_placeholder")[:MENU_LABEL_LIMIT],
+            style=discord.TextStyle.paragraph,
+            required=False,
+            max_length=PROMPT_LIMIT,
+            custom_id="motion",
+        )
+        self.add_item(self.motion)
+
+    async def allows(self, interaction: discord.Interaction[Any]) -> bool:
+        return interaction.user.id == self.opener
+
+    async def on_submit(self, interaction: discord.Interaction[AtelierBot]) -> None:
+        await self.submit(interaction, self.motion.value or "")
+
+    async def on_error(self, interaction: discord.Interaction[Any], error: Exception) -> None:
+        await interaction.client.report_error(interaction, error)
+
+
+async def image_job(interaction: discord.Interaction[AtelierBot], job_id: int) -> Job:
+    """A finished image of this server, or NotAnimatable (a private, free answer)."""
+    job = await interaction.client.services.jobs.get(job_id)
+    if job is None or job.guild_id != interaction.guild_id or image_url(job) is None:
+        raise NotAnimatable(f"job {job_id} is no image of guild {interaction.guild_id}")
+    return job
+
+
+def served_model(interaction: discord.Interaction[AtelierBot]) -> VideoModel:
+    services = interaction.client.services
+    model = animate_model(services.config, services.capabilities)
+    if model is None:
+        raise NotAnimatable("no video model that starts from an image is served")
+    return model
+
+
+async def open_modal(
+    interaction: discord.Interaction[AtelierBot], start: Job, end: Job | None = None
+) -> None:
+    """Answer with the priced modal (the modal is the acknowledgement); its submit starts the
+    video job at exactly the price in its title."""
+    bot = interaction.client
+    model = served_model(interaction)
+    price = animate_price(model, bot.services.config)
+
+    async def submit(modal: discord.Interaction[AtelierBot], typed: str) -> None:
+        await start_animation(modal, model, price, start, end, motion_prompt(typed, start))
+
+    await interaction.response.send_modal(
+        MotionModal(bot, interaction.locale, price, interaction.user.id, submit)
+    )
+
+
+async def start_animation(
+    interaction: discord.Interaction[AtelierBot],
+    model: VideoModel,
+    price: int,
+    start: Job,
+    end: Job | None,
+    prompt: str,
+) -> None:
+    # Imported here: cogs.video imports cogs.media, which imports this module for its buttons.
+    from cogs.video import KIND, card, details
+
+    config = interaction.client.services.config
+    request = video_request(model, config, start, prompt, end)
+    request["price"] = price  # what the modal showed, whatever the config says now
+    request["upload_limit"] = interaction.filesize_limit
+    new = NewJob(
+        key=f"{interaction.id}", kind=KIND, provider=provider_for(model.adapter),
+        guild_id=require_guild(interaction), channel_id=interaction.channel_id or 0,
+        user_id=interaction.user.id, request=request, price=price,
+        deadline_minutes=config.jobs.video_deadline, locale=str(interaction.locale),
+        command=f"video:{model.name}", cooldown="video", role_ids=role_ids(interaction.user),
+        prompt=prompt, parent_id=start.id,
+    )  # fmt: skip
+    catalog = interaction.client.services.catalog
+    waiting = "\n".join(
+        (
+            catalog.t(interaction.locale, "jobs.waiting"),
+            catalog.t(
+                interaction.locale,
+                "video_options.price",
+                price=price,
+                details=details(animate_options(model)),
+            ),
+        )
+    )
+    title = f"{model.name} · {prompt}"
+    await start_job(interaction, new, card(title, interaction.user.id, waiting))
+
+
+async def _pressed_animate(
+    interaction: discord.Interaction[AtelierBot], values: Mapping[str, str]
+) -> None:
+    await open_modal(interaction, await image_job(interaction, int(values["job"])))
+
+
+async def _pressed_animate_to(
+    interaction: discord.Interaction[AtelierBot], values: Mapping[str, str]
+) -> None:
+    """The member's recent images, privately, to pick the last frame from."""
+    start = await image_job(interaction, int(values["job"]))
+    if not takes_end_frame(served_model(interaction)):
+        raise NotAnEndFrame(f"the default video model takes no last frame (job {start.id})")
+    bot = interaction.client
+    catalog = bot.services.catalog
+    # A read, not a write: no wait behind the database writer before this first answer.
+    found = await recent_images(
+        bot.services.db, require_guild(interaction), interaction.user.id, RECENT_LIMIT + 1
+    )
+    choices = [job for job in found if job.id != start.id][:RECENT_LIMIT]
+    if not choices:
+        raise NotAnEndFrame(f"member {interaction.user.id} has no other image")
+    options = [
+        discord.SelectOption(
+            label=f"#{job.id} · {motion_prompt('', job)}"[:MENU_LABEL_LIMIT], value=str(job.id)
+        )
+        for job in choices
+    ]
+    view = discord.ui.View(timeout=None)
+    view.add_item(EndFrameSelect(start.id, options))
+    await interaction.response.send_message(
+        catalog.t(interaction.locale, "animate.pick_end", job=start.id), view=view, ephemeral=True
+    )
+
+
+class EndFrameSelect(
+    Admitted,
+    discord.ui.DynamicItem[discord.ui.Select[Any]],
+    template=rf"atelier:animend:(?P<job>{JOB_ID})",
+):
+    """Which image is the last frame; a persistent item, so it works after a restart."""
+
+    def __init__(self, job_id: int, options: list[discord.SelectOption] | None = None) -> None:
+        super().__init__(
+            discord.ui.Select(
+                custom_id=f"atelier:animend:{job_id}",
+                options=options or [discord.SelectOption(label="?")],
+            )
+        )
+        self.job_id = job_id
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: re.Match[str]
+    ) -> EndFrameSelect:
+        return cls(int(match["job"]))
+
+    async def callback(self, interaction: discord.Interaction[AtelierBot]) -> None:
+        try:
+            picked = str((interaction.data or {}).get("values", [""])[0])
+            if not picked.isdigit():
+                raise NotAnimatable(f"no image picked: {picked!r}")
+            start = await image_job(interaction, self.job_id)
+            end = await image_job(interaction, int(picked))
+            await open_modal(interaction, start, end)
+        except Exception as error:  # discord.py only logs a dynamic item's errors
+            await interaction.client.report_error(interaction, error)
+
+
+ANIMATE = ButtonAction("anim", _pressed_animate, job=JOB_ID)
+ANIMATE_TO = ButtonAction("animto", _pressed_animate_to, job=JOB_ID)
+ITEMS = (ANIMATE.item, ANIMATE_TO.item, EndFrameSelect)
+
+
+class Animate(commands.Cog):
+    def __init__(self, bot: AtelierBot) -> None:
+        self.bot = bot
+
+    async def cog_load(self) -> None:
+        self.bot.add_dynamic_items(*ITEMS)
+
+    async def cog_unload(self) -> None:
+        self.bot.remove_dynamic_items(*ITEMS)
+
+
+async def setup(bot: AtelierBot) -> None:
+    await bot.add_cog(Animate(bot))
