@@ -5,8 +5,9 @@ starts a video job with the server's default video model, the image as its first
 **Animate to…** (models that take a last frame: Kling, Luma) first answers privately with a
 menu of the member's recent images; the one picked is the last frame, then the same modal.
 
-The buttons and the menu name only job ids: the image links are read from the jobs' stored
-results when pressed, so they work after a restart. The image cogs add the buttons with
+The buttons, the menu and the form name only job ids (the form also the price it showed): the
+image links are read from the jobs' stored results when used, so all three work after a
+restart. The image cogs add the buttons with
 ``animate_buttons``; the video job is delivered by ``cogs.video``'s presenter, which links back
 to the image's message.
 """
@@ -14,7 +15,7 @@ to the image's message.
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import discord
@@ -33,8 +34,9 @@ from bot.animate import (
     takes_end_frame,
     video_request,
 )
-from bot.app import Admitted, AtelierBot, require_guild, role_ids
+from bot.app import Admitted, AtelierBot, admit, require_guild, role_ids
 from bot.config import VideoModel
+from bot.errors import AtelierError
 from bot.job_types import Job, NewJob
 from bot.providers.video import provider_for
 from cogs.buttons import ButtonAction, PersistentButton
@@ -44,7 +46,6 @@ from cogs.views import start_job
 JOB_ID = r"[0-9]{1,18}"
 MENU_LABEL_LIMIT = 100  # Discord's limit for a select option's label
 MAX_ROW, MAX_COMPONENTS = 4, 25  # Discord's limits for a message's buttons
-Submit = Callable[[discord.Interaction[AtelierBot], str], Awaitable[None]]
 
 
 def animate_buttons(bot: AtelierBot, job: Job) -> list[PersistentButton]:
@@ -75,15 +76,32 @@ def add_animate_buttons(bot: AtelierBot, view: discord.ui.View, job: Job) -> Non
         view.add_item(button)
 
 
-class MotionModal(Admitted, discord.ui.Modal):
-    """The optional motion prompt; the title is the price, shown before anything is held."""
+MODAL_ID = re.compile(
+    rf"atelier:animm:(?P<start>{JOB_ID}):(?P<end>{JOB_ID}):(?P<price>[0-9]{{1,12}})"
+)
 
-    def __init__(self, bot: AtelierBot, locale: Any, price: int, opener: int, submit: Submit):
-        catalog = bot.services.catalog
-        super().__init__(title=catalog.t(locale, "animate.title", price=price)[:TITLE_LIMIT])
-        self.opener = opener
-        self.submit = submit
-        self.motion: discord.ui.TextInput[Any] = discord.ui.TextInput(
+
+class PriceChanged(AtelierError):
+    """The price went up or down between the form and its submit (a config change)."""
+
+    key = "animate.price_changed"
+
+
+def motion_modal(
+    bot: AtelierBot, locale: Any, price: int, start: Job, end: Job | None
+) -> discord.ui.Modal:
+    """The optional motion prompt; the title is the price, shown before anything is held.
+
+    Its custom_id names the images and the price shown, and its submit is handled by
+    ``Animate.on_interaction`` rather than a callback in memory: a form opened before a
+    restart still starts its video after it."""
+    catalog = bot.services.catalog
+    modal: discord.ui.Modal = discord.ui.Modal(
+        title=catalog.t(locale, "animate.title", price=price)[:TITLE_LIMIT],
+        custom_id=f"atelier:animm:{start.id}:{end.id if end else 0}:{price}",
+    )
+    modal.add_item(
+        discord.ui.TextInput(
             label=catalog.t(locale, "animate.motion_label")[:TITLE_LIMIT],
             placeholder=catalog.t(locale, "animate.motion_placeholder")[:MENU_LABEL_LIMIT],
             style=discord.TextStyle.paragraph,
@@ -91,16 +109,22 @@ class MotionModal(Admitted, discord.ui.Modal):
             max_length=PROMPT_LIMIT,
             custom_id="motion",
         )
-        self.add_item(self.motion)
+    )
+    modal.stop()  # not kept in discord.py's memory: the listener answers every submit
+    return modal
 
-    async def allows(self, interaction: discord.Interaction[Any]) -> bool:
-        return interaction.user.id == self.opener
 
-    async def on_submit(self, interaction: discord.Interaction[AtelierBot]) -> None:
-        await self.submit(interaction, self.motion.value or "")
-
-    async def on_error(self, interaction: discord.Interaction[Any], error: Exception) -> None:
-        await interaction.client.report_error(interaction, error)
+def typed_value(components: Any, custom_id: str) -> str:
+    """A text field's value in a modal submit's payload, at any depth."""
+    for component in components or []:
+        if component.get("custom_id") == custom_id and "value" in component:
+            return str(component["value"] or "")
+        inner = component.get("components") or (
+            [component["component"]] if "component" in component else []
+        )
+        if found := typed_value(inner, custom_id):
+            return found
+    return ""
 
 
 async def image_job(interaction: discord.Interaction[AtelierBot], job_id: int) -> Job:
@@ -125,15 +149,22 @@ async def open_modal(
     """Answer with the priced modal (the modal is the acknowledgement); its submit starts the
     video job at exactly the price in its title."""
     bot = interaction.client
+    price = animate_price(served_model(interaction), bot.services.config)
+    await interaction.response.send_modal(motion_modal(bot, interaction.locale, price, start, end))
+
+
+async def submitted(interaction: discord.Interaction[AtelierBot], match: re.Match[str]) -> None:
+    """A motion form's submit: the video job at exactly the price its title showed."""
     model = served_model(interaction)
-    price = animate_price(model, bot.services.config)
-
-    async def submit(modal: discord.Interaction[AtelierBot], typed: str) -> None:
-        await start_animation(modal, model, price, start, end, motion_prompt(typed, start))
-
-    await interaction.response.send_modal(
-        MotionModal(bot, interaction.locale, price, interaction.user.id, submit)
-    )
+    price = animate_price(model, interaction.client.services.config)
+    if price != int(match["price"]):
+        raise PriceChanged(
+            f"shown {match['price']}, now {price}", shown=match["price"], price=price
+        )
+    start = await image_job(interaction, int(match["start"]))
+    end = await image_job(interaction, int(match["end"])) if int(match["end"]) else None
+    typed = typed_value((interaction.data or {}).get("components"), "motion")
+    await start_animation(interaction, model, price, start, end, motion_prompt(typed, start))
 
 
 async def start_animation(
@@ -258,6 +289,18 @@ class Animate(commands.Cog):
 
     async def cog_unload(self) -> None:
         self.bot.remove_dynamic_items(*ITEMS)
+
+    @commands.Cog.listener()
+    async def on_interaction(self, interaction: discord.Interaction[AtelierBot]) -> None:
+        if interaction.type is not discord.InteractionType.modal_submit:
+            return
+        match = MODAL_ID.fullmatch(str((interaction.data or {}).get("custom_id") or ""))
+        if match is None or not await admit(interaction):
+            return
+        try:
+            await submitted(interaction, match)
+        except Exception as error:  # a listener's errors are only logged otherwise
+            await interaction.client.report_error(interaction, error)
 
 
 async def setup(bot: AtelierBot) -> None:

@@ -88,6 +88,7 @@ async def test_animate_an_upscale_after_a_restart_charges_the_price_in_the_title
         assert opened.modal is not None
         assert opened.modal["title"] == f"Animate · {KLING_PRICE} credits"
         assert await balance(world) == 1000 - 20 - 10  # nothing held before the submit
+        await world.restart_bot()  # the open form survives a restart too
         sent = await animate(world, opened, member, "waves roll in, slow zoom")
         assert f"{KLING_PRICE} credits held" in (await private_reply(world, sent)).content
         video = await finished_video(world)
@@ -158,11 +159,17 @@ async def test_short_credit_is_refused_privately_and_free() -> None:
         member = world.add_member("alice")
         await run_slash(world, member, "imagine", {"prompt": "a fox", "model": "flux-dev"})
         image = await finished_card(world)
+        opened = await world.discord.click(image.id, custom_ids(image)[0], member)
+        await opened.wait_response(timeout=5)
         dear = VideoModel.model_validate({**VIDEO_MODELS[0], "price_per_second": 400})
         await restart_with(world, "video", models=[dear])
+        # The form showed 60: a submit after the price changed starts nothing.
+        changed = await private_reply(world, await animate(world, opened, member, "run"))
+        assert changed.ephemeral and "from 60 to 2000 credits" in changed.content
         opened = await world.discord.click(image.id, custom_ids(image)[0], member)
-        sent = await animate(world, opened, member, "run")
-        refusal = await private_reply(world, sent)
+        await opened.wait_response(timeout=5)
+        assert opened.modal is not None and opened.modal["title"] == "Animate · 2000 credits"
+        refusal = await private_reply(world, await animate(world, opened, member, "run"))
         assert refusal.ephemeral and "Not enough credit" in refusal.content
         assert video_cards(world) == []
         assert world.upstream.requests_to("/kling/v1/videos/image2video") == []
