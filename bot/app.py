@@ -35,6 +35,7 @@ EXTENSIONS: tuple[str, ...] = (
     "cogs.jobs",
     "cogs.shorten",
     "cogs.speech",
+    "cogs.animate",
 )
 
 

@@ -176,6 +176,14 @@ async def _media(
     await _until(lambda: bool(discord.interaction_messages(handle)[0].content))
     _show(out, member, discord.interaction_messages(handle))
 
+    return await _finished_card(world, out, member, icon, before)
+
+
+async def _finished_card(
+    world: SandboxWorld, out: Transcript, member: Member, icon: str, before: int
+) -> Message:
+    """The job card after the ``before`` cards with ``icon``, shown once it is finished."""
+
     def done() -> bool:
         cards = _cards(world, icon)
         return len(cards) > before and "-# " in cards[-1].content
@@ -284,11 +292,36 @@ async def _images(world: SandboxWorld, out: Transcript, alice: Member, lei: Memb
     await press.wait_response(timeout=STEP_TIMEOUT)
     await _until(lambda: len(_cards(world, "🎨")) > 1 and "-# " in _cards(world, "🎨")[1].content)
     out.line(f"Atelier [{lei.locale}]:", _describe_card(_cards(world, "🎨")[1]))
+    await _animate(world, out, lei, _cards(world, "🎨")[1])
 
     photo = [("kyoto.png", sandbox_png("kyoto", False), "image/png")]
     await _media(world, out, alice, "describe", "🎨", photo)
     pair = [(f"{name}.png", sandbox_png(name, False), "image/png") for name in ("fox", "snow")]
     await _media(world, out, lei, "blend", "🎨", pair, dimensions="SQUARE")
+
+
+async def _animate(world: SandboxWorld, out: Transcript, member: Member, image: Message) -> None:
+    """Animate an upscale: the form's title says the price before anything is held, and the
+    video's card links back to the image."""
+    discord = world.discord
+    buttons = [c for row in image.components for c in row["components"]]
+    button = next(c for c in buttons if c["custom_id"].startswith("atelier:anim:"))
+    out.line(f"{member.label}:", f"presses [{button['label']}]")
+    opened = await discord.click(image.id, button["custom_id"], member.id, locale=member.locale)
+    await opened.wait_response(timeout=STEP_TIMEOUT)
+    modal = opened.modal or {}
+    out.line(f"Atelier [{member.locale}] (a form):", str(modal.get("title")))
+    motion = "the fox runs off through the snow"
+    out.line(f"{member.label}:", f"writes: {motion}")
+    before = len(_cards(world, "🎬"))
+    sent = await discord.submit_modal(
+        world.guild_id, world.channel_id, member.id, str(modal.get("custom_id")),
+        {"motion": motion}, locale=member.locale,
+    )  # fmt: skip
+    await sent.wait_response(timeout=STEP_TIMEOUT)
+    await _until(lambda: bool(discord.interaction_messages(sent)[0].content))
+    _show(out, member, discord.interaction_messages(sent))
+    await _finished_card(world, out, member, "🎬", before)
 
 
 async def _money(world: SandboxWorld, out: Transcript, owner: Member, lei: Member) -> None:

@@ -16,6 +16,7 @@ from bot.errors import JobNotFound
 from bot.i18n import cmd
 from bot.job_types import Job, NewJob, TaskState
 from bot.providers.midjourney import action_kind
+from cogs.animate import add_animate_buttons
 from cogs.buttons import ButtonAction
 from cogs.cards import button_emoji, describe_card, embed_image_url, one_result, show_card
 from cogs.imagine_prompt import ANSWER, PromptModal, job_prompt
@@ -281,6 +282,7 @@ class MidjourneyPresenter:
             )
             return
         view = result_view(self.bot, job.locale, job.id, result.get("buttons") or [])
+        add_animate_buttons(self.bot, view, job)
         url = result.get("image_url") or ""
         if url and result.get("action") == "UPSCALE":  # one image, not a grid of four
             view = add_style_button(self.bot, job, view)

@@ -19,6 +19,7 @@ from bot.app import AtelierBot, require_guild, role_ids
 from bot.job_types import Job, NewJob, TaskState
 from bot.media_links import media_kind
 from bot.providers.video import UNIFIED_IMAGE
+from cogs.animate import add_animate_buttons
 from cogs.cards import link_card, show_card
 from cogs.references import add_style_button
 from cogs.views import error_text, file_or_link, progress_bar, show, start_job
@@ -121,6 +122,7 @@ class MediaPresenter:
         )
         text = card(self.title(job), job.user_id, f"-# {footer}", self.icon(job))
         view = discord.ui.View(timeout=None)
+        add_animate_buttons(self.bot, view, job)
         if job.kind == "media_image":
             view = add_style_button(self.bot, job, view)
         fitted = link_card(catalog, job.locale, job.id, text, links, files, attached)

@@ -165,7 +165,10 @@ class VideoPresenter:
             aspect=request.get("aspect", "?"),
             price=price,
         )
-        text = card(self.title(job), job.user_id, f"-# {footer}")
+        status = f"-# {footer}"
+        if source := request.get("source_link"):  # an animated image: link back to it
+            status = catalog.t(job.locale, "animate.from", link=source) + "\n" + status
+        text = card(self.title(job), job.user_id, status)
         name = f"atelier-{job.id}.mp4"
         if needs_key(self.bot, url):
             await self._deliver_private(job, url, text, name)

@@ -40,6 +40,7 @@ async def test_demo_transcript(
         "alice [en-US]: /gpts add id:g-2fkFE8rbu",
         "李雷 [zh-CN]: /imagine prompt:a red fox",
         "李雷 [zh-CN]: presses [U2]",
+        "李雷 [zh-CN]: presses [动起来]",
         "alice [en-US]: /describe [attached: kyoto.png]",
         "李雷 [zh-CN]: /blend dimensions:SQUARE [attached: fox.png] [attached: snow.png]",
         "alice [en-US]: /lyrics prompt:",
@@ -58,6 +59,8 @@ async def test_demo_transcript(
     assert "(while the model thinks): -# 💭 思考中…" in out
     assert "是的，17 是质数" in out and "<think>" not in out
     assert "李雷 [zh-CN]: presses [查看推理过程]" in out and "17 是奇数，17 ÷ 3 余 2" in out
+    # Animate: the price in the form's title, then a video that links back to its image.
+    assert "(a form): 动起来 · 100 积分" in out and "🖼️ 原图：https://discord.com/channels/" in out
     assert "Added **DALL·E** (`g-2fkFE8rbu`)" in out
     assert "**1.** sandbox scene" in out and "-# Midjourney · describe" in out
     assert "fox.png + snow.png" in out and "Midjourney · blend" in out

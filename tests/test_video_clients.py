@@ -337,3 +337,30 @@ def test_video_config_checks_and_prices() -> None:
         VideoConfig(models=[flat, flat], default_model="a")
     with pytest.raises(ValueError, match="must be > 0"):
         VideoModel(name="d", adapter="luma", durations=[0])
+
+
+async def test_last_frames_go_as_each_api_takes_them_and_the_sandbox_refuses_the_rest(
+    sandbox: UpstreamSandbox, client: UpstreamClient
+) -> None:
+    adapters = video_adapters(client)
+    last = sandbox_png("last-frame", grid=False)
+    await adapters["kling"].submit(request_for("kling", image=PNG, end_image=last))
+    [kling_call] = sandbox.requests_to("/kling/v1/videos/image2video")
+    assert kling_call.json["image_tail"] == base64.b64encode(last).decode()  # bare, as `image`
+    await adapters["luma"].submit(request_for("luma", image=PNG, end_image=last))
+    [luma_call] = sandbox.requests_to("/luma/generations")
+    assert (
+        luma_call.json["image_end_url"]
+        == f"data:image/png;base64,{base64.b64encode(last).decode()}"
+    )
+
+    # Kling takes a last frame only with a first one, and never as a data: URI.
+    body = {"model_name": "kling-v1", "prompt": "p", "image_tail": "aGk="}
+    with pytest.raises(UpstreamFailure, match="image_tail is for image2video only"):
+        await client.request_json("POST", "/kling/v1/videos/text2video", json=body)
+    body |= {"image": "aGk=", "image_tail": "data:image/png;base64,aGk="}
+    with pytest.raises(UpstreamFailure, match="image_tail must be a URL or bare base64"):
+        await client.request_json("POST", "/kling/v1/videos/image2video", json=body)
+    luma_body = {"user_prompt": "p", "image_end_url": "ftp://x"}
+    with pytest.raises(UpstreamFailure, match="image_end_url must be a URL or a data URI"):
+        await client.request_json("POST", "/luma/generations", json=luma_body)

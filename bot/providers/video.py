@@ -90,11 +90,8 @@ class VideoProvider:
 
     async def submit(self, job: Job) -> Submitted:
         request = job.request
-        image = None
-        if url := request.get("image_url"):
-            if not str(url).startswith(("http://", "https://")):
-                raise SubmitRejected("reference images must be http(s) links")
-            image = await self.upstream.download(url, max_bytes=MAX_REFERENCE_BYTES)
+        image = await self._reference(request.get("image_url"))
+        end_image = await self._reference(request.get("end_image_url"))
         task_id = await self.adapter.submit(
             VideoRequest(
                 model=request["model"],
@@ -104,10 +101,19 @@ class VideoProvider:
                 image=image,
                 mode=request.get("mode"),
                 audio=request.get("audio"),
+                end_image=end_image,
             )
         )
         log.info("video %s accepted: task %s", self.name, task_id)
         return Submitted(task_id)
+
+    async def _reference(self, url: object) -> bytes | None:
+        """A first or last frame, fetched now (a Discord or result link is never sent on)."""
+        if not url:
+            return None
+        if not str(url).startswith(("http://", "https://")):
+            raise SubmitRejected("reference images must be http(s) links")
+        return await self.upstream.download(str(url), max_bytes=MAX_REFERENCE_BYTES)
 
     async def fetch(self, upstream_ids: list[str]) -> dict[str, TaskState]:
         states: dict[str, TaskState] = {}

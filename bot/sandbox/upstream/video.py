@@ -288,6 +288,9 @@ async def kling_submit(request: web.Request) -> web.Response:
         else "sound must be \"on\" or \"off\"" if body.get("sound", "off") not in KLING_SOUNDS
         else "image must be a URL or bare base64"
         if kind == "image2video" and (_str(body.get("image")) or "data:").startswith("data:")
+        else "image_tail is for image2video only" if "image_tail" in body and kind != "image2video"
+        else "image_tail must be a URL or bare base64"
+        if "image_tail" in body and (_str(body["image_tail"]) or "data:").startswith("data:")
         else ""
     )  # fmt: skip
     if problem:
@@ -312,12 +315,14 @@ async def kling_fetch(request: web.Request) -> web.Response:
 
 async def luma_submit(request: web.Request) -> web.Response:
     state, body = request.app[VIDEO], await _body(request)
-    image = body.get("image_url")
+    image, end = body.get("image_url"), body.get("image_end_url")
     problem = (
         "user_prompt is required" if not _str(body.get("user_prompt"))
         else "aspect_ratio is invalid" if body.get("aspect_ratio", "16:9") not in LUMA_ASPECTS
         else "image_url must be a URL or a data URI"
         if image is not None and not _str(image).startswith(("data:", "http"))
+        else "image_end_url must be a URL or a data URI"
+        if end is not None and not _str(end).startswith(("data:", "http"))
         else ""
     )  # fmt: skip
     if problem:

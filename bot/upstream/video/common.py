@@ -51,12 +51,16 @@ class VideoRequest:
     image: bytes | None = None
     mode: str | None = None  # Kling's std/pro; None: the API's default
     audio: bool | None = None  # Kling's sound on/off; None: not sent (the model has no switch)
+    end_image: bytes | None = None  # the last frame (Kling's image_tail, Luma's end frame)
 
     def image_data_uri(self) -> str | None:
         return data_uri(self.image) if self.image else None
 
     def image_base64(self) -> str | None:
         return base64.b64encode(self.image).decode("ascii") if self.image else None
+
+    def end_image_base64(self) -> str | None:
+        return base64.b64encode(self.end_image).decode("ascii") if self.end_image else None
 
     def image_type(self) -> str:
         """The image's MIME type, read from its first bytes."""

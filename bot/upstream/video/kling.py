@@ -100,6 +100,8 @@ class KlingClient:
             body["sound"] = "on" if request.audio else "off"
         if image := request.image_base64():
             body["image"] = image  # Kling takes bare base64, without a data: prefix
+            if tail := request.end_image_base64():
+                body["image_tail"] = tail  # the last frame: image to video only
         obj = await submit_json(self._client, f"/kling/v1/videos/{kind}", json=body)
         return f"{kind}/{parse_submit(obj)}"
 

@@ -11,6 +11,7 @@ from typing import Any
 from urllib.parse import quote
 
 from bot.upstream.client import UpstreamClient
+from bot.upstream.midjourney import data_uri
 from bot.upstream.parsing import as_text
 from bot.upstream.video.common import (
     VideoRequest,
@@ -91,6 +92,8 @@ class LumaClient:
         }
         if image := request.image_data_uri():
             body["image_url"] = image
+        if request.end_image:
+            body["image_end_url"] = data_uri(request.end_image)
         return parse_submit(await submit_json(self._client, PATH, json=body))
 
     async def fetch(self, task_id: str) -> VideoTask | None:
