@@ -111,7 +111,7 @@ async def test_animate_a_unified_route_image_with_the_unified_video_route() -> N
         member = world.add_member("alice")
         await run_slash(world, member, "imagine", {"prompt": "a red kite", "model": "flux-dev"})
         image = await finished_card(world)
-        assert labels(image) == ["Animate"]  # the unified route takes no last frame
+        assert labels(image) == ["Animate", "Use as style"]  # the unified route takes no last frame
         opened = await world.discord.click(image.id, custom_ids(image)[0], member)
         await animate(world, opened, member, "")  # no motion prompt: the image's own
         video = await finished_video(world)
