@@ -33,6 +33,7 @@ EXTENSIONS: tuple[str, ...] = (
     "cogs.video",
     "cogs.jobs",
     "cogs.shorten",
+    "cogs.swapface",
 )
 
 

@@ -312,3 +312,16 @@ class NotOffered(AtelierError):
         super().__init__(f"the gateway does not serve {family}")
         self.key = f"capability.{family}"
         self.family = family
+
+
+class SeedUnavailable(UpstreamError):
+    """The proxy has no seed for this image: not a finished Midjourney image (a face swap has
+    none), or its lookup in Midjourney's messages failed. Nothing is charged for asking."""
+
+    key = "mj_seed.unavailable"
+
+
+class SwapImageTooLarge(AtelierError):
+    """A /swapface attachment larger than the proxy takes; refused before anything is held."""
+
+    key = "mj_swap.too_large"

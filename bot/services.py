@@ -63,6 +63,8 @@ class Services:
     policies: Policies
     limiter: MemberLimiter
     capabilities: Capabilities
+    # The Midjourney client the jobs use, for calls that are not jobs (an image's seed).
+    midjourney: MidjourneyClient
     # Alert and log posts no handler waits for; the bot closes it.
     background: Background
     reasoning: ReasoningStore
@@ -100,7 +102,8 @@ async def open_services(config: Config) -> AsyncIterator[Services]:
             answer_timeout=up.total_timeout + config.runtime.shutdown_grace,
             orphan_margin=config.runtime.orphan_margin,
         )  # fmt: skip
-        jobs.add_provider(MidjourneyProvider(MidjourneyClient(upstream), upstream))
+        midjourney = MidjourneyClient(upstream)
+        jobs.add_provider(MidjourneyProvider(midjourney, upstream))
         jobs.add_provider(SunoProvider(SunoClient(upstream)))
         jobs.add_provider(ChatMediaProvider(chat))
         jobs.add_provider(ImagesRouteProvider(ImagesClient(upstream)))
@@ -132,6 +135,7 @@ async def open_services(config: Config) -> AsyncIterator[Services]:
             policies=Policies(db),
             limiter=limiter,
             capabilities=Capabilities(upstream, up.capabilities),
+            midjourney=midjourney,
             background=background,
             reasoning=ReasoningStore(db),
         )

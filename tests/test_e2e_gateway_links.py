@@ -63,5 +63,6 @@ async def test_an_upscale_shows_only_the_buttons_the_gateway_relays() -> None:
         assert not any("Animate" in str(label) for label in shown)
         assert "❤️" not in shown
         assert "Vary (Region)" in shown and "Upscale (Subtle)" in shown
-        assert len(shown) == 12  # the twelve new-api relays, none of the three it refuses
+        # The twelve new-api relays, none of the three it refuses; then the bot's Seed.
+        assert len(shown) == 12 + 1 and shown[-1] == "Seed"
         assert await mj_balance(world) == 1000 - 20 - 10
