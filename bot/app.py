@@ -36,6 +36,7 @@ EXTENSIONS: tuple[str, ...] = (
     "cogs.shorten",
     "cogs.speech",
     "cogs.animate",
+    "cogs.swapface",
 )
 
 

@@ -343,3 +343,16 @@ class ReadAloudGone(AtelierError):
     """A Read aloud button whose answer text is not (or no longer) stored."""
 
     key = "speech.gone"
+
+
+class SeedUnavailable(UpstreamError):
+    """The proxy has no seed for this image: not a finished Midjourney image (a face swap has
+    none), or its lookup in Midjourney's messages failed. Nothing is charged for asking."""
+
+    key = "mj_seed.unavailable"
+
+
+class SwapImageTooLarge(AtelierError):
+    """A /swapface attachment larger than the proxy takes; refused before anything is held."""
+
+    key = "mj_swap.too_large"

@@ -55,6 +55,9 @@ DEFAULT_ACTION_PRICES: dict[str, int] = {
     "mj_reroll": 20,
     "mj_describe": 10,
     "mj_shorten": 10,
+    # /swapface: new-api's default for swap_face is that of an upscale or a describe. An
+    # image's seed costs nothing at the gateway, so it is free here too.
+    "mj_swap_face": 10,
     "mj_blend": 20,
     "mj_modal": 20,
     "mj_action": 20,

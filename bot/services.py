@@ -65,6 +65,8 @@ class Services:
     policies: Policies
     limiter: MemberLimiter
     capabilities: Capabilities
+    # The Midjourney client the jobs use, for calls that are not jobs (an image's seed).
+    midjourney: MidjourneyClient
     # Alert and log posts no handler waits for; the bot closes it.
     background: Background
     reasoning: ReasoningStore
@@ -103,12 +105,12 @@ async def open_services(config: Config) -> AsyncIterator[Services]:
             answer_timeout=up.total_timeout + config.runtime.shutdown_grace,
             orphan_margin=config.runtime.orphan_margin,
         )  # fmt: skip
+        midjourney = MidjourneyClient(upstream)
         jobs.add_provider(
             MidjourneyProvider(
-                MidjourneyClient(upstream), upstream,
-                max_reference_bytes=config.image.reference_max_bytes,
+                midjourney, upstream, max_reference_bytes=config.image.reference_max_bytes
             )
-        )  # fmt: skip
+        )
         jobs.add_provider(SunoProvider(SunoClient(upstream)))
         jobs.add_provider(ChatMediaProvider(chat))
         jobs.add_provider(ImagesRouteProvider(ImagesClient(upstream)))
@@ -141,6 +143,7 @@ async def open_services(config: Config) -> AsyncIterator[Services]:
             policies=Policies(db),
             limiter=limiter,
             capabilities=capabilities,
+            midjourney=midjourney,
             background=background,
             reasoning=ReasoningStore(db),
             speech=SpeechService(

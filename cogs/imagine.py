@@ -4,7 +4,7 @@ that work after a restart."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 import discord
@@ -17,11 +17,12 @@ from bot.i18n import cmd
 from bot.job_types import Job, NewJob, TaskState
 from bot.providers.midjourney import action_kind
 from cogs.animate import add_animate_buttons
-from cogs.buttons import ButtonAction
+from cogs.buttons import ButtonAction, PersistentButton
 from cogs.cards import button_emoji, describe_card, embed_image_url, one_result, show_card
 from cogs.imagine_prompt import ANSWER, PromptModal, job_prompt
 from cogs.imagine_region import INPAINT_PREFIX, RegionSelect, VaryRegion, ask_region
 from cogs.media import MediaPresenter
+from cogs.mj_seed import SEED, seed_buttons
 from cogs.references import UnsupportedImage, add_style_button
 from cogs.views import error_text, file_or_link, progress_bar, show, start_job
 
@@ -29,6 +30,7 @@ log = logging.getLogger(__name__)
 
 IMAGE_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp")
 ROW_SIZE = 5
+MAX_BUTTONS = 25  # five rows of five: all Discord shows under a message
 PRIMARY = discord.ButtonStyle.primary
 
 
@@ -52,12 +54,18 @@ def button_label(bot: AtelierBot, locale: str, button: dict[str, Any]) -> str:
 
 
 def result_view(
-    bot: AtelierBot, locale: str, job_id: int, buttons: list[dict[str, Any]]
+    bot: AtelierBot,
+    locale: str,
+    job_id: int,
+    buttons: list[dict[str, Any]],
+    extra: Sequence[PersistentButton] = (),
 ) -> discord.ui.View:
-    """The upstream's buttons under a result: at most 25, in rows of five as in Midjourney
-    (U1–U4 and 🔄, then V1–V4), each with a label and only an emoji Discord accepts."""
+    """The upstream's buttons under a result: in rows of five as in Midjourney (U1–U4 and 🔄,
+    then V1–V4), each with a label and only an emoji Discord accepts; then the bot's own
+    (``extra``, such as Seed) on a row of their own where one is left. 25 at most in all."""
     view = discord.ui.View(timeout=None)
-    for index, button in enumerate(buttons[:25]):
+    shown = buttons[: MAX_BUTTONS - len(extra)]
+    for index, button in enumerate(shown):
         item = MJ_ACTION.button(
             job=job_id,
             index=index,
@@ -66,6 +74,12 @@ def result_view(
         )
         item.item.row = index // ROW_SIZE
         view.add_item(item)
+    start = -(-len(shown) // ROW_SIZE) * ROW_SIZE  # the first slot of the next row
+    if start + len(extra) > MAX_BUTTONS:
+        start = len(shown)
+    for offset, own in enumerate(extra):
+        own.item.row = (start + offset) // ROW_SIZE
+        view.add_item(own)
     return view
 
 
@@ -219,7 +233,7 @@ class MidjourneyPresenter:
 
     def title(self, job: Job) -> str:
         prompt = job_prompt(job)
-        if job.kind in ("mj_imagine", "mj_blend", "mj_describe", "mj_shorten"):
+        if job.kind in ("mj_imagine", "mj_blend", "mj_describe", "mj_shorten", "mj_swap_face"):
             return prompt or job.kind.removeprefix("mj_")
         label = button_label(self.bot, job.locale, {"custom_id": job.request.get("custom_id", "")})
         return f"{label} · {prompt}"
@@ -281,7 +295,8 @@ class MidjourneyPresenter:
                 view=view,
             )
             return
-        view = result_view(self.bot, job.locale, job.id, result.get("buttons") or [])
+        buttons = result.get("buttons") or []
+        view = result_view(self.bot, job.locale, job.id, buttons, seed_buttons(self.bot, job))
         add_animate_buttons(self.bot, view, job)
         url = result.get("image_url") or ""
         if url and result.get("action") == "UPSCALE":  # one image, not a grid of four
@@ -299,13 +314,15 @@ class Imagine(commands.Cog):
         self.bot = bot
 
     async def cog_load(self) -> None:
-        self.bot.add_dynamic_items(MJ_ACTION.item, DESCRIBE_PROMPT.item, ANSWER.item, RegionSelect)
+        self.bot.add_dynamic_items(
+            MJ_ACTION.item, DESCRIBE_PROMPT.item, ANSWER.item, SEED.item, RegionSelect
+        )
         self.bot.services.jobs.set_presenter("mj_", MidjourneyPresenter(self.bot))
         self.bot.services.jobs.set_presenter("media_", MediaPresenter(self.bot))
 
     async def cog_unload(self) -> None:
         self.bot.remove_dynamic_items(
-            MJ_ACTION.item, DESCRIBE_PROMPT.item, ANSWER.item, RegionSelect
+            MJ_ACTION.item, DESCRIBE_PROMPT.item, ANSWER.item, SEED.item, RegionSelect
         )
 
     @staticmethod

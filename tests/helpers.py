@@ -247,6 +247,12 @@ def custom_ids(message: Message) -> list[str]:
     return [c["custom_id"] for row in message.components for c in row["components"]]
 
 
+def mj_actions(message: Message) -> list[str]:
+    """The custom_ids of a card's Midjourney buttons (the upstream's U1, V1…), without the
+    bot's own buttons after them (Seed)."""
+    return [c for c in custom_ids(message) if c.startswith("atelier:mj:")]
+
+
 async def restart_with(world: SandboxWorld, section: str, **values: Any) -> None:
     """Restart the bot with settings of one config section changed; data and sandboxes stay.
 

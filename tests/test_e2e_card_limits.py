@@ -90,7 +90,7 @@ async def test_a_long_midjourney_image_link_fits_the_card(monkeypatch: pytest.Mo
         card = await finished_card(world)
         listing = card.attachments[0].data.decode()
         assert "X-Amz-Signature" in listing and len(card.content) <= 2000
-        assert len(labels(card)) == 9  # the buttons still came with it
+        assert len(labels(card)) == 9 + 1  # the buttons still came with it, and Seed
         await world.services.jobs.wait_idle()
         assert await balance(world) == 980
 

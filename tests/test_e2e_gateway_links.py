@@ -66,6 +66,6 @@ async def test_an_upscale_shows_only_the_buttons_the_gateway_relays() -> None:
         assert not any("Animate" in str(label) for label in shown)
         assert "❤️" not in shown
         assert "Vary (Region)" in shown and "Upscale (Subtle)" in shown
-        # The twelve new-api relays, none of the three it refuses, and the bot's own style one.
-        assert len(shown) == 13 and shown[-1] == "Use as style"
+        # The twelve new-api relays, none of the three it refuses; then the bot's Seed and style.
+        assert len(shown) == 12 + 2 and shown[-2:] == ["Seed", "Use as style"]
         assert await mj_balance(world) == 1000 - 20 - 10

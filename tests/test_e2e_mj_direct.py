@@ -58,7 +58,9 @@ async def test_novicezk_upscales_and_varies_through_change() -> None:
         member = world.add_member("alice")
         await run_slash(world, member, "imagine", {"prompt": "a lighthouse"})
         grid = await finished_card(world)
-        assert labels(grid) == ["U1", "U2", "U3", "U4", "Reroll", "V1", "V2", "V3", "V4"]
+        grid_labels = ["U1", "U2", "U3", "U4", "Reroll", "V1", "V2", "V3", "V4"]
+        assert labels(grid) == [*grid_labels, "Seed"]  # the proxy set by hand: discovery
+        # read the union's gateway, which has the seed route
         handle = await world.discord.click(grid.id, custom_ids(grid)[1], member)  # U2
         await handle.wait_response(timeout=5)
         upscale = await finished_card(world, 1)

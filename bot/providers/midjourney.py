@@ -117,6 +117,9 @@ class MidjourneyProvider:
             result = await self.client.describe(image)
         elif kind == "mj_shorten":
             result = await self.client.shorten(request["prompt"])
+        elif kind == "mj_swap_face":
+            source, target = await self._images([request["source_url"], request["target_url"]])
+            result = await self.client.swap_face(source, target)
         elif kind == "mj_modal":
             mask = await self._mask(request)  # before the press: a bad image presses nothing
             pressed = await self.client.action(request["task_id"], request["custom_id"])

@@ -69,11 +69,14 @@ PROBES: Mapping[str, Probe] = MappingProxyType(
     }
 )
 # A direct midjourney-proxy answers a GET on a POST route it has with 405; one it lacks, 404.
-# novicezk has neither /mj/submit/action (only /mj/submit/change) nor /mj/submit/shorten.
+# novicezk has neither /mj/submit/action (only /mj/submit/change) nor /mj/submit/shorten, nor
+# the seed and InsightFace routes; trueai answers a seed for no task with its own JSON 404.
 MJ_ROUTES: Mapping[str, Probe] = MappingProxyType(
     {
         "midjourney_actions": Probe("GET", "/mj/submit/action"),
         "midjourney_shorten": Probe("GET", "/mj/submit/shorten"),
+        "midjourney_seed": Probe("GET", f"/mj/task/{PROBE_ID}/image-seed"),
+        "midjourney_swap_face": Probe("GET", "/mj/insight-face/swap"),
     }
 )
 FAMILIES: tuple[str, ...] = (*PROBES, *MJ_ROUTES)

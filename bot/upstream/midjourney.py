@@ -18,7 +18,10 @@ from urllib.parse import quote
 
 from bot.errors import (
     BannedPrompt,
+    NotOffered,
     QueueFull,
+    RouteNotServed,
+    SeedUnavailable,
     SubmitFailed,
     SubmitRejected,
     UpstreamError,
@@ -67,6 +70,8 @@ GRID_ACTIONS = frozenset({"IMAGINE", "VARIATION", "REROLL", "BLEND"})
 PROMPT_ACTIONS = {"DESCRIBE": 4, "SHORTEN": 5}
 # Describe results: "1️⃣ prompt…\n\n2️⃣ prompt…"; the variation selector is sometimes missing.
 _KEYCAP = re.compile(r"(?m)^\s*([1-5])\ufe0f?\u20e3\s*")
+# A seed as Midjourney gives it: a whole number (shown to members as it is, so nothing else).
+_SEED = re.compile(r"[0-9]{1,20}")
 # Describe prompts link artist names: "[name](https://s.mj.run/…)" → "name".
 _MD_LINK = re.compile(r"\[([^\]]*)\]\(\s*https?://[^)\s]*\s*\)")
 
@@ -249,6 +254,42 @@ class MidjourneyClient:
         """Ask for five shorter versions of a prompt (Midjourney's prompt analyzer)."""
         return await self._submit("shorten", {"prompt": prompt, "botType": MID_JOURNEY})
 
+    async def swap_face(self, source: str, target: str) -> MJSubmit:
+        """Put the face in ``source`` onto the person in ``target`` (both data URIs): an
+        InsightFace task, polled like any other."""
+        body = {"sourceBase64": source, "targetBase64": target}
+        return await self._submit("swap face", body, "/mj/insight-face/swap")
+
+    async def image_seed(self, task_id: str) -> str:
+        """The seed of a finished task's image (the gateway charges nothing for it).
+
+        Raises ``SeedUnavailable`` when the proxy has none for this task (not finished, not an
+        image of Midjourney's, or its seed lookup failed), and ``NotOffered`` when the server has
+        no such route (novicezk's proxy answers its router's bare 404).
+        """
+        path = f"{self._prefix}/mj/task/{quote(task_id, safe='')}/image-seed"
+        try:
+            obj = await self._client.request_json("GET", path)
+        except RouteNotServed:
+            raise NotOffered("midjourney_seed") from None
+        except UpstreamFailure as exc:
+            if exc.status not in (400, 404):
+                raise
+            if exc.code is None:  # the router's 404, not the route's answer about a task
+                raise NotOffered("midjourney_seed") from None
+            raise SeedUnavailable(exc.detail, status=exc.status, code=exc.code) from None
+        if not isinstance(obj, dict) or not isinstance(obj.get("code"), int):
+            self._client.raise_for_error_body(obj)
+            raise UpstreamFailure("the upstream sent an unexpected answer", status=200)
+        seed = as_text(obj.get("result")).strip()
+        if obj["code"] == CODE_SUCCESS and not _SEED.fullmatch(seed):
+            log.warning("mj image-seed %s: not a seed: %r", task_id, seed[:40])
+            raise UpstreamFailure("the upstream sent an unexpected answer", status=200)
+        if obj["code"] != CODE_SUCCESS:
+            detail, _ = split_request_id(self._client.redact(as_text(obj.get("description"))))
+            raise SeedUnavailable(detail, status=200, code=str(obj["code"]))
+        return seed
+
     async def fetch(self, ids: Sequence[str]) -> list[MJTask]:
         """Several tasks in one request; ids the gateway does not know are simply absent."""
         if not ids:
@@ -276,8 +317,8 @@ class MidjourneyClient:
             raise UpstreamFailure(detail or "task not found", status=200, code=str(code))
         return MJTask.from_json(obj)
 
-    async def _submit(self, kind: str, body: dict[str, Any]) -> MJSubmit:
-        path = f"{self._prefix}/mj/submit/{kind}"
+    async def _submit(self, kind: str, body: dict[str, Any], route: str = "") -> MJSubmit:
+        path = f"{self._prefix}{route or f'/mj/submit/{kind}'}"
         try:
             obj = await self._client.request_json("POST", path, json=body)
         except UpstreamError as exc:

@@ -10,6 +10,7 @@ from tests.helpers import (
     custom_ids,
     final_answer,
     is_final,
+    mj_actions,
     open_conversation,
     run_slash,
     thread_reply,
@@ -51,7 +52,7 @@ async def test_job_card_deleted_by_member(note: Note) -> None:
         [first] = channel_cards(w)
         w.discord.delete_message(first.id)
         card = await finished_card(w)
-        assert card.id != first.id and card.attachments and len(custom_ids(card)) == 9
+        assert card.id != first.id and card.attachments and len(mj_actions(card)) == 9
         assert [r["code"] for r in w.discord.records if r["code"] == 10008] == [10008]
         await w.services.jobs.wait_idle(10)  # the delivery is recorded, not only shown
         job = await w.services.jobs.get(1)

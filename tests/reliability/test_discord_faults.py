@@ -7,7 +7,14 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import answer_text, custom_ids, final_answer, run_slash, wait_until
+from tests.helpers import (
+    answer_text,
+    custom_ids,
+    final_answer,
+    mj_actions,
+    run_slash,
+    wait_until,
+)
 from tests.reliability.amounts import (
     NOTHING,
     action_charge,
@@ -353,7 +360,7 @@ async def test_delivery_without_attach_permission(note: Note) -> None:
         await run_slash(w, member, "imagine", {"prompt": "a fox"})
         card = await finished_card(w)
         assert card.attachments == [] and "could not be attached here" in card.content
-        assert "/mj/image/" in card.content and len(custom_ids(card)) == 9
+        assert "/mj/image/" in card.content and len(mj_actions(card)) == 9
         await settled(w, note, action_charge(w, "mj_imagine"))
 
 

@@ -20,6 +20,7 @@ from tests.helpers import (
     ever_showed,
     final_answer,
     hold_until_shown,
+    mj_actions,
     run_slash,
     wait_until,
 )
@@ -448,7 +449,7 @@ async def test_imagine_result_404(note: Note) -> None:
         card = await finished_card(w)
         assert card.attachments == []
         assert "could not be attached here" in card.content and "/mj/image/" in card.content
-        assert len([c for row in card.components for c in row["components"]]) == 9
+        assert len(mj_actions(card)) == 9  # and the bot's Seed after them
         await settled(w, note, action_charge(w, "mj_imagine"))
 
 

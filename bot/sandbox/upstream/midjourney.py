@@ -30,6 +30,7 @@ from bot.sandbox.upstream.mj_buttons import (
 )
 from bot.sandbox.upstream.mj_direct import change, strip_buttons
 from bot.sandbox.upstream.mj_prompts import PromptReading, Upload, read_images, read_prompt
+from bot.sandbox.upstream.mj_tools import NO_SEED_ACTIONS, image_seed, swap_face
 from bot.sandbox.upstream.png import sandbox_png
 from bot.sandbox.upstream.wire import json_response, mj_error
 
@@ -97,6 +98,10 @@ class MidjourneyState:
     default_version: str = "7"
     niji_version: str = "6"
     uploads: dict[str, Upload] = field(default_factory=dict)  # image prompts, by file name
+    # InsightFace set up behind the proxy (trueai needs a Replicate token); off: "服务不支持".
+    face_swap: bool = True
+    # Seed lookups fail with this reason (Midjourney's bot never sent the seed); see mj_tools.
+    seed_error: str | None = None
     clock: Callable[[], float] = time.monotonic
     tasks: dict[str, SandboxMJTask] = field(default_factory=dict)
     submits: Counter[str] = field(default_factory=Counter)  # accepted submits by action
@@ -160,7 +165,7 @@ MIDJOURNEY = web.AppKey("upstream_sandbox_midjourney", MidjourneyState)
 
 
 def buttons_for(task: SandboxMJTask, state: MidjourneyState | None = None) -> list[dict[str, Any]]:
-    if task.action in ("DESCRIBE", "SHORTEN"):
+    if task.action in NO_SEED_ACTIONS:  # no Midjourney message: no buttons either
         return []
     if task.action != "UPSCALE":
         return grid_buttons(task.hash)
@@ -422,7 +427,7 @@ async def image(request: web.Request) -> web.Response:
     task = state.tasks.get(request.match_info["id"])
     if task is None or state.status(task)[0] not in ("IN_PROGRESS", "SUCCESS"):
         return web.Response(status=404, text="image not found")
-    grid = task.action not in ("UPSCALE", "DESCRIBE", "SHORTEN")
+    grid = task.action not in ("UPSCALE", *NO_SEED_ACTIONS)
     return web.Response(
         body=sandbox_png(task.id, grid, state.image_bytes), content_type="image/png"
     )
@@ -506,6 +511,8 @@ def setup(app: web.Application, state: MidjourneyState) -> None:
             app.router.add_post(f"{prefix}/mj/submit/{kind}", handler)
         app.router.add_post(f"{prefix}/mj/submit/change", change)
         app.router.add_get(f"{prefix}/mj/task/{{id}}/fetch", fetch)
+        app.router.add_get(f"{prefix}/mj/task/{{id}}/image-seed", image_seed)
+        app.router.add_post(f"{prefix}/mj/insight-face/swap", swap_face)
         app.router.add_post(f"{prefix}/mj/task/list-by-condition", list_by_condition)
     app.router.add_get("/mj/image/{id}", public(image))
     app.router.add_get("/mj/upload/{name}", public(upload))

@@ -166,7 +166,11 @@ PROFILES: Mapping[str, Profile] = MappingProxyType(
         ),
         "mj-novicezk": Profile(
             "mj-novicezk",
-            (r"^/mj/(submit/(imagine|change|simple-change|blend|describe|modal)$|task/|image/)",),
+            # Its task routes are fetch, queue, list and list-by-condition: no image-seed.
+            (
+                r"^/mj/(submit/(imagine|change|simple-change|blend|describe|modal)$|"
+                r"task/([^/]+/fetch|queue|list|list-by-condition)$|image/)",
+            ),
             auth="mj-secret",
             missing="spring",
             mj_buttons=False,
@@ -179,14 +183,16 @@ PROFILES: Mapping[str, Profile] = MappingProxyType(
 OFFERS: Mapping[str, frozenset[str]] = MappingProxyType(
     {
         "union": frozenset({"chat", "gpts", "midjourney", "midjourney_actions",
-                            "midjourney_shorten", "suno", "kling",
+                            "midjourney_shorten", "midjourney_seed", "midjourney_swap_face",
+                            "suno", "kling",
                             "luma", "runway", "sora", "unified", "images", "audio", "moderation",
                             "billing"}),
         "new-api": frozenset({"chat", "midjourney", "midjourney_actions", "midjourney_shorten",
-                              "suno", "kling", "sora",
+                              "midjourney_seed", "midjourney_swap_face", "suno", "kling", "sora",
                               "unified", "images", "audio", "moderation", "billing"}),
         "one-api": frozenset({"chat", "images", "audio", "moderation", "billing"}),
-        "mj-trueai": frozenset({"midjourney", "midjourney_actions", "midjourney_shorten"}),
+        "mj-trueai": frozenset({"midjourney", "midjourney_actions", "midjourney_shorten",
+                                "midjourney_seed", "midjourney_swap_face"}),
         "mj-novicezk": frozenset({"midjourney"}),
     }
 )  # fmt: skip
