@@ -45,7 +45,6 @@ from cogs.views import start_job
 
 JOB_ID = r"[0-9]{1,18}"
 MENU_LABEL_LIMIT = 100  # Discord's limit for a select option's label
-MAX_ROW, MAX_COMPONENTS = 4, 25  # Discord's limits for a message's buttons
 
 
 def animate_buttons(bot: AtelierBot, job: Job) -> list[PersistentButton]:
@@ -62,18 +61,6 @@ def animate_buttons(bot: AtelierBot, job: Job) -> list[PersistentButton]:
         label = catalog.t(job.locale, "animate.to_button")
         buttons.append(ANIMATE_TO.button(job=job.id, label=label, emoji="🎞️"))
     return buttons
-
-
-def add_animate_buttons(bot: AtelierBot, view: discord.ui.View, job: Job) -> None:
-    """Put the Animate buttons on a row of their own below what ``view`` has (if one is free)."""
-    rows = [item.row or 0 for item in view.children]
-    row = max(rows) + 1 if rows else 0
-    buttons = animate_buttons(bot, job)
-    if row > MAX_ROW or len(view.children) + len(buttons) > MAX_COMPONENTS:
-        return  # Discord's 5 rows or 25 components are taken: the image keeps its own buttons
-    for button in buttons:
-        button.item.row = row
-        view.add_item(button)
 
 
 MODAL_ID = re.compile(

@@ -16,14 +16,14 @@ from bot.errors import JobNotFound
 from bot.i18n import cmd
 from bot.job_types import Job, NewJob, TaskState
 from bot.providers.midjourney import action_kind
-from cogs.animate import add_animate_buttons
+from cogs.animate import animate_buttons
 from cogs.buttons import ButtonAction, PersistentButton
 from cogs.cards import button_emoji, describe_card, embed_image_url, one_result, show_card
 from cogs.imagine_prompt import ANSWER, PromptModal, job_prompt
 from cogs.imagine_region import INPAINT_PREFIX, RegionSelect, VaryRegion, ask_region
 from cogs.media import MediaPresenter
 from cogs.mj_seed import SEED, seed_buttons
-from cogs.references import UnsupportedImage, add_style_button
+from cogs.references import UnsupportedImage, style_buttons
 from cogs.views import error_text, file_or_link, progress_bar, show, start_job
 
 log = logging.getLogger(__name__)
@@ -295,12 +295,11 @@ class MidjourneyPresenter:
                 view=view,
             )
             return
-        buttons = result.get("buttons") or []
-        view = result_view(self.bot, job.locale, job.id, buttons, seed_buttons(self.bot, job))
-        add_animate_buttons(self.bot, view, job)
         url = result.get("image_url") or ""
+        own = seed_buttons(self.bot, job) + animate_buttons(self.bot, job)
         if url and result.get("action") == "UPSCALE":  # one image, not a grid of four
-            view = add_style_button(self.bot, job, view)
+            own += style_buttons(self.bot, job)
+        view = result_view(self.bot, job.locale, job.id, result.get("buttons") or [], own)
         file, link = (
             await file_or_link(self.bot, job, url, f"atelier-{job.id}.png") if url else (None, "")
         )

@@ -19,9 +19,9 @@ from bot.app import AtelierBot, require_guild, role_ids
 from bot.job_types import Job, NewJob, TaskState
 from bot.media_links import media_kind
 from bot.providers.video import UNIFIED_IMAGE
-from cogs.animate import add_animate_buttons
+from cogs.animate import animate_buttons
 from cogs.cards import link_card, show_card
-from cogs.references import add_style_button
+from cogs.references import style_buttons
 from cogs.views import error_text, file_or_link, progress_bar, show, start_job
 
 MAX_FILES = 4
@@ -122,8 +122,10 @@ class MediaPresenter:
         )
         text = card(self.title(job), job.user_id, f"-# {footer}", self.icon(job))
         view = discord.ui.View(timeout=None)
-        add_animate_buttons(self.bot, view, job)
+        own = animate_buttons(self.bot, job)
         if job.kind == "media_image":
-            view = add_style_button(self.bot, job, view)
+            own += style_buttons(self.bot, job)
+        for button in own:  # one row of the bot's own buttons
+            view.add_item(button)
         fitted = link_card(catalog, job.locale, job.id, text, links, files, attached)
         await show_card(self.bot, job, fitted, view if view.children else None)

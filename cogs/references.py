@@ -23,8 +23,6 @@ from bot.mj_references import References, reference_parameters, without_referenc
 from cogs.buttons import ButtonAction, PersistentButton
 from cogs.imagine_prompt import PromptModal, job_prompt
 
-MAX_ROWS = 5
-MAX_BUTTONS = 25
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".webp")
 
 
@@ -99,17 +97,12 @@ def offers_style(bot: AtelierBot) -> bool:
     )
 
 
-def add_style_button(bot: AtelierBot, job: Job, view: discord.ui.View) -> discord.ui.View:
-    """``view`` with "Use as style" on a row of its own after the others, where it fits."""
-    if not offers_style(bot) or len(view.children) >= MAX_BUTTONS:
-        return view
+def style_buttons(bot: AtelierBot, job: Job) -> list[PersistentButton]:
+    """"Use as style" for a finished image, where Midjourney can take it (none otherwise)."""
+    if not offers_style(bot):
+        return []
     label = bot.services.catalog.t(job.locale, "mj.references.style_button")
-    button: PersistentButton = STYLE.button(job=job.id, label=label, emoji="🎨")
-    rows = [item.row for item in view.children if item.row is not None]
-    next_row = max(rows) + 1 if rows else 0
-    button.item.row = next_row if next_row < MAX_ROWS else None
-    view.add_item(button)
-    return view
+    return [STYLE.button(job=job.id, label=label, emoji="🎨")]
 
 
 async def _pressed_style(
