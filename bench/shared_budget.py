@@ -65,6 +65,24 @@ class Run:
     all_429: int
     setup_429: int
     wall: float
+    peak: int  # the most requests on the token in any one second (sliding), as the sandbox saw
+    limited: Counter[tuple[str, int | None]]  # 429s by route and the shard that earned them
+
+
+def busiest_second(times: list[float]) -> int:
+    times = sorted(times)
+    start, peak = 0, 0
+    for end, t in enumerate(times):
+        while times[start] <= t - 1.0:
+            start += 1
+        peak = max(peak, end - start + 1)
+    return peak
+
+
+def shard_of_path(path: str, shards: dict[str, int]) -> int | None:
+    """The shard (so the process) a request came from: its channel or thread is in one guild."""
+    parts = path.split("/")
+    return shards.get(parts[2]) if len(parts) > 2 and parts[1] == "channels" else None
 
 
 def guilds_per_shard(discord: DiscordSandbox) -> dict[int, Any]:
@@ -175,6 +193,9 @@ async def run(store: str, n: int, database_url: str, folder: Path) -> Run:
             offset = time.monotonic() - discord.clock.now()
             measured = measure(pair_up(chat.stream_logs, list(prompts.values()), answers()), offset)
             during = discord.records[records_before:]
+            token = f"Bot {discord.settings.token}"
+            shards = {str(c): s for s, cs in channels.items() for c in cs}
+            shards.update({str(threads[k]): k[0] for k in every})
             return Run(
                 store,
                 2 * n,
@@ -183,14 +204,20 @@ async def run(store: str, n: int, database_url: str, folder: Path) -> Run:
                 sum(1 for r in during if r["status"] == 429),
                 setup_429,
                 wall,
+                busiest_second([r["t"] for r in during if r["auth"] == token]),
+                Counter(
+                    (f"{r['method']} {r['route']}", shard_of_path(r["path"], shards))
+                    for r in discord.records
+                    if r["status"] == 429
+                ),
             )
         finally:
             await asyncio.gather(*(p.stop() for p in procs))
 
 
 HEADER = (
-    "| budget | answers | complete | global 429s | all 429s | staleness p50 / max (s) "
-    "| wall (s) |\n|---|---|---|---|---|---|---|"
+    "| budget | answers | complete | global 429s | all 429s | busiest second "
+    "| staleness p50 / max (s) | wall (s) |\n|---|---|---|---|---|---|---|---|"
 )
 
 
@@ -198,7 +225,7 @@ def table_row(r: Run) -> str:
     m = r.measured
     label = "one per process (no store)" if r.store == "none" else "shared in Redis"
     return (
-        f"| {label} | {r.n} | {m.complete} | {r.global_429} | {r.all_429} "
+        f"| {label} | {r.n} | {m.complete} | {r.global_429} | {r.all_429} | {r.peak} "
         f"| {pct(m.staleness, 50):.1f} / {max(m.staleness, default=0):.1f} | {r.wall:.0f} |"
     )
 
@@ -213,6 +240,10 @@ async def main(n: int, stores: Sequence[str]) -> None:
     print(HEADER)
     for row in rows:
         print(table_row(row))
+    for row in rows:
+        # Setup included: which route and which process (shard) each 429 came from.
+        for (route, shard), count in row.limited.most_common():
+            print(f"{row.store}: {count} x 429 on {route} from shard {shard}")
 
 
 def parse_args() -> argparse.Namespace:

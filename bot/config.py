@@ -178,6 +178,7 @@ class ChatConfig(_Section):
     # 1.25 s keeps one request of every window free, so the final text need not wait for a reset.
     edit_interval: float = Field(1.25, gt=0)
     max_edit_interval: float = Field(8.0, gt=0)
+    # Every request on the bot token takes a slot (bot/write_budget.py); kept under Discord's 50.
     channel_writes_per_second: float = Field(40.0, gt=0, le=50)
     # Models tried for one answer, the first included; no fallback starts after
     # fallback_seconds from the first attempt.

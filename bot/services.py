@@ -31,7 +31,7 @@ from bot.reasoning import ReasoningStore
 from bot.shared_limits import SharedStore
 from bot.speech import AnswerTexts, SpeechService
 from bot.spending import Spending
-from bot.streaming import Pacing, WriteBudget
+from bot.streaming import Pacing
 from bot.upstream import BillingClient, ChatClient, UpstreamClient
 from bot.upstream.factory import billing_client, upstream_client
 from bot.upstream.gpts import GPTsClient
@@ -40,6 +40,7 @@ from bot.upstream.midjourney import MidjourneyClient
 from bot.upstream.moderation import ModerationClient
 from bot.upstream.speech import SpeechClient
 from bot.upstream.suno import SunoClient
+from bot.write_budget import WriteBudget
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +85,11 @@ async def open_services(config: Config) -> AsyncIterator[Services]:
         await db.close()
         raise
     store = shared_store(config)
-    traffic = DiscordTraffic()
+    # One budget for every request the token makes, spent where discord.py's session sends.
+    write_budget = WriteBudget(
+        config.chat.channel_writes_per_second, store=store, share=shard_share(config)
+    )
+    traffic = DiscordTraffic(write_budget)
     metrics = Metrics(traffic)
     http = aiohttp.ClientSession(trace_configs=[metrics.upstream_trace()])
     try:
@@ -132,9 +137,7 @@ async def open_services(config: Config) -> AsyncIterator[Services]:
             gpt_catalog=GPTCatalog(db),
             traffic=traffic,
             metrics=metrics,
-            write_budget=WriteBudget(
-                config.chat.channel_writes_per_second, store=store, share=shard_share(config)
-            ),
+            write_budget=write_budget,
             pacing=Pacing(
                 interval=config.chat.edit_interval, max_interval=config.chat.max_edit_interval
             ),

@@ -14,8 +14,8 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-from bot.shared_limits import SharedStore
 from bot.splitting import DISCORD_LIMIT, split_text
+from bot.write_budget import WriteBudget
 
 log = logging.getLogger(__name__)
 
@@ -27,8 +27,6 @@ FOOTER_RESERVE = 120
 FOOTER_SHARE = 0.5
 # Writes that may fail in a row (after discord.py's own retries) before the reply gives up.
 MAX_WRITE_FAILURES = 3
-# Seconds between refreshes of the count of streams across processes (with a shared store).
-COUNT_EVERY = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,60 +66,6 @@ class SharedBuckets(Protocol):
     """
 
     def bucket(self, index: int, *, adding: bool) -> Hashable: ...
-
-
-class WriteBudget:
-    """A bot-wide limit on channel-message writes, kept under Discord's global 50 per second.
-
-    Every stream that writes to channel messages takes a token per request; the more streams
-    are active, the wider each one's interval, so the sum stays inside the budget. With a
-    shared store the budget and the count of streams span every process of the bot; while the
-    store is unreachable this process keeps to ``share`` of the budget.
-    """
-
-    def __init__(
-        self,
-        per_second: float = 40.0,
-        clock: Callable[[], float] = time.monotonic,
-        *,
-        store: SharedStore | None = None,
-        share: float = 1.0,
-    ):
-        self.per_second = per_second
-        self._clock = clock
-        self._next = 0.0
-        self.active = 0
-        self.store = store
-        self.share = share
-        self.elsewhere = 0  # streams active in the other processes, as last counted
-        self._counted = -COUNT_EVERY
-
-    def share_interval(self) -> float:
-        """The smallest interval each active stream can keep without exceeding the budget."""
-        if self.store is not None and self.store.available:
-            return max(1, self.active + self.elsewhere) / self.per_second
-        return max(1, self.active) / self._own_rate()
-
-    def _own_rate(self) -> float:
-        return self.per_second if self.store is None else self.per_second * self.share
-
-    async def acquire(self) -> None:
-        if self.store is not None:
-            if self._clock() - self._counted >= COUNT_EVERY:
-                self._counted = self._clock()
-                total = await self.store.count_streams(self.active)
-                if total is not None:
-                    self.elsewhere = max(0, total - self.active)
-            wait = await self.store.reserve_write(self.per_second)
-            if wait is not None:
-                if wait > 0:
-                    await asyncio.sleep(wait)
-                return
-        now = self._clock()
-        slot = max(now, self._next)
-        self._next = slot + 1.0 / self._own_rate()
-        if slot > now:
-            await asyncio.sleep(slot - now)
 
 
 class StreamingReply:
@@ -297,8 +241,8 @@ class StreamingReply:
         self._wake.set()
 
     async def _write(self, index: int, content: str, end: int) -> None:
-        if self.budget is not None:
-            await self.budget.acquire()
+        # The write budget is spent by the HTTP session as the request leaves (DiscordTraffic);
+        # here it only paces the edits (share_interval).
         adding = index >= len(self.shown)
         before = 0 if adding else self.target.rate_limited(index)
         sent = self._clock()

@@ -224,11 +224,9 @@ class GPT(commands.Cog):
     ) -> None:
         if not isinstance(interaction.channel, discord.TextChannel):
             return
-        # Both writes count against the global limit, like streamed thread replies: when many
-        # answers end at once, the budget spreads them instead of earning 429s.
-        budget = self.services.write_budget
+        # Both writes count against the global limit; the bot's HTTP session spends the write
+        # budget on them as on every other request that carries the token.
         try:
-            await budget.acquire()
             thread = await answer.create_thread(name=thread_name(prompt))
         except discord.HTTPException as exc:
             log.warning("could not open a thread for interaction %s: %s", interaction.id, exc)
@@ -242,7 +240,6 @@ class GPT(commands.Cog):
             turns=[Turn("user", prompt, interaction.user.id), Turn("assistant", text)],
         )
         hint = self.services.catalog.t(interaction.locale, "gpt.thread_hint", label=choice.label)
-        await budget.acquire()
         try:
             await thread.send(hint)
         except discord.HTTPException as exc:

@@ -36,8 +36,11 @@ class FakeTarget:
         limited_every: int = 0,
         limited_calls: frozenset[int] = frozenset(),
         clock: Callable[[], float] = time.monotonic,
+        budget: WriteBudget | None = None,
     ) -> None:
         self.messages: list[str] = []
+        # Spent per write, as the bot's HTTP session spends it on each request it sends.
+        self.budget = budget
         self.calls: list[tuple[float, int, str]] = []  # (clock when the write began, index, text)
         self.clock = clock
         self.latency = latency
@@ -48,6 +51,8 @@ class FakeTarget:
         self.max_in_flight = 0
 
     async def _call(self, index: int, content: str) -> None:
+        if self.budget is not None:
+            await self.budget.acquire()
         began = self.clock()
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
@@ -175,7 +180,7 @@ async def test_first_text_waits_for_a_meaningful_amount() -> None:
 
 async def test_budget_widens_intervals_for_many_streams() -> None:
     budget = WriteBudget(per_second=200)
-    targets = [FakeTarget() for _ in range(20)]
+    targets = [FakeTarget(budget=budget) for _ in range(20)]
     replies = [StreamingReply(t, pacing=FAST, budget=budget) for t in targets]
     started = time.monotonic()
     for reply in replies:

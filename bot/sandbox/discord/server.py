@@ -130,12 +130,19 @@ class Recorder:
         if not token_route and record["auth"] != f"Bot {self.settings.token}":
             return json_response({"message": "401: Unauthorized", "code": 0}, 401)
         route_key = f"{request.method} {record['route']}"
+        # Counted when it arrived, as Discord's edge would: reading a large upload takes time.
         verdict = self.limiter.check(
-            route_key, major_parameter(dict(info)), self.clock.now(), global_exempt=token_route
+            route_key, major_parameter(dict(info)), record["t"], global_exempt=token_route
         )
         record["bucket"] = verdict.bucket
         if not verdict.allowed:
             record["is_global"] = verdict.is_global
+            # The major parameter (a channel or guild id) says which guild, hence which shard
+            # and process, earned it.
+            _log.info(
+                "429 %s on %s at %.3f s", "global" if verdict.is_global else "bucket",
+                verdict.bucket, record["t"],
+            )  # fmt: skip
             response = json_response(ratelimited_body(verdict.reset_after, verdict.is_global), 429)
         else:
             response = await self._call(handler, request, record, early)
