@@ -44,8 +44,6 @@ async def deliver(
 ) -> None:
     """Post ``audio`` in ``channel`` replying to ``reply_to``: a voice message where Discord
     takes one, else an ordinary file under ``note``."""
-    budget = bot.services.write_budget
-    await budget.acquire()
     if audio.clip is not None:
         try:
             await send_voice_message(
@@ -59,7 +57,6 @@ async def deliver(
             if exc.status not in (400, 403):
                 raise
             log.warning("voice message refused in %s (%s): sending a file", channel.id, exc)
-            await budget.acquire()
     reference = discord.MessageReference(
         message_id=reply_to, channel_id=channel.id, fail_if_not_exists=False
     )
