@@ -94,6 +94,18 @@ class Credit(
     def t(self, interaction: discord.Interaction[Any], key: str, **params: Any) -> str:
         return self.services.catalog.t(interaction.locale, key, **params)
 
+    async def _managed(self, interaction: discord.Interaction[AtelierBot]) -> int:
+        """A Manage Server command's checks, then its acknowledgement; the guild it acts on."""
+        require_manage_guild(interaction)
+        guild_id = require_guild(interaction)
+        await acknowledge(interaction)
+        return guild_id
+
+    async def _confirm(
+        self, interaction: discord.Interaction[AtelierBot], key: str, **params: Any
+    ) -> None:
+        await answer(interaction, content=self.t(interaction, key, **params))
+
     async def post_low_balance(
         self, guild_id: int, channel_id: int, balance: int, limit: int
     ) -> None:
@@ -188,9 +200,7 @@ class Credit(
     async def usage(
         self, interaction: discord.Interaction[AtelierBot], days: Literal[7, 30] = 7
     ) -> None:
-        require_manage_guild(interaction)
-        guild_id = require_guild(interaction)
-        await acknowledge(interaction)  # the report query and the chart take a while
+        guild_id = await self._managed(interaction)  # the report and the chart take a while
         page = await usage_page(self.bot, interaction.locale, guild_id, days, 0)
         await answer(interaction, **page)
 
@@ -253,8 +263,7 @@ class Credit(
             note=f"balance set to {amount} by {interaction.user}",
         )
         self.services.spending.balance_changed(guild_id)
-        text = self.t(interaction, "credit.balance_set", balance=f"{balance:,}")
-        await answer(interaction, content=text)
+        await self._confirm(interaction, "credit.balance_set", balance=f"{balance:,}")
 
     @app_commands.command(
         name=cmd("limit", "credit.limit.name"),
@@ -272,16 +281,11 @@ class Credit(
         target: discord.Member | discord.Role,
         amount: app_commands.Range[int, 0, 10**9],
     ) -> None:
-        require_manage_guild(interaction)
-        guild_id = require_guild(interaction)
+        guild_id = await self._managed(interaction)
         kind = "role" if isinstance(target, discord.Role) else "member"
-        await acknowledge(interaction)
         await self.services.policies.set_limit(guild_id, kind, target.id, amount)
-        await answer(
-            interaction,
-            content=self.t(
-                interaction, "credit.limit_set", target=target.mention, amount=f"{amount:,}"
-            ),
+        await self._confirm(
+            interaction, "credit.limit_set", target=target.mention, amount=f"{amount:,}"
         )
 
     @app_commands.command(
@@ -298,13 +302,9 @@ class Credit(
         interaction: discord.Interaction[AtelierBot],
         target: discord.Member | discord.Role | None = None,
     ) -> None:
-        require_manage_guild(interaction)
-        guild_id = require_guild(interaction)
-        await acknowledge(interaction)
+        guild_id = await self._managed(interaction)
         removed = await self.services.policies.clear_limits(guild_id, target.id if target else None)
-        await answer(
-            interaction, content=self.t(interaction, "credit.limits_cleared", count=removed)
-        )
+        await self._confirm(interaction, "credit.limits_cleared", count=removed)
 
     @app_commands.command(
         name=cmd("cooldown", "credit.cooldown.name"),
@@ -322,14 +322,9 @@ class Credit(
         command: Literal["gpt", "imagine", "song", "video", "speak"],
         seconds: app_commands.Range[int, 0, 86400],
     ) -> None:
-        require_manage_guild(interaction)
-        guild_id = require_guild(interaction)
-        await acknowledge(interaction)
+        guild_id = await self._managed(interaction)
         await self.services.policies.set_cooldown(guild_id, command, seconds)
-        await answer(
-            interaction,
-            content=self.t(interaction, "credit.cooldown_set", command=command, seconds=seconds),
-        )
+        await self._confirm(interaction, "credit.cooldown_set", command=command, seconds=seconds)
 
     @app_commands.command(
         name=cmd("alert", "credit.alert.name"),
@@ -349,15 +344,10 @@ class Credit(
         channel: discord.TextChannel,
         threshold: app_commands.Range[int, 1, 10**9],
     ) -> None:
-        require_manage_guild(interaction)
-        guild_id = require_guild(interaction)
-        await acknowledge(interaction)
+        guild_id = await self._managed(interaction)
         await self.services.policies.set_alert(guild_id, channel.id, threshold)
-        await answer(
-            interaction,
-            content=self.t(
-                interaction, "credit.alert_set", channel=channel.mention, threshold=f"{threshold:,}"
-            ),
+        await self._confirm(
+            interaction, "credit.alert_set", channel=channel.mention, threshold=f"{threshold:,}"
         )
         await self.services.spending.alert_changed(guild_id)
 

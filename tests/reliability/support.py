@@ -15,8 +15,8 @@ from bot.app import EXTENSIONS as APP_EXTENSIONS
 from bot.db import Database, HoldRow, table
 from bot.sandbox.discord import Message
 from bot.sandbox.world import SandboxWorld
-from tests.helpers import FAST_CHAT, wait_until
-from tests.reliability.amounts import Charge, member_view
+from tests.helpers import FAST_CHAT, custom_ids, wait_until
+from tests.reliability.amounts import Charge, action_charge, member_view
 from tests.reliability.conftest import Note
 
 FAST_JOBS = {
@@ -120,6 +120,15 @@ async def finished_card(
 
     await wait_until(done, timeout=timeout)
     return channel_cards(world, channel_id)[index]
+
+
+async def upscale_settles(world: SandboxWorld, note: Note, card: Message, member: Any) -> None:
+    """U1 on a finished /imagine card makes its upscale, and the ledger holds both charges."""
+    press = await world.discord.click(card.id, custom_ids(card)[0], member)
+    await press.wait_response(timeout=5)
+    upscale = await finished_card(world, 1)
+    assert upscale.attachments
+    await settled(world, note, action_charge(world, "mj_imagine", "mj_upscale"))
 
 
 def ephemeral_texts(world: SandboxWorld, handle: Any) -> list[str]:

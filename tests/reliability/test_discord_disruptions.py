@@ -28,6 +28,7 @@ from tests.reliability.support import (
     ephemeral_reply,
     finished_card,
     settled,
+    upscale_settles,
     world,
 )
 
@@ -57,11 +58,7 @@ async def test_job_card_deleted_by_member(note: Note) -> None:
         await w.services.jobs.wait_idle(10)  # the delivery is recorded, not only shown
         job = await w.services.jobs.get(1)
         assert job is not None and job.message_id == card.id and job.delivery == "delivered"
-        press = await w.discord.click(card.id, custom_ids(card)[0], member)  # U1, on the new card
-        await press.wait_response(timeout=5)
-        upscale = await finished_card(w, 1)
-        assert upscale.attachments
-        await settled(w, note, action_charge(w, "mj_imagine", "mj_upscale"))
+        await upscale_settles(w, note, card, member)  # U1, on the new card
 
 
 @scenario(

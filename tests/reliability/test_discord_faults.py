@@ -28,6 +28,7 @@ from tests.reliability.support import (
     ephemeral_reply,
     finished_card,
     settled,
+    upscale_settles,
     world,
 )
 
@@ -211,11 +212,7 @@ async def test_gateway_drop_during_job(note: Note) -> None:
         w.discord.drop_gateway()
         card = await finished_card(w)
         await w.discord.wait_for_gateway(lambda f: f.get("op") == 6, timeout=10)
-        handle = await w.discord.click(card.id, custom_ids(card)[0], member)
-        await handle.wait_response(timeout=5)
-        upscale = await finished_card(w, 1)
-        assert upscale.attachments
-        await settled(w, note, action_charge(w, "mj_imagine", "mj_upscale"))
+        await upscale_settles(w, note, card, member)
 
 
 # --- interactions that outlive their token ---------------------------------------------------

@@ -57,6 +57,14 @@ class Gate:
         await asyncio.Event().wait()
 
 
+async def restarted_card_settles(w: Any, note: Note) -> None:
+    """After the crash: the restarted bot shows the /imagine card once, charged once."""
+    await w.start_bot()
+    card = await finished_card(w)
+    assert len(card.attachments) == 1 and len(channel_cards(w)) == 1
+    await settled(w, note, action_charge(w, "mj_imagine"))
+
+
 def orphan_age(w: Any) -> float:
     assert w.services is not None
     return w.services.jobs.orphan_after + 1
@@ -132,10 +140,7 @@ async def test_kill_while_polling(note: Note) -> None:
         await run_slash(w, member, "imagine", {"prompt": "a boat"})
         await wait_until(lambda: bool(w.upstream.requests_to("/mj/task/list-by-condition")))
         await crash(w)
-        await w.start_bot()
-        card = await finished_card(w)
-        assert len(card.attachments) == 1 and len(channel_cards(w)) == 1
-        await settled(w, note, action_charge(w, "mj_imagine"))
+        await restarted_card_settles(w, note)
 
 
 @scenario(
@@ -154,10 +159,7 @@ async def test_kill_during_download(note: Note, monkeypatch: pytest.MonkeyPatch)
         await asyncio.wait_for(gate.reached.wait(), 10)
         await crash(w)
         monkeypatch.undo()
-        await w.start_bot()
-        card = await finished_card(w)
-        assert len(card.attachments) == 1 and len(channel_cards(w)) == 1
-        await settled(w, note, action_charge(w, "mj_imagine"))
+        await restarted_card_settles(w, note)
 
 
 @scenario(

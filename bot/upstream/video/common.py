@@ -12,6 +12,7 @@ import json
 import logging
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
+from urllib.parse import quote
 
 from bot.errors import SubmitRejected, UpstreamError, UpstreamFailure
 from bot.upstream.client import UpstreamClient
@@ -230,3 +231,22 @@ def task_id_of(obj: Any) -> str:
         if isinstance(value, str | int) and not isinstance(value, bool) and as_text(value).strip():
             return as_text(value).strip()
     return ""
+
+
+def require_task_id(obj: Any, what: str) -> str:
+    """``task_id_of`` a submit answer; one without an id is an unexpected answer."""
+    if task_id := task_id_of(obj):
+        return task_id
+    raise unexpected(what, obj)
+
+
+def task_path(prefix: str, task_id: str) -> str:
+    # Quoted whole: an id with a slash must not reach another route of the gateway.
+    return f"{prefix}/{quote(task_id, safe='')}"
+
+
+class GatewayAdapter:
+    """What every adapter holds: the gateway client it submits and polls through."""
+
+    def __init__(self, client: UpstreamClient) -> None:
+        self._client = client

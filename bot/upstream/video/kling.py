@@ -12,21 +12,20 @@ from __future__ import annotations
 
 import logging
 from typing import Any
-from urllib.parse import quote
 
 from bot.errors import SubmitRejected, UpstreamFailure
-from bot.upstream.client import UpstreamClient
 from bot.upstream.parsing import as_text
 from bot.upstream.video.common import (
+    GatewayAdapter,
     VideoRequest,
     VideoTask,
     get_json,
     obj_at,
     progress_of,
+    require_task_id,
     status_of,
     submit_json,
-    task_id_of,
-    unexpected,
+    task_path,
 )
 from bot.upstream.video.unified import parse_envelope
 
@@ -47,10 +46,8 @@ def parse_submit(obj: Any) -> str:
     """The task id of a submit answer in either form."""
     if (error := _native_error(obj)) is not None:
         raise SubmitRejected(error, status=200, code=str(obj["code"]))
-    task_id = as_text(obj_at(obj, "data", "task_id")).strip() or task_id_of(obj)
-    if not task_id:
-        raise unexpected("kling submit", obj)
-    return task_id
+    native = as_text(obj_at(obj, "data", "task_id")).strip()
+    return native or require_task_id(obj, "kling submit")
 
 
 def parse_task(obj: Any, task_id: str) -> VideoTask:
@@ -81,11 +78,8 @@ def native_url(data: Any) -> str | None:
     return url or None
 
 
-class KlingClient:
+class KlingClient(GatewayAdapter):
     name = "kling"
-
-    def __init__(self, client: UpstreamClient) -> None:
-        self._client = client
 
     async def submit(self, request: VideoRequest) -> str:
         kind = "image2video" if request.image else "text2video"
@@ -110,5 +104,5 @@ class KlingClient:
         if kind not in KINDS or not upstream_id:
             log.warning("not a Kling task id: %r", task_id)
             return None  # left to its deadline
-        obj = await get_json(self._client, f"/kling/v1/videos/{kind}/{quote(upstream_id, safe='')}")
+        obj = await get_json(self._client, task_path(f"/kling/v1/videos/{kind}", upstream_id))
         return None if obj is None else parse_task(obj, task_id)

@@ -8,21 +8,22 @@ pending/processing/completed/failed; the video is ``video.url`` (or ``video.down
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import quote
 
-from bot.upstream.client import UpstreamClient
 from bot.upstream.midjourney import data_uri
 from bot.upstream.parsing import as_text
 from bot.upstream.video.common import (
+    GatewayAdapter,
     VideoRequest,
     VideoTask,
     get_json,
     is_url,
     obj_at,
     progress_of,
+    require_task_id,
     status_of,
     submit_json,
     task_id_of,
+    task_path,
     unexpected,
 )
 
@@ -43,10 +44,7 @@ def generation(obj: Any) -> Any:
 
 
 def parse_submit(obj: Any) -> str:
-    task_id = task_id_of(generation(obj)) or task_id_of(obj)
-    if not task_id:
-        raise unexpected("luma submit", obj)
-    return task_id
+    return task_id_of(generation(obj)) or require_task_id(obj, "luma submit")
 
 
 def parse_generation(obj: Any, task_id: str) -> VideoTask:
@@ -77,11 +75,8 @@ def parse_generation(obj: Any, task_id: str) -> VideoTask:
     )
 
 
-class LumaClient:
+class LumaClient(GatewayAdapter):
     name = "luma"
-
-    def __init__(self, client: UpstreamClient) -> None:
-        self._client = client
 
     async def submit(self, request: VideoRequest) -> str:
         body: dict[str, Any] = {
@@ -97,5 +92,5 @@ class LumaClient:
         return parse_submit(await submit_json(self._client, PATH, json=body))
 
     async def fetch(self, task_id: str) -> VideoTask | None:
-        obj = await get_json(self._client, f"{PATH}/{quote(task_id, safe='')}")
+        obj = await get_json(self._client, task_path(PATH, task_id))
         return None if obj is None else parse_generation(obj, task_id)

@@ -7,20 +7,20 @@ A task's ``progress`` is a fraction (0–1) and its video is ``output[0]``.
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import quote
 
-from bot.upstream.client import UpstreamClient
 from bot.upstream.parsing import as_text
 from bot.upstream.video.common import (
+    GatewayAdapter,
     VideoRequest,
     VideoTask,
     get_json,
     is_url,
     obj_at,
     progress_of,
+    require_task_id,
     status_of,
     submit_json,
-    task_id_of,
+    task_path,
     unexpected,
 )
 
@@ -60,11 +60,8 @@ def parse_task(obj: Any, task_id: str) -> VideoTask:
     )
 
 
-class RunwayClient:
+class RunwayClient(GatewayAdapter):
     name = "runway"
-
-    def __init__(self, client: UpstreamClient) -> None:
-        self._client = client
 
     async def submit(self, request: VideoRequest) -> str:
         body: dict[str, Any] = {
@@ -77,12 +74,9 @@ class RunwayClient:
         obj = await submit_json(
             self._client, "/runwayml/v1/image_to_video", json=body, headers=VERSION_HEADERS
         )
-        task_id = task_id_of(obj)
-        if not task_id:
-            raise unexpected("runway submit", obj)
-        return task_id
+        return require_task_id(obj, "runway submit")
 
     async def fetch(self, task_id: str) -> VideoTask | None:
-        path = f"/runwayml/v1/tasks/{quote(task_id, safe='')}"
+        path = task_path("/runwayml/v1/tasks", task_id)
         obj = await get_json(self._client, path, headers=VERSION_HEADERS)
         return None if obj is None else parse_task(obj, task_id)

@@ -8,22 +8,22 @@ task's ``url`` then points at the gateway and ``UpstreamClient.download`` sends 
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import quote
 
 import aiohttp
 
-from bot.upstream.client import UpstreamClient
 from bot.upstream.parsing import as_text
 from bot.upstream.video.common import (
+    GatewayAdapter,
     VideoRequest,
     VideoTask,
     get_json,
     is_url,
     obj_at,
     progress_of,
+    require_task_id,
     status_of,
     submit_json,
-    task_id_of,
+    task_path,
     unexpected,
 )
 
@@ -33,7 +33,7 @@ SIZES = {"16:9": "1280x720", "9:16": "720x1280", "1:1": "1024x1024"}
 
 
 def content_path(task_id: str) -> str:
-    return f"{PATH}/{quote(task_id, safe='')}/content"
+    return f"{task_path(PATH, task_id)}/content"
 
 
 def parse_video_object(obj: Any, task_id: str, *, content_url: str | None) -> VideoTask:
@@ -58,11 +58,8 @@ def parse_video_object(obj: Any, task_id: str, *, content_url: str | None) -> Vi
     )
 
 
-class SoraClient:
+class SoraClient(GatewayAdapter):
     name = "sora"
-
-    def __init__(self, client: UpstreamClient) -> None:
-        self._client = client
 
     async def submit(self, request: VideoRequest) -> str:
         fields = {
@@ -85,13 +82,10 @@ class SoraClient:
             obj = await submit_json(self._client, PATH, data=form)
         else:
             obj = await submit_json(self._client, PATH, json=fields)
-        task_id = task_id_of(obj)
-        if not task_id:
-            raise unexpected("sora submit", obj)
-        return task_id
+        return require_task_id(obj, "sora submit")
 
     async def fetch(self, task_id: str) -> VideoTask | None:
-        obj = await get_json(self._client, f"{PATH}/{quote(task_id, safe='')}")
+        obj = await get_json(self._client, task_path(PATH, task_id))
         if obj is None:
             return None
         return parse_video_object(

@@ -11,11 +11,10 @@ Gemini/Veo channels answer with ``data`` as ``{task_id, status, url, format}`` i
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import quote
 
-from bot.upstream.client import UpstreamClient
 from bot.upstream.parsing import as_text
 from bot.upstream.video.common import (
+    GatewayAdapter,
     VideoRequest,
     VideoTask,
     find_url,
@@ -23,9 +22,10 @@ from bot.upstream.video.common import (
     is_url,
     obj_at,
     progress_of,
+    require_task_id,
     status_of,
     submit_json,
-    task_id_of,
+    task_path,
     unexpected,
 )
 from bot.upstream.video.sora import SIZES, parse_video_object
@@ -65,11 +65,8 @@ def parse_envelope(obj: Any, task_id: str) -> VideoTask:
     )
 
 
-class UnifiedVideoClient:
+class UnifiedVideoClient(GatewayAdapter):
     name = "video"
-
-    def __init__(self, client: UpstreamClient) -> None:
-        self._client = client
 
     async def submit(self, request: VideoRequest) -> str:
         body: dict[str, Any] = {
@@ -92,11 +89,8 @@ class UnifiedVideoClient:
         """Start a task from a ready ``TaskSubmitReq`` body (image models send only ``model``
         and ``prompt``); returns the id to poll with."""
         obj = await submit_json(self._client, PATH, json=body)
-        task_id = task_id_of(obj)
-        if not task_id:
-            raise unexpected("unified submit", obj)
-        return task_id
+        return require_task_id(obj, "unified submit")
 
     async def fetch(self, task_id: str) -> VideoTask | None:
-        obj = await get_json(self._client, f"{PATH}/{quote(task_id, safe='')}")
+        obj = await get_json(self._client, task_path(PATH, task_id))
         return None if obj is None else parse_envelope(obj, task_id)
