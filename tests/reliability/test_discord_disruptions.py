@@ -7,7 +7,6 @@ from __future__ import annotations
 from bot.sandbox.discord import Message
 from tests.helpers import (
     answer_text,
-    custom_ids,
     final_answer,
     is_final,
     mj_actions,

@@ -9,7 +9,6 @@ import pytest
 
 from tests.helpers import (
     answer_text,
-    custom_ids,
     final_answer,
     mj_actions,
     run_slash,
