@@ -371,6 +371,24 @@ class SunoConfig(_Section):
         return wanted if wanted in self.models or wanted in self.chat_models else None
 
 
+class AudioConfig(_Section):
+    # voice in
+    # The model that transcribes voice messages and audio files given to /gpt file:.
+    transcribe_model: str = Field("whisper-1", min_length=1)
+    # Credits per minute of audio, charged for the exact seconds (rounded up to a credit).
+    transcribe_price_per_minute: Price = 6
+    # Longer recordings are refused before anything is held or downloaded.
+    max_transcribe_seconds: int = Field(600, ge=1, le=MAX_VIDEO_SECONDS)
+    # Largest audio file /gpt file: accepts (the transcription route takes up to 25 MB).
+    max_transcribe_bytes: int = Field(25_000_000, ge=1024, le=25 * 1024 * 1024)
+    # Language hint (ISO 639-1, e.g. "zh") sent with every transcription; "" lets the model tell.
+    transcribe_language: str = Field("", pattern=r"^([a-z]{2})?$")
+
+    def models(self) -> frozenset[str]:
+        """The audio models, which the gateway lists beside its chat models."""
+        return frozenset({self.transcribe_model})
+
+
 class LimitsConfig(_Section):
     # Built in, per member, on top of any cooldowns and daily caps admins set; 0 = no limit.
     # Requests that reach the upstream (paid commands, buttons, thread replies, GPT lookups)
@@ -433,6 +451,7 @@ class Config(_Section):
     image: ImageConfig = Field(default_factory=ImageConfig)
     video: VideoConfig = Field(default_factory=VideoConfig)
     suno: SunoConfig = Field(default_factory=SunoConfig)
+    audio: AudioConfig = Field(default_factory=AudioConfig)
     admin: AdminConfig = Field(default_factory=AdminConfig)
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
     runtime: RuntimeConfig = Field(default_factory=RuntimeConfig)

@@ -312,3 +312,28 @@ class NotOffered(AtelierError):
         super().__init__(f"the gateway does not serve {family}")
         self.key = f"capability.{family}"
         self.family = family
+
+
+# ---- voice in: transcription (bot/voice_in.py) -------------------------------------------------
+
+
+class TranscribeModelMissing(AtelierError):
+    """The gateway lists its models and the configured transcription model is not among them."""
+
+    key = "voice.model_missing"
+
+
+class AudioTooLong(AtelierError):
+    key = "voice.too_long"
+
+
+class AudioUnmeasurable(AtelierError):
+    """An audio file whose length cannot be read from it, so it cannot be priced."""
+
+    key = "voice.unmeasurable"
+
+
+class EmptyTranscript(AtelierError):
+    """The transcription heard nothing (silence, noise): refunded, nothing to answer."""
+
+    key = "voice.empty"

@@ -38,6 +38,8 @@ from bot.upstream.images import ImagesClient
 from bot.upstream.midjourney import MidjourneyClient
 from bot.upstream.moderation import ModerationClient
 from bot.upstream.suno import SunoClient
+from bot.upstream.transcriptions import TranscriptionClient
+from bot.voice_in import VoiceIn
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +68,7 @@ class Services:
     # Alert and log posts no handler waits for; the bot closes it.
     background: Background
     reasoning: ReasoningStore
+    voice_in: VoiceIn
 
 
 @contextlib.asynccontextmanager
@@ -106,6 +109,7 @@ async def open_services(config: Config) -> AsyncIterator[Services]:
         jobs.add_provider(ImagesRouteProvider(ImagesClient(upstream)))
         for provider in video_providers(upstream):
             jobs.add_provider(provider)
+        capabilities = Capabilities(upstream, up.capabilities)
         yield Services(
             config=config,
             db=db,
@@ -131,9 +135,10 @@ async def open_services(config: Config) -> AsyncIterator[Services]:
             spending=spending,
             policies=Policies(db),
             limiter=limiter,
-            capabilities=Capabilities(upstream, up.capabilities),
+            capabilities=capabilities,
             background=background,
             reasoning=ReasoningStore(db),
+            voice_in=VoiceIn(TranscriptionClient(upstream), spending, capabilities, config.audio),
         )
     finally:
         await http.close()

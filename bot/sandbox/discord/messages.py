@@ -17,6 +17,7 @@ from .state import Attachment, Channel, Message, Store
 from .validation import (
     FLAG_EPHEMERAL,
     FLAG_SUPPRESS_EMBEDS,
+    FLAG_VOICE_MESSAGE,
     MAX_ATTACHMENTS,
     SETTABLE_FLAGS,
     check_message,
@@ -99,6 +100,10 @@ class Messages:
                 guild_id=guild_id,
             )
             attachment.description = info.get("description")
+            if data.get("flags") and int(data["flags"]) & FLAG_VOICE_MESSAGE:
+                # check_message has made sure both are there.
+                attachment.duration_secs = float(info["duration_secs"])
+                attachment.waveform = str(info["waveform"])
             out.append(attachment)
         return out
 

@@ -195,7 +195,7 @@ class Payloads:
 
     # -- messages --------------------------------------------------------------------------
     def attachment(self, attachment: Attachment) -> dict[str, Any]:
-        return {
+        data = {
             "id": str(attachment.id),
             "filename": attachment.filename,
             "size": attachment.size,
@@ -204,6 +204,10 @@ class Payloads:
             "content_type": attachment.content_type,
             "description": attachment.description,
         }
+        if attachment.duration_secs is not None:
+            data["duration_secs"] = attachment.duration_secs
+            data["waveform"] = attachment.waveform
+        return data
 
     def message(self, message: Message, *, for_gateway: bool = False) -> dict[str, Any]:
         users, roles, everyone = pinged(

@@ -140,6 +140,9 @@ class Attachment:
     url: str
     data: bytes = field(repr=False)
     description: str | None = None
+    # A voice message's audio: its length and its base64 waveform (flag IS_VOICE_MESSAGE).
+    duration_secs: float | None = None
+    waveform: str | None = None
 
 
 @dataclass
