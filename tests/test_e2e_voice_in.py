@@ -73,6 +73,12 @@ async def test_a_voice_message_in_a_thread_is_transcribed_quoted_and_answered() 
         sent = await world.discord.post_voice_message(
             thread, member, ogg_opus(42.5), duration_secs=42.5
         )
+        # Delivered as Discord does: flag IS_VOICE_MESSAGE, no content, one audio/ogg file
+        # with its duration and waveform.
+        voice = world.discord.message(sent)
+        [audio] = voice.attachments
+        assert (voice.flags, voice.content, audio.content_type) == (8192, "", "audio/ogg")
+        assert audio.duration_secs == 42.5 and audio.waveform
         reply = await thread_reply(world, thread, sent)
         [message] = reply
         quote, answer = message.content.split("\n", 1)
