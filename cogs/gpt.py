@@ -177,7 +177,9 @@ class GPT(commands.Cog):
                 services, file, interaction.user, guild_id=guild_id, key=key
             )
         # A recording's transcript is paid back unless the answer it asked for is shown.
-        async with services.voice_in.answered(heard) as delivery:
+        # The answer's bookkeeping, its thread and a refund of its transcription are part of the
+        # work a graceful shutdown waits for: an unrecorded conversation cannot continue.
+        async with self.bot.work.track(), services.voice_in.answered(heard) as delivery:
             content = await self._content(prompt, file, choice, heard)
             messages = [*self.system_messages(), {"role": "user", "content": content}]
             hold = await services.answers.hold(
@@ -187,9 +189,7 @@ class GPT(commands.Cog):
             )  # fmt: skip
             target = InteractionTarget(interaction, services.traffic, ephemeral=private)
             reply = StreamingReply(target, pacing=services.pacing)
-            # The answer's bookkeeping and its thread are part of the work a graceful shutdown
-            # waits for: a finished answer whose conversation was never recorded cannot continue.
-            async with self.bot.work.track(), services.ledger.refund_on_error(hold):
+            async with services.ledger.refund_on_error(hold):
                 outcome, mode = await self._answer(
                     interaction.locale, guild_id, hold, choice, messages, reply, heard
                 )
@@ -328,7 +328,9 @@ class GPT(commands.Cog):
             return
         # The transcript is the member's turn, in the history the next replies read.
         user_turn = Turn("user", heard.text if heard else message.content, message.author.id)
-        async with services.voice_in.answered(heard) as delivery:
+        # The answer's bookkeeping, its thread and a refund of its transcription are part of the
+        # work a graceful shutdown waits for: an unrecorded conversation cannot continue.
+        async with self.bot.work.track(), services.voice_in.answered(heard) as delivery:
             delivery.delivered = await self._answer_turn(
                 message, conversation, key, choice, user_turn, heard, locale
             )
@@ -364,7 +366,7 @@ class GPT(commands.Cog):
         target = ChannelTarget(message.channel, services.traffic, reference=message)
         reply = StreamingReply(target, pacing=services.pacing, budget=services.write_budget)
         try:
-            async with self.bot.work.track(), services.ledger.refund_on_error(hold):
+            async with services.ledger.refund_on_error(hold):
                 outcome, mode = await self._answer(
                     locale, conversation.guild_id, hold, choice, messages, reply, heard
                 )
