@@ -143,6 +143,7 @@ class AnswerService:
         *,
         thinking: Callable[[float], str] | None = None,
         show_reasoning: bool = False,
+        preamble: str = "",
     ) -> Outcome:
         """Stream the answer into ``reply``, finish it with ``footer(outcome)``, then settle.
 
@@ -152,7 +153,9 @@ class AnswerService:
 
         Reasoning (any of the three forms) is kept apart in ``outcome.reasoning``; while the
         model only thinks, ``thinking(seconds)`` is the reply's live status. With
-        ``show_reasoning`` the reasoning is quoted above the answer.
+        ``show_reasoning`` the reasoning is quoted above the answer. ``preamble`` (a voice
+        message's quoted transcript) opens the reply once the answer starts; it is never part
+        of ``outcome.text``.
         """
         parts = ReasoningStream()
         usage: ChatUsage | None = None
@@ -163,13 +166,15 @@ class AnswerService:
 
         def show(answer: str) -> None:
             nonlocal prefix
-            if answer and not reply.text and show_reasoning and parts.reasoning.strip():
-                block = quoted_reasoning(parts.reasoning, SHOWN_REASONING_ROOM) + "\n\n"
-                prefix = len(block)
-                reply.feed(block)
+            if answer and not reply.text:
+                head = preamble
+                if show_reasoning and parts.reasoning.strip():
+                    head += quoted_reasoning(parts.reasoning, SHOWN_REASONING_ROOM) + "\n\n"
+                prefix = len(head)
+                reply.feed(head)
             reply.feed(answer)
             if not parts.answer and parts.reasoning and thinking is not None:
-                reply.set_status(thinking(time.monotonic() - started))
+                reply.live_status(thinking)  # ticks on between chunks; counts from reply.start()
 
         models = chain(self.config, choice.model)
         for index, model in enumerate(models):

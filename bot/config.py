@@ -388,6 +388,18 @@ DEFAULT_VOICES = ("alloy", "echo", "fable", "onyx", "nova", "shimmer")
 
 
 class AudioConfig(_Section):
+    # voice in
+    # The model that transcribes voice messages and audio files given to /gpt file:.
+    transcribe_model: str = Field("whisper-1", min_length=1)
+    # Credits per minute of audio, charged for the exact seconds (rounded up to a credit).
+    transcribe_price_per_minute: Price = 6
+    # Longer recordings are refused before anything is held or downloaded.
+    max_transcribe_seconds: int = Field(600, ge=1, le=MAX_VIDEO_SECONDS)
+    # Largest audio file /gpt file: accepts (the transcription route takes up to 25 MB).
+    max_transcribe_bytes: int = Field(25_000_000, ge=1024, le=25 * 1024 * 1024)
+    # Language hint (ISO 639-1, e.g. "zh") sent with every transcription; "" lets the model tell.
+    transcribe_language: str = Field("", pattern=r"^([a-z]{2})?$")
+
     # voice out: Read aloud under answers and /speak (POST /v1/audio/speech).
     speech_model: str = Field("tts-1", min_length=1)
     # The voices /speak offers; default_voice reads aloud and is /speak's default.
@@ -406,6 +418,10 @@ class AudioConfig(_Section):
         if self.default_voice not in self.voices:
             raise ValueError(f"default_voice {self.default_voice!r} is not one of the voices")
         return self
+
+    def models(self) -> frozenset[str]:
+        """The audio models, which the gateway lists beside its chat models."""
+        return frozenset({self.transcribe_model, self.speech_model})
 
     def price(self, chars: int) -> int:
         """What reading ``chars`` characters costs: whole credits, rounded up."""

@@ -356,3 +356,28 @@ class SwapImageTooLarge(AtelierError):
     """A /swapface attachment larger than the proxy takes; refused before anything is held."""
 
     key = "mj_swap.too_large"
+
+
+# ---- voice in: transcription (bot/voice_in.py) -------------------------------------------------
+
+
+class TranscribeModelMissing(AtelierError):
+    """The gateway lists its models and the configured transcription model is not among them."""
+
+    key = "voice.model_missing"
+
+
+class AudioTooLong(AtelierError):
+    key = "voice.too_long"
+
+
+class AudioUnmeasurable(AtelierError):
+    """An audio file whose length cannot be read from it, so it cannot be priced."""
+
+    key = "voice.unmeasurable"
+
+
+class EmptyTranscript(AtelierError):
+    """The transcription heard nothing (silence, noise): refunded, nothing to answer."""
+
+    key = "voice.empty"

@@ -40,6 +40,8 @@ from bot.upstream.midjourney import MidjourneyClient
 from bot.upstream.moderation import ModerationClient
 from bot.upstream.speech import SpeechClient
 from bot.upstream.suno import SunoClient
+from bot.upstream.transcriptions import TranscriptionClient
+from bot.voice_in import VoiceIn
 from bot.write_budget import WriteBudget
 
 
@@ -72,6 +74,7 @@ class Services:
     background: Background
     reasoning: ReasoningStore
     speech: SpeechService
+    voice_in: VoiceIn
 
 
 @contextlib.asynccontextmanager
@@ -152,6 +155,7 @@ async def open_services(config: Config) -> AsyncIterator[Services]:
             speech=SpeechService(
                 SpeechClient(upstream), spending, capabilities, config.audio, AnswerTexts(db)
             ),
+            voice_in=VoiceIn(TranscriptionClient(upstream), spending, capabilities, config.audio),
         )
     finally:
         await http.close()

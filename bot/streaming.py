@@ -43,6 +43,8 @@ class Pacing:
     # The first text shows once this many characters arrived, or after first_wait seconds.
     first_chars: int = 24
     first_wait: float = 0.25
+    # A live status ("Thinking… 12 s") is looked at again this often while nothing arrives.
+    status_tick: float = 1.0
 
 
 class MessageTarget(Protocol):
@@ -92,6 +94,9 @@ class StreamingReply:
         self.footer = ""
         # Shown instead of the text while there is none yet (a reasoning model's "Thinking… 12 s").
         self.status = ""
+        # A status that follows the time since start() (see live_status), else None.
+        self._render: Callable[[float], str] | None = None
+        self._started = clock()
         self.shown: list[str] = []
         self.interval = self.pacing.interval
         self.writes = 0
@@ -118,6 +123,7 @@ class StreamingReply:
         return self._visible_chars() if self.shown else 0
 
     def start(self) -> None:
+        self._started = self._clock()
         if self.budget is not None:
             self.budget.active += 1
         self._task = asyncio.create_task(self._run(), name="streaming-reply")
@@ -143,6 +149,20 @@ class StreamingReply:
         self.status = status
         self._wake.set()
 
+    def live_status(self, render: Callable[[float], str]) -> None:
+        """Show ``render(seconds since start)`` until the first text arrives. It keeps
+        ticking while no chunk comes (a model thinking in silence); its edits are paced like
+        any other, so they never take the answer's place in the message's rate limit."""
+        if self.text:
+            return
+        self._render = render
+        self._wake.set()
+
+    def _status_now(self) -> str:
+        if self._render is not None and not self.text:
+            return self._render(self._clock() - self._started)
+        return self.status
+
     async def finish(self, footer: str = "") -> None:
         """Show the whole text followed by ``footer`` and no marker; returns once visible.
 
@@ -162,8 +182,9 @@ class StreamingReply:
     def _desired(self) -> tuple[list[str], list[int]]:
         """The content each message should show, and where in the text each one ends."""
         tail = self.footer if self.finished else self.marker
-        if not self.text and self.status and not self.finished:
-            return [f"{self.status}{tail}"], [0]
+        status = self._status_now()
+        if not self.text and status and not self.finished:
+            return [f"{status}{tail}"], [0]
         joiner = "\n" if self.finished and tail and self.text else ""
         pieces = split_text(
             self.text, self.limit, last_limit=self.message_limit - len(joiner) - len(tail)
@@ -180,7 +201,7 @@ class StreamingReply:
         if self.finished or self.shown:
             return 0.0
         if self._first_at is None:
-            return 0.0 if self.status else float("inf")
+            return 0.0 if self.status or self._render else float("inf")
         if len(self.text) >= self.pacing.first_chars or "\n" in self.text:
             return 0.0
         return max(0.0, self.pacing.first_wait - (self._clock() - self._first_at))
@@ -218,6 +239,8 @@ class StreamingReply:
                 if not pending:
                     if self.finished:
                         return
+                    if self._render is not None and not self.text:
+                        await self._pause(self.pacing.status_tick)  # the next second's status
                     continue
                 now = self._clock()
                 index = min(pending, key=lambda i: (self._due(i, now), i))

@@ -22,6 +22,8 @@ from bot.i18n import cmd
 from bot.log_setup import bind
 from bot.streaming import StreamingReply
 from bot.targets import ChannelTarget, InteractionTarget
+from bot.voice_in import Transcript
+from cogs import voice_in as voice
 from cogs.answer_buttons import offer_buttons
 from cogs.autocomplete import fitting_choices, shared_gpt_choices
 from cogs.reasoning_button import ReasoningButton
@@ -70,13 +72,15 @@ class GPT(commands.Cog):
         # GPTs are picked with the gpt option; the gateway lists them under either family
         # (gpt-4-gizmo-g-…, gpt-4o-gizmo-g-…), not only under our configured prefix.
         prefix = self.config.gizmo_prefix
-        speech = self.services.config.audio.speech_model  # listed too, and answers no chat
+        audio = self.services.config.audio.models()  # listed beside them, but not chat models
         extra = [
             m
             for m in listed
-            if m not in self.models and not m.startswith(prefix) and "-gizmo-" not in m
-            and m != speech
-        ]  # fmt: skip
+            if m not in self.models
+            and m not in audio
+            and not m.startswith(prefix)
+            and "-gizmo-" not in m
+        ]
         self.models = self.models + sorted(extra)
 
     async def choose(self, guild_id: int, gpt: str | None, model: str | None) -> ChatChoice:
@@ -110,7 +114,9 @@ class GPT(commands.Cog):
         prompt = self.config.system_prompt
         return [{"role": "system", "content": prompt}] if prompt else []
 
-    def footer(self, locale: Any, choice: ChatChoice, outcome: Outcome) -> str:
+    def footer(
+        self, locale: Any, choice: ChatChoice, outcome: Outcome, heard: Transcript | None = None
+    ) -> str:
         catalog = self.services.catalog
         label = choice.label
         if outcome.model and outcome.model != choice.model:
@@ -119,6 +125,7 @@ class GPT(commands.Cog):
         if outcome.usage is not None and outcome.usage.reasoning_tokens:
             tokens = catalog.t(locale, "reasoning.tokens", tokens=outcome.usage.reasoning_tokens)
             done = f"{done} · {tokens}"
+        done += voice.cost_note(self.services, locale, heard)
         if outcome.error is None:
             return done
         problem = catalog.error(locale, outcome.error)
@@ -144,7 +151,7 @@ class GPT(commands.Cog):
         gpt=cmd("A GPT shared in this server, or a g-… id", "gpt.gpt"),
         model=cmd("A chat model instead of a GPT", "gpt.model"),
         private=cmd("Only you see the answer", "gpt.private"),
-        file=cmd("An image or a text file to include", "gpt.file"),
+        file=cmd("An image, a text file or a recording to include", "gpt.file"),
     )
     @app_commands.guild_only()
     async def gpt(
@@ -166,41 +173,71 @@ class GPT(commands.Cog):
         # refusal after this replaces the public "thinking" reply with a private one.
         await acknowledge(interaction, private=private)
         choice = await self.choose(guild_id, gpt, model)
-        content = await self._content(prompt, file, choice)
-        messages = [*self.system_messages(), {"role": "user", "content": content}]
-        hold = await services.answers.hold(
-            choice,
-            messages,
-            guild_id=guild_id,
-            user_id=interaction.user.id,
-            channel_id=interaction.channel_id or 0,
-            role_ids=role_ids(interaction.user),
-            key=f"gpt:{interaction.id}",
-        )
-        target = InteractionTarget(interaction, services.traffic, ephemeral=private)
-        reply = StreamingReply(target, pacing=services.pacing)
-        # The answer's bookkeeping and its thread are part of the work a graceful shutdown
-        # waits for: a finished answer whose conversation was never recorded cannot continue.
-        async with self.bot.work.track(), services.ledger.refund_on_error(hold):
-            reply.start()
-            mode = await services.policies.reasoning_mode(guild_id)
-            outcome = await services.answers.run(
-                hold, choice, messages, reply, lambda o: self.footer(interaction.locale, choice, o),
-                **self.reasoning_options(interaction.locale, mode),
+        key = f"gpt:{interaction.id}"
+        heard = None
+        if file is not None and voice.is_recording(file):
+            heard = await voice.transcribe(
+                services, file, interaction.user, guild_id=guild_id, key=key
             )
-            if not outcome.delivered:
-                return
-            await offer_buttons(services, target, guild_id, interaction.locale, mode, outcome)
-            if choice.gizmo_id:
-                await services.gpt_catalog.record_use(guild_id, choice.gizmo_id)
-            if not private and self.config.reply_mode == "thread" and target.first is not None:
-                await self._open_thread(interaction, target.first, choice, prompt, outcome.text)
+        # A recording's transcript is paid back unless the answer it asked for is shown.
+        # The answer's bookkeeping, its thread and a refund of its transcription are part of the
+        # work a graceful shutdown waits for: an unrecorded conversation cannot continue.
+        async with self.bot.work.track(), services.voice_in.answered(heard) as delivery:
+            content = await self._content(prompt, file, choice, heard)
+            messages = [*self.system_messages(), {"role": "user", "content": content}]
+            hold = await services.answers.hold(
+                choice, messages, guild_id=guild_id, user_id=interaction.user.id,
+                channel_id=interaction.channel_id or 0, role_ids=role_ids(interaction.user),
+                key=key,
+            )  # fmt: skip
+            target = InteractionTarget(interaction, services.traffic, ephemeral=private)
+            reply = StreamingReply(target, pacing=services.pacing)
+            async with services.ledger.refund_on_error(hold):
+                outcome, mode = await self._answer(
+                    interaction.locale, guild_id, hold, choice, messages, reply, heard
+                )
+                delivery.delivered = outcome.delivered
+                if not outcome.delivered:
+                    return
+                await offer_buttons(services, target, guild_id, interaction.locale, mode, outcome)
+                if choice.gizmo_id:
+                    await services.gpt_catalog.record_use(guild_id, choice.gizmo_id)
+                if not private and self.config.reply_mode == "thread" and target.first:
+                    turn = prompt if heard is None else str(content)
+                    await self._open_thread(interaction, target.first, choice, turn, outcome.text)
+
+    async def _answer(
+        self,
+        locale: Any,
+        guild_id: int,
+        hold: Any,
+        choice: ChatChoice,
+        messages: list[Message],
+        reply: StreamingReply,
+        heard: Transcript | None,
+    ) -> tuple[Outcome, str]:
+        """Stream one answer under the server's reasoning mode (returned too), the transcript
+        above it."""
+        reply.start()
+        mode = await self.services.policies.reasoning_mode(guild_id)
+        outcome = await self.services.answers.run(
+            hold, choice, messages, reply, lambda o: self.footer(locale, choice, o, heard),
+            preamble=voice.preamble(self.services, locale, heard),
+            **self.reasoning_options(locale, mode),
+        )  # fmt: skip
+        return outcome, mode
 
     async def _content(
-        self, prompt: str, file: discord.Attachment | None, choice: ChatChoice
+        self,
+        prompt: str,
+        file: discord.Attachment | None,
+        choice: ChatChoice,
+        heard: Transcript | None = None,
     ) -> str | list[dict[str, Any]]:
         if file is None:
             return prompt
+        if heard is not None:
+            return f"{prompt}\n\n--- {file.filename} ---\n{heard.text}"
         kind = check_attachment(
             file.filename,
             file.content_type,
@@ -248,8 +285,11 @@ class GPT(commands.Cog):
 
     @commands.Cog.listener()
     async def on_message(self, message: discord.Message) -> None:
-        """A member's message in a conversation thread continues that conversation."""
-        if message.author.bot or message.guild is None or not has_visible_text(message.content):
+        """A member's message in a conversation thread continues that conversation; a voice
+        message does too, transcribed."""
+        if message.author.bot or message.guild is None:
+            return
+        if not has_visible_text(message.content) and voice.voice_attachment(message) is None:
             return
         if self.bot.draining:
             return  # shutting down: a replayed event after the restart will not be charged twice
@@ -275,7 +315,38 @@ class GPT(commands.Cog):
         choice = ChatChoice(
             conversation.model, conversation.label, self.config.model(conversation.model).stream
         )
-        user_turn = Turn("user", message.content, message.author.id)
+        recording = voice.voice_attachment(message)
+        heard = None
+        try:
+            if recording is not None:
+                heard = await voice.transcribe(
+                    services, recording, message.author, guild_id=conversation.guild_id, key=key
+                )
+        except AtelierError as exc:
+            # Refused before anything was held, or refunded: said where the member asked.
+            await message.reply(services.catalog.error(locale, exc), mention_author=False)
+            return
+        # The transcript is the member's turn, in the history the next replies read.
+        user_turn = Turn("user", heard.text if heard else message.content, message.author.id)
+        # The answer's bookkeeping, its thread and a refund of its transcription are part of the
+        # work a graceful shutdown waits for: an unrecorded conversation cannot continue.
+        async with self.bot.work.track(), services.voice_in.answered(heard) as delivery:
+            delivery.delivered = await self._answer_turn(
+                message, conversation, key, choice, user_turn, heard, locale
+            )
+
+    async def _answer_turn(
+        self,
+        message: discord.Message,
+        conversation: Any,
+        key: str,
+        choice: ChatChoice,
+        user_turn: Turn,
+        heard: Transcript | None,
+        locale: Any,
+    ) -> bool:
+        """Answer one turn of a thread; whether the answer was delivered."""
+        services = self.services
         history = trim_history(
             [*await services.conversations.turns(conversation.id), user_turn],
             self.config.history_chars,
@@ -291,16 +362,13 @@ class GPT(commands.Cog):
             )  # fmt: skip
         except AtelierError as exc:
             await message.reply(services.catalog.error(locale, exc), mention_author=False)
-            return
+            return False
         target = ChannelTarget(message.channel, services.traffic, reference=message)
         reply = StreamingReply(target, pacing=services.pacing, budget=services.write_budget)
         try:
-            async with self.bot.work.track(), services.ledger.refund_on_error(hold):
-                reply.start()
-                mode = await services.policies.reasoning_mode(conversation.guild_id)
-                outcome = await services.answers.run(
-                    hold, choice, messages, reply, lambda o: self.footer(locale, choice, o),
-                    **self.reasoning_options(locale, mode),
+            async with services.ledger.refund_on_error(hold):
+                outcome, mode = await self._answer(
+                    locale, conversation.guild_id, hold, choice, messages, reply, heard
                 )
                 if outcome.delivered:
                     await services.conversations.add_turns(
@@ -309,6 +377,7 @@ class GPT(commands.Cog):
                     await offer_buttons(
                         services, target, conversation.guild_id, locale, mode, outcome
                     )
+                return outcome.delivered
         except AnswerNotShown as exc:
             # The thread is gone or closed to us: nowhere to say so; only what showed is paid.
             log.warning("could not reply in thread %s: %s", message.channel.id, exc)
@@ -317,6 +386,7 @@ class GPT(commands.Cog):
             log.exception("thread reply in %s failed", message.channel.id)
             with contextlib.suppress(discord.HTTPException):
                 await message.reply(services.catalog.error(locale, exc), mention_author=False)
+        return False
 
     gpt.autocomplete("gpt")(shared_gpt_choices)
 

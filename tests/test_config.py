@@ -212,3 +212,18 @@ def test_a_relative_sqlite_path_is_the_config_folders(tmp_path: Path, monkeypatc
     for url in ("sqlite+aiosqlite:////srv/a.db", "postgresql+asyncpg://u:p@h/db"):
         data = {"discord": {"token": "t"}, "upstream": {"api_key": "k"}, "database": {"url": url}}
         assert parse_config(data, {}, base_dir=folder).database.url == url
+
+
+def test_audio_settings_are_checked_and_name_their_key() -> None:
+    secrets = {"discord": {"token": "t"}, "upstream": {"api_key": "k"}}
+    config = parse_config({}, env={}, overrides=secrets)
+    audio = config.audio
+    assert (audio.transcribe_model, audio.max_transcribe_seconds) == ("whisper-1", 600)
+    bad = {"transcribe_language": "english", "max_transcribe_seconds": 0,
+           "transcribe_price_per_minute": -1}  # fmt: skip
+    with pytest.raises(ConfigError) as error:
+        parse_config({}, env={}, overrides={**secrets, "audio": bad})
+    assert {key for key, _ in error.value.problems} == {
+        "audio.transcribe_language", "audio.max_transcribe_seconds",
+        "audio.transcribe_price_per_minute",
+    }  # fmt: skip

@@ -237,3 +237,32 @@ async def test_a_footer_over_half_a_message_is_shortened_and_the_text_kept() -> 
     assert all(len(m) <= DISCORD_LIMIT for m in messages)
     assert messages[-1].endswith("é…") and len(messages[-1]) - messages[-1].index("-# ") == 1000
     assert "".join(messages).startswith(text + "\n-# ")
+
+
+async def test_a_live_status_ticks_while_no_chunk_arrives_paced_like_any_edit() -> None:
+    """A reasoning model may think for a minute without sending a chunk: the status still
+    counts the seconds. Time here is a ManualClock, so each advance allows exactly one edit
+    (the next is due an interval later on that clock), however slowly the machine runs."""
+    clock = ManualClock()
+    target = FakeTarget()
+    pacing = Pacing(interval=1.25, first_chars=1, status_tick=0.01)
+    reply = StreamingReply(target, pacing=pacing, clock=clock)
+    reply.start()
+    reply.live_status(lambda seconds: f"Thinking… {int(seconds)} s")
+    await wait_until(lambda: target.messages == ["Thinking… 0 s ▌"])
+    for shown in (5, 9, 30):
+        writes = len(target.calls)
+        clock.advance(shown - int(clock.now - 1000.0))
+        await wait_until(lambda shown=shown: target.messages == [f"Thinking… {shown} s ▌"])
+        assert len(target.calls) == writes + 1
+    # Less than an interval after the last edit, a new second waits for the message's pacing.
+    clock.advance(1.0)
+    await asyncio.sleep(0.1)
+    assert target.messages == ["Thinking… 30 s ▌"]
+    clock.advance(0.25)
+    await wait_until(lambda: target.messages == ["Thinking… 31 s ▌"])
+    reply.feed("The answer.")
+    clock.advance(1.25)
+    await wait_until(lambda: target.messages == ["The answer. ▌"])
+    await reply.finish("")
+    assert target.messages == ["The answer."]

@@ -371,7 +371,8 @@ async def test_list_models(sandbox: UpstreamSandbox, chat: ChatClient) -> None:
     models = await chat.list_models()
     assert "gpt-4-gizmo-g-2fkFE8rbu" in models
     sandbox.chat.models = ["only-one"]
-    assert await chat.list_models() == ["only-one"]
+    # Like new-api, the list holds every model a channel serves: the transcription one too.
+    assert await chat.list_models() == ["only-one", "whisper-1"]
 
 
 # --- client details --------------------------------------------------------------------------

@@ -9,8 +9,12 @@ from collections.abc import AsyncIterator
 import aiohttp
 import pytest
 
+from bot.errors import UpstreamError
+from bot.sandbox.recordings import ogg_opus
 from bot.sandbox.upstream import PRESETS, UpstreamSandbox
 from bot.sandbox.upstream.server import REQUEST_ID_HEADER
+from bot.upstream.client import UpstreamClient
+from bot.upstream.transcriptions import TRANSCRIPTIONS_PATH, TranscriptionClient
 
 KEY = "sk-sandbox"
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -185,3 +189,71 @@ async def test_close_does_not_wait_for_a_stalled_stream(http: aiohttp.ClientSess
     resp.close()
     # Waiting for the stream would take its 30 s; a tenth of that is beyond any correct close.
     assert time.monotonic() - started < sb.chat.stall_seconds / 10
+
+
+# ---- the transcription route (voice in) ----
+
+
+async def test_the_client_sends_the_multipart_form_and_reads_the_text(
+    sb: UpstreamSandbox, http: aiohttp.ClientSession
+) -> None:
+    client = TranscriptionClient(UpstreamClient(http, sb.base_url, sb.api_key))
+    sb.audio.transcripts = ["  first  "]
+    data = ogg_opus(2)
+    text = await client.transcribe("whisper-1", "a.ogg", data, "audio/ogg", language="zh")
+    assert text == "first"
+    assert await client.transcribe("whisper-1", "b.ogg", data, "audio/ogg") == (sb.audio.transcript)
+    first, second = sb.audio.transcribed
+    assert (first.model, first.filename, first.size, first.language) == (
+        "whisper-1", "a.ogg", len(data), "zh"
+    )  # fmt: skip
+    assert second.language is None
+    sb.audio.transcribe_failures = 1
+    with pytest.raises(UpstreamError):
+        await client.transcribe("whisper-1", "c.ogg", data, "audio/ogg")
+    with pytest.raises(UpstreamError) as missing:
+        await client.transcribe("whisper-2", "c.ogg", data, "audio/ogg")
+    assert missing.value.status == 503
+
+
+def _form(**fields: object) -> aiohttp.FormData:
+    form = aiohttp.FormData()
+    for name, value in fields.items():
+        if isinstance(value, tuple):
+            filename, data = value
+            form.add_field(name, data, filename=filename, content_type="audio/ogg")
+        else:
+            form.add_field(name, str(value))
+    return form
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        pytest.param(lambda: _form(file=("a.ogg", ogg_opus(1))), 400, id="no model"),
+        pytest.param(lambda: _form(model="whisper-1"), 400, id="no file"),
+        pytest.param(lambda: _form(model="whisper-1", file="not a file"), 400, id="file as text"),
+        pytest.param(lambda: _form(model="whisper-1", file=("a.exe", b"MZ")), 400, id="format"),
+        pytest.param(lambda: _form(model="whisper-1", file=("a.ogg", b"")), 400, id="empty"),
+        pytest.param(
+            lambda: _form(model="whisper-1", language="english", file=("a.ogg", ogg_opus(1))),
+            400,
+            id="language",
+        ),
+        pytest.param(
+            lambda: _form(model="whisper-1", response_format="mp3", file=("a.ogg", ogg_opus(1))),
+            400,
+            id="response format",
+        ),
+        pytest.param(lambda: {"model": "whisper-1"}, 400, id="json, not multipart"),
+    ],
+)
+async def test_the_sandbox_route_refuses_what_openai_refuses(
+    sb: UpstreamSandbox, http: aiohttp.ClientSession, body: object, status: int
+) -> None:
+    made = body()  # type: ignore[operator]
+    kwargs = {"json": made} if isinstance(made, dict) else {"data": made}
+    async with http.post(sb.base_url + TRANSCRIPTIONS_PATH, headers=AUTH, **kwargs) as r:
+        assert r.status == status
+        assert "error" in await r.json()
+    assert sb.audio.transcribed == []

@@ -20,12 +20,16 @@ from .observe import Observations
 from .payloads import ATTACHMENT_SIZE_LIMIT, Payloads
 from .permissions import INTENT_GUILD_MEMBERS, INTENT_GUILDS
 from .ratelimit import Fault, FaultTable, RateLimiter
-from .request_body import Body
+from .request_body import Body, Upload
 from .routes import RestRoutes
 from .server import Recorder, build_app
 from .settings import Settings
 from .state import Clock, Guild, Snowflakes, Store, User
+from .validation import FLAG_VOICE_MESSAGE
 from .webhooks import InteractionRoutes
+
+# What Discord's clients send for a voice message: 256 amplitude bytes at most, base64.
+VOICE_WAVEFORM = "AAAAAAAAAAAACxQeKDI8RlBaZG54goyWoKq0vsjS3Obw+g=="
 
 
 class DiscordSandbox(Observations):
@@ -325,6 +329,27 @@ class DiscordSandbox(Observations):
         if reply_to is not None:
             data["message_reference"] = {"message_id": str(reply_to)}
         return self._messages.create(channel, int(user_id), Body(data)).id
+
+    async def post_voice_message(
+        self,
+        channel_id: int,
+        user_id: int,
+        audio: bytes,
+        *,
+        duration_secs: float,
+        waveform: str = VOICE_WAVEFORM,
+        filename: str = "voice-message.ogg",
+    ) -> int:
+        """A member records a voice message: MESSAGE_CREATE with flag IS_VOICE_MESSAGE, no
+        content, one ``audio/ogg`` attachment with ``duration_secs`` and ``waveform``."""
+        channel = self.store.channel(channel_id)
+        if channel.guild_id is not None:
+            self.store.member(channel.guild_id, user_id)
+        meta = {"id": "0", "filename": filename, "duration_secs": duration_secs,
+                "waveform": waveform}  # fmt: skip
+        body = Body({"flags": FLAG_VOICE_MESSAGE, "attachments": [meta]},
+                    [Upload("files[0]", filename, "audio/ogg", audio)])  # fmt: skip
+        return self._messages.create(channel, int(user_id), body).id
 
     def redeliver_message(self, message_id: int) -> None:
         """Dispatch MESSAGE_CREATE for a message again: Discord delivers gateway events at

@@ -22,6 +22,7 @@ from typing import Any, Literal
 
 from aiohttp import web
 
+from bot.sandbox.upstream.audio import AUDIO
 from bot.sandbox.upstream.wire import json_response, openai_error
 
 DEFAULT_MODELS = (
@@ -30,7 +31,6 @@ DEFAULT_MODELS = (
     "gpt-4-gizmo-g-2fkFE8rbu",
     "gpt-4-gizmo-g-pmuQfob8d",
     "gpt-4o-gizmo-g-alKfVrz9K",
-    "tts-1",  # gateways list their speech models too
 )
 CHARS_PER_TOKEN = 4
 
@@ -255,9 +255,12 @@ def _drop(request: web.Request, resp: web.StreamResponse) -> web.StreamResponse:
 
 async def models(request: web.Request) -> web.Response:
     state = request.app[CHAT]
+    # Like new-api, every model a channel serves: the audio ones too.
+    audio = request.app.get(AUDIO)
+    names = [*state.models, *(audio.listed_models() if audio is not None else [])]
     data = [
         {"id": name, "object": "model", "created": 1_700_000_000, "owned_by": "sandbox"}
-        for name in state.models
+        for name in names
     ]
     return json_response({"object": "list", "data": data, "success": True})
 

@@ -145,7 +145,8 @@ class UpstreamSandbox:
         return self._runtime.base_url
 
     def build_app(self) -> web.Application:
-        app = web.Application(middlewares=[_gateway_middleware])
+        # Room for a 25 MB audio upload (the transcription route's own limit answers past it).
+        app = web.Application(middlewares=[_gateway_middleware], client_max_size=27 * 1024 * 1024)
         app[SANDBOX] = self
         app.on_response_prepare.append(_on_prepare)
         chat.setup(app, self.chat)
