@@ -52,10 +52,11 @@ log = logging.getLogger(__name__)
 # within this time.
 ALERT_CACHE_SECONDS = 30.0
 
-# The lowest daily cap that applies to a member (their own or one of their roles'), and the
-# cooldown of a command: prepared once, as they run before every hold.
+
 def _policy_sql(roles: str) -> tuple[str, str]:
-    """The cap's SELECT and the policy's (cooldown seconds, cap), ``roles`` matching role ids."""
+    """The lowest daily cap that applies to a member (their own or one of their roles'), and
+    the policy: the command's cooldown and that cap. Prepared once, as they run before every
+    hold; ``roles`` matches the role ids."""
     cap = (
         "SELECT min(daily_cap) FROM spend_limits WHERE guild_id = :guild AND ("
         "(target_type = 'member' AND target_id = :user) OR "
