@@ -22,12 +22,15 @@ from typing import Any, TypeVar
 
 from sqlalchemy import select, update
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql import Executable
 
 from bot.amounts import MAX_BALANCE, check_amount
 from bot.db import Database, GuildAccount, HoldRow, LedgerEntry, insert_ignore_now, table, utcnow
 from bot.errors import BalanceLimitReached, InsufficientCredit, UnknownHold
 from bot.ledger_check import Discrepancy, check_ledger
+from bot.ledger_pg import CLOSE
 from bot.ledger_sql import (
     APPEND,
     APPEND_ONCE,
@@ -265,6 +268,33 @@ class Ledger:
 
         return await conn.run_sync(work)
 
+    async def hold_at_once(
+        self,
+        statement: Executable,
+        guild_id: int,
+        user_id: int | None,
+        amount: int,
+        *,
+        key: str,
+        command: str,
+        **policy: Any,
+    ) -> Hold | None:
+        """On PostgreSQL, the hold as one statement (bot/ledger_pg.py); None when it moved
+        nothing or could not, and the caller takes the hold the usual way, whose rules then
+        apply (a replay, not enough credit, a cooldown, a cap, an account to open)."""
+        if self.db.is_sqlite or guild_id not in self._opened or not 0 <= amount <= MAX_BALANCE:
+            return None
+        params = {
+            "guild": guild_id, "user": user_id, "amount": amount, "key": key,
+            "command": command, "now": utcnow(), **policy,
+        }  # fmt: skip
+        try:
+            rows = await self.db.one_statement(statement, params)
+        except IntegrityError:
+            return None  # a concurrent replay committed first: the usual path finds its hold
+        row = rows[0]
+        return None if row.id is None else Hold.from_row(row)
+
     def hold_now(
         self,
         conn: Connection,
@@ -323,6 +353,16 @@ class Ledger:
             raise
 
     async def _close(self, hold: Hold | int, actual: int, status: str) -> Hold:
+        if not self.db.is_sqlite:
+            hold_id = hold if isinstance(hold, int) else hold.id
+            params = {
+                "status": status, "now": utcnow(), "wanted": min(max(0, actual), MAX_BALANCE),
+                "id": hold_id, "kind": "refund" if status == "refunded" else "release",
+            }  # fmt: skip
+            rows = await self.db.one_statement(CLOSE, params)
+            if rows:
+                return Hold.from_row(rows[0])
+            # Nothing closed: a replay, or no such hold; the usual path tells which.
         return await self.db.write(lambda conn: self.close_now(conn, hold, actual, status))
 
     async def close_in(

@@ -16,7 +16,7 @@ from sqlalchemy.engine import Connection
 
 from bot.db import HoldRow, LedgerEntry, table
 
-_HOLD_COLUMNS = 'id, guild_id, user_id, "key", command, amount, status, actual'
+HOLD_COLUMNS = 'id, guild_id, user_id, "key", command, amount, status, actual'
 
 
 def _stamped(sql: str, name: str, column: Any) -> TextClause:
@@ -26,19 +26,18 @@ def _stamped(sql: str, name: str, column: Any) -> TextClause:
 INSERT_HOLD = _stamped(
     'INSERT INTO holds (guild_id, user_id, "key", command, amount, status, created_at) '
     "VALUES (:guild, :user, :key, :command, :amount, 'open', :now) "
-    f"ON CONFLICT DO NOTHING RETURNING {_HOLD_COLUMNS}",
+    f"ON CONFLICT DO NOTHING RETURNING {HOLD_COLUMNS}",
     "now",
     table(HoldRow).c.created_at,
 )
-CLOSE_HOLD = _stamped(
+CLOSE_HOLD_SQL = (
     "UPDATE holds SET status = :status, closed_at = :now, "
     "actual = CASE WHEN amount < :wanted THEN amount ELSE :wanted END "
-    f"WHERE id = :id AND status = 'open' RETURNING {_HOLD_COLUMNS}",
-    "now",
-    table(HoldRow).c.closed_at,
+    f"WHERE id = :id AND status = 'open' RETURNING {HOLD_COLUMNS}"
 )
-SELECT_HOLD = text(f"SELECT {_HOLD_COLUMNS} FROM holds WHERE id = :id")
-SELECT_HOLD_BY_KEY = text(f'SELECT {_HOLD_COLUMNS} FROM holds WHERE "key" = :key')
+CLOSE_HOLD = _stamped(CLOSE_HOLD_SQL, "now", table(HoldRow).c.closed_at)
+SELECT_HOLD = text(f"SELECT {HOLD_COLUMNS} FROM holds WHERE id = :id")
+SELECT_HOLD_BY_KEY = text(f'SELECT {HOLD_COLUMNS} FROM holds WHERE "key" = :key')
 
 _LEDGER_ROW = (
     'INSERT INTO ledger (guild_id, user_id, kind, amount, "key", command, hold_id, note, '

@@ -41,6 +41,7 @@ from bot.errors import (
     UpstreamError,
 )
 from bot.ledger import Hold, Ledger
+from bot.ledger_pg import gated_hold
 from bot.member_limits import MemberLimiter
 from bot.upstream.moderation import ModerationClient
 
@@ -51,18 +52,29 @@ log = logging.getLogger(__name__)
 # within this time.
 ALERT_CACHE_SECONDS = 30.0
 
-# The lowest daily cap that applies to a member (their own or one of their roles'), and the
-# cooldown of a command: prepared once, as they run before every hold.
-_CAP_SQL = (
-    "SELECT min(daily_cap) FROM spend_limits WHERE guild_id = :guild AND ("
-    "(target_type = 'member' AND target_id = :user) OR "
-    "(target_type = 'role' AND target_id IN :roles))"
-)
+
+def _policy_sql(roles: str) -> tuple[str, str]:
+    """The lowest daily cap that applies to a member (their own or one of their roles'), and
+    the policy: the command's cooldown and that cap. Prepared once, as they run before every
+    hold; ``roles`` matches the role ids."""
+    cap = (
+        "SELECT min(daily_cap) FROM spend_limits WHERE guild_id = :guild AND ("
+        "(target_type = 'member' AND target_id = :user) OR "
+        f"(target_type = 'role' AND target_id {roles}))"
+    )
+    policy = (
+        "SELECT (SELECT seconds FROM cooldowns WHERE guild_id = :guild AND command = :cooldown) "
+        f"AS seconds, ({cap}) AS cap"
+    )
+    return cap, policy
+
+
+_CAP_SQL, _POLICY_SQL = _policy_sql("IN :roles")
 DAILY_CAP = text(_CAP_SQL).bindparams(bindparam("roles", expanding=True))
-POLICY = text(
-    "SELECT (SELECT seconds FROM cooldowns WHERE guild_id = :guild AND command = :command), "
-    f"({_CAP_SQL})"
-).bindparams(bindparam("roles", expanding=True))
+POLICY = text(_POLICY_SQL).bindparams(bindparam("roles", expanding=True))
+# PostgreSQL: the gate and the hold in one statement when neither a cooldown nor a cap applies.
+# The role ids as one array: an expanding IN is rewritten on every execution.
+GATED_HOLD = gated_hold(_policy_sql("= ANY(CAST(:roles AS BIGINT[]))")[1])
 
 ACCOUNTS = table(GuildAccount)
 HOLDS = table(HoldRow)
@@ -166,9 +178,18 @@ class Spending:
         """Take the hold in one transaction (one hop to SQLite's writer); a replayed key returns
         the first hold and moves nothing."""
         now = self._clock()
-        hold = await self.ledger.write(
-            request.guild_id, lambda conn: self.hold_now(conn, request, now)
-        )
+        hold = None
+        if self.limiter is None or not self.limiter.config.concurrent:
+            # The running count needs the account row locked first: not in one statement.
+            hold = await self.ledger.hold_at_once(
+                GATED_HOLD, request.guild_id, request.user_id, request.amount,
+                key=request.key, command=request.command, cooldown=request.cooldown,
+                **self._cap_params(request.guild_id, request.user_id, request.role_ids),
+            )  # fmt: skip
+        if hold is None:
+            hold = await self.ledger.write(
+                request.guild_id, lambda conn: self.hold_now(conn, request, now)
+            )
         self.balance_changed(request.guild_id)
         return hold
 
@@ -185,7 +206,7 @@ class Spending:
         limit = self.limiter.config.concurrent if self.limiter is not None else 0
         seconds, cap = conn.execute(
             POLICY, {**self._cap_params(request.guild_id, request.user_id, request.role_ids),
-                     "command": request.cooldown},
+                     "cooldown": request.cooldown},
         ).one()  # fmt: skip
         if limit or seconds or cap is not None:
             try:
