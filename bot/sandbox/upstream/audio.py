@@ -69,8 +69,7 @@ class AudioState:
     speeches: list[dict[str, Any]] = field(default_factory=list)
 
     def listed_models(self) -> list[str]:
-        """The audio models a channel serves, which new-api lists at /v1/models too."""
-        return [*self.transcribe_models, *self.models]
+        return list(self.transcribe_models)
 
 
 AUDIO = web.AppKey("upstream_sandbox_audio", AudioState)

@@ -31,6 +31,7 @@ DEFAULT_MODELS = (
     "gpt-4-gizmo-g-2fkFE8rbu",
     "gpt-4-gizmo-g-pmuQfob8d",
     "gpt-4o-gizmo-g-alKfVrz9K",
+    "tts-1",  # gateways list their speech models too
 )
 CHARS_PER_TOKEN = 4
 
