@@ -73,7 +73,7 @@ async def test_a_seed_that_is_no_number_is_not_passed_on(
 async def test_swap_face_sends_both_images_and_refusals_are_typed(
     sandbox: UpstreamSandbox, mj: MidjourneyClient
 ) -> None:
-    other = IMAGE.replace("base64,", "base64,AA", 1)
+    other = data_uri(sandbox_png("another face", grid=False))  # a second, different image
     submitted = await mj.swap_face(IMAGE, other)
     [call] = sandbox.requests_to("/mj/insight-face/swap")
     assert call.json == {"sourceBase64": IMAGE, "targetBase64": other}
