@@ -11,8 +11,9 @@ import pytest
 from bot.errors import NotOffered, SeedUnavailable, SubmitRejected, UpstreamFailure
 from bot.sandbox.upstream import UpstreamSandbox
 from bot.sandbox.upstream.mj_tools import seed_of
+from bot.sandbox.upstream.png import sandbox_png
 from bot.upstream.client import UpstreamClient
-from bot.upstream.midjourney import MidjourneyClient
+from bot.upstream.midjourney import MidjourneyClient, data_uri
 from tests.test_midjourney import IMAGE, KEY
 
 
