@@ -146,8 +146,12 @@ def old_tree(rev: str, into: Path) -> Path:
     tree = into / "old"
     with tarfile.open(archive) as tar:
         tar.extractall(tree, filter="data")
+    # The harness that starts the bot (world.py) belongs to the bot it starts; the rest of the
+    # sandbox is the outside world, today's.
+    harness = (tree / "bot" / "sandbox" / "world.py").read_bytes()
     shutil.rmtree(tree / "bot" / "sandbox")
     shutil.copytree(ROOT / "bot" / "sandbox", tree / "bot" / "sandbox")
+    (tree / "bot" / "sandbox" / "world.py").write_bytes(harness)
     return tree
 
 

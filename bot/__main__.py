@@ -4,7 +4,8 @@ Exit codes (the README's "Exit codes" table): 0 done; 1 a check found a problem 
 check``, ``db current``) or an unexpected error; 2 a setting or argument is wrong, or refused
 by its service; 3 the database schema is not this build's; 4 Discord or the database cannot be
 reached; 5 the Discord application lacks a developer-portal setting; 6 an optional part is not
-installed. Every ordinary failure is an ``OperatorError`` printed here, in one place.
+installed; 7 Discord refused the slash commands (a defect of the build). Every ordinary
+failure is an ``OperatorError`` printed here, in one place.
 """
 
 from __future__ import annotations

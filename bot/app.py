@@ -15,6 +15,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.acknowledge import answer_privately
+from bot.command_sync import sync_commands
 from bot.endpoints import use_discord_endpoints
 from bot.errors import AtelierError, BadSetting, NotInGuild, ServiceUnreachable
 from bot.i18n import CatalogTranslator
@@ -290,14 +291,7 @@ class AtelierBot(commands.AutoShardedBot):
             log.warning("could not answer the stale button of interaction %s", interaction.id)
 
     async def sync_commands(self) -> None:
-        guild_ids = self.services.config.discord.sync_guild_ids
-        if not guild_ids:
-            await self.tree.sync()
-            return
-        for guild_id in guild_ids:
-            guild = discord.Object(id=guild_id)
-            self.tree.copy_global_to(guild=guild)
-            await self.tree.sync(guild=guild)
+        await sync_commands(self.tree, self.services.config.discord.sync_guild_ids)
 
     async def report_error(self, interaction: discord.Interaction[Any], error: Exception) -> None:
         """The one place an error becomes a reply; unexpected ones are logged with context."""

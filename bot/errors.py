@@ -72,6 +72,13 @@ class NotInstalled(OperatorError):
     exit_code = 6
 
 
+class CommandsRefused(OperatorError):
+    """Discord refused the bot's slash-command definitions (400 50035 on the command sync):
+    a defect of this build or of its translations, which no setting fixes."""
+
+    exit_code = 7
+
+
 class InsufficientCredit(AtelierError):
     key = "error.insufficient_credit"
 

@@ -148,11 +148,9 @@ class Admin(
     ) -> None:
         require_manage_guild(interaction)
         guild_id = require_guild(interaction)
-        await interaction.response.defer(ephemeral=True, thinking=True)
+        await acknowledge(interaction)
         await self.services.policies.set_reasoning_mode(guild_id, mode)
-        await interaction.followup.send(
-            self.t(interaction.locale, f"reasoning.mode_{mode}"), ephemeral=True
-        )
+        await answer(interaction, content=self.t(interaction.locale, f"reasoning.mode_{mode}"))
 
     async def _watch_upstream(self) -> None:
         """DM the operators once when the upstream balance falls below the configured amount."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
 import pytest
@@ -314,3 +314,58 @@ async def test_answers_after_a_defer_edit_the_original_reply() -> None:
             assert any(r["method"] == "PATCH" and r["path"].endswith("@original") for r in calls)
         refusal = await private_reply(w, handles[-1])
         assert refusal.ephemeral and "credit" in refusal.content
+
+
+@contextlib.contextmanager
+def writes_seen(w: SandboxWorld, handles: list[InteractionHandle]) -> Iterator[list[bool]]:
+    """For every database write a command handler starts (in discord.py's command task),
+    whether the interaction it serves had been acknowledged by then."""
+    db, seen = w.services.db, []
+    real_transaction, real_write = db.transaction, db.write
+
+    def note() -> None:
+        task = asyncio.current_task()
+        if task is not None and task.get_name() == "CommandTree-invoker" and handles:
+            seen.append(handles[-1].responded)
+
+    def transaction() -> Any:
+        note()
+        return real_transaction()
+
+    async def write(work: Any) -> Any:
+        note()
+        return await real_write(work)
+
+    db.transaction, db.write = transaction, write  # type: ignore[method-assign]
+    try:
+        yield seen
+    finally:
+        del db.transaction, db.write
+
+
+SETTINGS_COMMANDS: dict[str, dict[str, Any]] = {
+    "admin moderation": {"enabled": True},
+    "admin reasoning": {"mode": "shown"},
+    "credit cooldown": {"command": "gpt", "seconds": 30},
+}
+
+
+@pytest.mark.parametrize("command", list(SETTINGS_COMMANDS))
+async def test_settings_are_written_after_the_acknowledgement(command: str) -> None:
+    """A write can wait for the database writer (SQLite's lock, a PostgreSQL row lock) for
+    as long as another transaction holds it: every write of these commands starts only once
+    Discord has taken the acknowledgement."""
+    async with slow_world() as w:
+        handles: list[InteractionHandle] = []
+        with writes_seen(w, handles) as seen:
+            handles.append(
+                await w.discord.slash(
+                    w.guild_id, w.channel_id, w.owner_id, command, SETTINGS_COMMANDS[command]
+                )
+            )
+            await shown_reply(w, handles[0])
+        assert seen, f"{command} wrote nothing"
+        assert all(seen), f"{command} wrote before its acknowledgement"
+        assert_acknowledged(w, handles[0])
+        calls = [r for r in w.discord.records if handles[0].token in r["path"]]
+        assert [r["method"] for r in calls] == ["POST", "PATCH"]  # the defer, then @original

@@ -317,3 +317,32 @@ async def test_a_signal_while_connecting_exits_cleanly(tmp_path: Path, sig: int)
     assert process.returncode == 0, output
     assert "Traceback" not in output and "Connector is closed" not in output
     assert "stopped before the bot was connected" in output
+
+
+async def test_commands_discord_refuses_end_the_start_with_one_line(tmp_path: Path) -> None:
+    """A command sync Discord refuses (400 50035 with its errors tree; 403 for a server the
+    bot is not in) ends ``atelier run`` with one line naming what was refused and what to do."""
+    invalid_name = {"_errors": [{"code": "APPLICATION_COMMAND_INVALID_NAME",
+                                 "message": "Command name is invalid"}]}  # fmt: skip
+    async with DiscordSandbox() as discord, UpstreamSandbox() as upstream:
+        discord.inject("PUT", r"^/applications/\d+/commands$", status=400, code=50035,
+                       errors={"0": {"name": invalid_name}})  # fmt: skip
+        database = f"sqlite+aiosqlite:///{tmp_path / 'a.db'}"
+        refused = write_config(tmp_path / "refused.toml", discord, upstream, database,
+                               discord=FAST)  # fmt: skip
+        stranger = 1234567890123456789  # a server the bot was never invited to
+        elsewhere = write_config(tmp_path / "elsewhere.toml", discord, upstream,
+                                 f"sqlite+aiosqlite:///{tmp_path / 'b.db'}",
+                                 discord={**FAST, "sync_guild_ids": [stranger]})  # fmt: skip
+        bad_commands, not_invited = await asyncio.gather(
+            atelier("run", "--config", str(refused), cwd=tmp_path),
+            atelier("run", "--config", str(elsewhere), cwd=tmp_path),
+        )
+    bad_commands.assert_clean(7, "Discord refused the slash commands globally (HTTP 400, "
+                              "code 50035)", "Command name is invalid", "report it")  # fmt: skip
+    not_invited.assert_clean(2, f"discord.sync_guild_ids: Discord refused the commands for "
+                             f"server {stranger} (HTTP 403, code 50001",
+                             "applications.commands")  # fmt: skip
+    for result in (bad_commands, not_invited):
+        said = [line for line in result.err.splitlines() if line.startswith("atelier:")]
+        assert len(said) == 1, result.err

@@ -183,6 +183,8 @@ class Fault:
     message: str | None = None
     # Only calls that upload files (True) or that upload none (False): "may not attach files".
     with_files: bool | None = None
+    # Discord's ``errors`` tree of a 400 50035, naming each refused field.
+    errors: dict[str, Any] | None = None
     seen: int = 0
     fired: int = 0
 
@@ -200,7 +202,8 @@ class Fault:
             return ratelimited_body(self.retry_after, self.is_global)
         code = self.code if self.code is not None else 0
         default = ERROR_MESSAGES.get(code) if code else None
-        return {"message": self.message or default or _status_text(self.status), "code": code}
+        body = {"message": self.message or default or _status_text(self.status), "code": code}
+        return {**body, "errors": self.errors} if self.errors else body
 
     def headers(self, epoch_now: float) -> dict[str, str]:
         if self.status != 429:

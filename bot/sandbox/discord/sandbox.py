@@ -396,10 +396,12 @@ class DiscordSandbox(Observations):
         code: int | None = None,
         message: str | None = None,
         with_files: bool | None = None,
+        errors: dict[str, Any] | None = None,
     ) -> Fault:
         """Answer the next `times` calls matching (method or "*", regex over the API path)
         with a fault, after letting `skip` through: 429, 5xx, or e.g. 403/50013, 404/10062.
-        ``with_files`` limits it to calls that upload files (True) or upload none (False)."""
+        ``with_files`` limits it to calls that upload files (True) or upload none (False);
+        ``errors`` is the ``errors`` tree of a 400 50035."""
         fault = Fault(
             method.upper() if method != "*" else "*",
             re.compile(path_regex),
@@ -411,5 +413,6 @@ class DiscordSandbox(Observations):
             code,
             message,
             with_files=with_files,
+            errors=errors,
         )
         return self.faults.add(fault)
