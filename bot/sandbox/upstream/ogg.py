@@ -33,7 +33,8 @@ def _loudness(char: str) -> int:
     return 45 if ord(char) > 0x2E80 else 30
 
 
-def _page(flags: int, granule: int, sequence: int, packets: list[bytes]) -> bytes:
+def ogg_page(flags: int, granule: int, sequence: int, packets: list[bytes]) -> bytes:
+    """One Ogg page of ``packets`` with its lacing and checksum."""
     segments = bytearray()
     for packet in packets:
         segments += bytes([255] * (len(packet) // 255) + [len(packet) % 255])
@@ -43,19 +44,23 @@ def _page(flags: int, granule: int, sequence: int, packets: list[bytes]) -> byte
     return bytes(page)
 
 
-def sandbox_ogg_opus(text: str) -> bytes:
+def header_pages(vendor: bytes = b"atelier sandbox") -> list[bytes]:
+    """The OpusHead page (beginning of stream) and the OpusTags page an Ogg Opus file opens with."""
     head = OPUS_HEAD + struct.pack("<BBHIhB", 1, 1, PRE_SKIP, 48_000, 0, 0)
-    vendor = b"atelier sandbox"
     tags = OPUS_TAGS + struct.pack("<I", len(vendor)) + vendor + struct.pack("<I", 0)
+    return [ogg_page(FLAG_BOS, 0, 0, [head]), ogg_page(0, 0, 1, [tags])]
+
+
+def sandbox_ogg_opus(text: str) -> bytes:
     frames = [
         bytes([TOC]) + bytes([ord(char) % 251 or 1]) * (_loudness(char) - 1)
         for char in (text or " ")
         for _ in range(FRAMES_PER_CHAR)
     ]
-    out = [_page(FLAG_BOS, 0, 0, [head]), _page(0, 0, 1, [tags])]
+    out = header_pages()
     for start in range(0, len(frames), PACKETS_PER_PAGE):
         chunk = frames[start : start + PACKETS_PER_PAGE]
         last = start + len(chunk) >= len(frames)
         granule = PRE_SKIP + (start + len(chunk)) * FRAME_SAMPLES
-        out.append(_page(FLAG_EOS if last else 0, granule, len(out), chunk))
+        out.append(ogg_page(FLAG_EOS if last else 0, granule, len(out), chunk))
     return b"".join(out)
