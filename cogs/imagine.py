@@ -12,6 +12,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.app import AtelierBot, require_guild, role_ids
+from bot.chat_input import is_image
 from bot.errors import JobNotFound
 from bot.i18n import cmd
 from bot.job_types import Job, NewJob, TaskState
@@ -28,7 +29,6 @@ from cogs.views import error_text, file_or_link, progress_bar, show, start_job
 
 log = logging.getLogger(__name__)
 
-IMAGE_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp")
 ROW_SIZE = 5
 MAX_BUTTONS = 25  # five rows of five: all Discord shows under a message
 PRIMARY = discord.ButtonStyle.primary
@@ -326,7 +326,7 @@ class Imagine(commands.Cog):
 
     @staticmethod
     def _image_url(attachment: discord.Attachment) -> str:
-        if (attachment.content_type or "").split(";")[0] not in IMAGE_TYPES:
+        if not is_image(attachment.content_type):
             raise UnsupportedImage(attachment.filename, name=attachment.filename)
         return attachment.url
 

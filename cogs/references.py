@@ -37,12 +37,16 @@ class NoStyleLink(AtelierError):
     key = "mj.references.no_link"
 
 
-def reference_url(attachment: discord.Attachment, limit: int) -> str:
+def reference_url(
+    attachment: discord.Attachment,
+    limit: int,
+    too_large: type[AtelierError] = AttachmentTooLarge,
+) -> str:
     """An attached image's link, after the checks that cost nothing: its type and size."""
     if not is_image(attachment.content_type):
         raise UnsupportedImage(attachment.filename, name=attachment.filename)
     if attachment.size > limit:
-        raise AttachmentTooLarge(
+        raise too_large(
             attachment.filename, name=attachment.filename, limit=human_size(limit)
         )
     return attachment.url

@@ -13,11 +13,11 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.app import AtelierBot
-from bot.chat_input import human_size
 from bot.errors import SwapImageTooLarge
 from bot.i18n import cmd
 from bot.providers.midjourney import MAX_REFERENCE_BYTES
-from cogs.imagine import IMAGE_TYPES, UnsupportedImage, card, new_job
+from cogs.imagine import card, new_job
+from cogs.references import reference_url
 from cogs.views import start_job
 
 KIND = "mj_swap_face"
@@ -25,13 +25,7 @@ KIND = "mj_swap_face"
 
 def swap_image(attachment: discord.Attachment) -> str:
     """The attachment's link, once it is an image the proxy takes (checked before any hold)."""
-    if (attachment.content_type or "").split(";")[0] not in IMAGE_TYPES:
-        raise UnsupportedImage(attachment.filename, name=attachment.filename)
-    if attachment.size > MAX_REFERENCE_BYTES:
-        raise SwapImageTooLarge(
-            attachment.filename, name=attachment.filename, limit=human_size(MAX_REFERENCE_BYTES)
-        )
-    return attachment.url
+    return reference_url(attachment, MAX_REFERENCE_BYTES, too_large=SwapImageTooLarge)
 
 
 class SwapFace(commands.Cog):
