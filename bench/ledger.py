@@ -1,10 +1,12 @@
 """Ledger throughput, old code beside new: hold + settle pairs per second at 1, 10, 100 workers.
 
-    python bench/ledger.py [--seconds 3] [--base 9628317] [--postgres URL or '']
+    python bench/ledger.py [--seconds 3] [--base 9628317] [--postgres URL or ''] [--concurrent 3]
 
 Each worker loops: pass the spending gate (cooldown, cap, balance, hold), then settle 7 of the 10
-held, for a fixed time. The old code is the base commit's ``bot`` package, taken from git into a
-temporary folder at bench time; each side runs in its own process with the same arguments.
+held, for a fixed time. With ``--concurrent N`` the gate also counts running holds
+(``limits.concurrent``, 3 in a default config; each worker is its own member). The old code is
+the base commit's ``bot`` package, taken from git into a temporary folder at bench time; each
+side runs in its own process with the same arguments.
 The CPU columns are the process's CPU time per pair (all threads), which load from other
 processes changes least. After each run the balance must equal the opening balance minus 7 per
 pair (no lost update) and ``ledger check`` must find nothing. SQLite runs on a temporary file;
@@ -35,7 +37,7 @@ DEFAULT_POSTGRES = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 DEFAULT_BASE = "9628317"  # the ledger before issue 14
 
 
-async def measure(url: str, workers: int, seconds: float) -> dict[str, object]:
+async def measure(url: str, workers: int, seconds: float, concurrent: int) -> dict[str, object]:
     """One side's run, in this process, with whichever ``bot`` package is on the path."""
     from bot.db import Database
     from bot.ledger import Ledger
@@ -55,7 +57,13 @@ async def measure(url: str, workers: int, seconds: float) -> dict[str, object]:
     try:
         await upgrade(db)
         ledger = Ledger(db, starting_balance=OPENING)
-        spending = Spending(db, ledger, moderation=None)  # type: ignore[arg-type]
+        limiter = None
+        if concurrent:
+            from bot.config import LimitsConfig
+            from bot.member_limits import MemberLimiter
+
+            limiter = MemberLimiter(LimitsConfig(requests_per_minute=0, concurrent=concurrent))
+        spending = Spending(db, ledger, moderation=None, limiter=limiter)  # type: ignore[arg-type]
         counter = itertools.count()
         done = 0
         deadline = time.monotonic() + seconds
@@ -102,11 +110,13 @@ def extract_base(revision: str, folder: Path) -> Path:
     return folder
 
 
-def run_side(code: Path, url: str, workers: int, seconds: float) -> dict[str, object]:
+def run_side(
+    code: Path, url: str, workers: int, seconds: float, concurrent: int
+) -> dict[str, object]:
     env = {**os.environ, "PYTHONPATH": str(code)}
     out = subprocess.run(
         [sys.executable, __file__, "--one", url, "--workers", str(workers),
-         "--seconds", str(seconds)],
+         "--seconds", str(seconds), "--concurrent", str(concurrent)],
         check=True, capture_output=True, text=True, env=env, cwd=code,
     ).stdout  # fmt: skip
     return json.loads(out.strip().splitlines()[-1])
@@ -118,13 +128,18 @@ def main() -> None:
     parser.add_argument("--workers", default="1,10,100")
     parser.add_argument("--base", default=DEFAULT_BASE, help="git revision of the old code")
     parser.add_argument("--postgres", default=DEFAULT_POSTGRES, help="'' to skip PostgreSQL")
+    parser.add_argument("--concurrent", type=int, default=0, help="limits.concurrent (0: none)")
     parser.add_argument("--one", help=argparse.SUPPRESS)  # one side's run, in a child process
     args = parser.parse_args()
     if args.one:
-        print(json.dumps(asyncio.run(measure(args.one, int(args.workers), args.seconds))))
+        result = measure(args.one, int(args.workers), args.seconds, args.concurrent)
+        print(json.dumps(asyncio.run(result)))
         return
     counts = [int(w) for w in args.workers.split(",")]
-    print(f"old = {args.base}, new = the working tree; {args.seconds:g} s per run")
+    print(
+        f"old = {args.base}, new = the working tree; {args.seconds:g} s per run; "
+        f"limits.concurrent = {args.concurrent or 'none'}"
+    )
     print(
         f"{'backend':<11}{'workers':>8}{'old/s':>8}{'new/s':>8}{'ratio':>7}"
         f"{'old cpu':>9}{'new cpu':>9}  lost  ledger check"
@@ -141,7 +156,7 @@ def main() -> None:
                     if backend == "sqlite":
                         url = f"sqlite+aiosqlite:///{Path(folder) / f'{side}-{workers}.db'}"
                     try:
-                        results.append(run_side(code, url, workers, args.seconds))
+                        results.append(run_side(code, url, workers, args.seconds, args.concurrent))
                     except subprocess.CalledProcessError as exc:
                         last = (exc.stderr or "").strip().splitlines()[-1:] or ["?"]
                         print(f"{backend}: {side} side failed: {last[0]}")

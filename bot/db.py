@@ -31,10 +31,12 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.sql import Executable
 
 from bot.db_errors import connect_error, missing_driver, sqlite_folder_problem
+from bot.pg_statements import PgStatements
 from bot.sqlite_paths import sqlite_file
 from bot.sqlite_writer import SQLiteWriter
 
 T = TypeVar("T")
+WAL_CHECKPOINT_PAGES = 10_000
 # Seconds to open a PostgreSQL connection.
 CONNECT_TIMEOUT = 10
 
@@ -305,9 +307,14 @@ class Database:
         # SQLite allows one writer; queueing writers here is cheaper than its busy-wait backoff.
         self._sqlite_writer = asyncio.Lock() if self.is_sqlite else None
         self._writer: SQLiteWriter | None = None
-        # Shares the engine's pool; each checkout is set to autocommit (no round trip).
-        self._autocommit = self.engine.execution_options(isolation_level="AUTOCOMMIT")
-        self._statements = asyncio.Semaphore(STATEMENTS_IN_FLIGHT)
+        self._statements = (
+            None
+            if self.is_sqlite
+            else PgStatements(
+                make_url(engine_url), self.engine.dialect, kwargs["connect_args"],
+                STATEMENTS_IN_FLIGHT,
+            )
+        )  # fmt: skip
         if self._sqlite_writer is not None:
             _configure_sqlite(self.engine.sync_engine, read_only=read_only)
             database = make_url(url).database
@@ -359,11 +366,19 @@ class Database:
 
     async def one_statement(self, statement: Executable, params: Mapping[str, Any]) -> list[Any]:
         """Run one statement as its own transaction (autocommit) and return its rows: on
-        PostgreSQL one round trip where BEGIN and COMMIT would add two. Not on SQLite, whose
-        writes queue for its one writer (``write``)."""
-        assert not self.is_sqlite
-        async with self._statements, self._autocommit.connect() as conn:
-            return list((await conn.execute(statement, params)).all())
+        PostgreSQL one round trip where BEGIN and COMMIT would add two (bot/pg_statements.py).
+        Rows are tuples in the statement's column order. Not on SQLite, whose writes queue for
+        its one writer (``write``)."""
+        assert self._statements is not None
+        return await self._statements.rows(statement, params)
+
+    async def locked_statement(
+        self, guild_id: int, statement: Executable, params: Mapping[str, Any]
+    ) -> list[Any]:
+        """``one_statement`` in a transaction that first locks the guild's account row, so that
+        the statement's snapshot sees every movement committed before it: three round trips."""
+        assert self._statements is not None
+        return await self._statements.rows(statement, params, lock_guild=guild_id)
 
     @contextlib.asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
@@ -372,6 +387,8 @@ class Database:
             yield conn
 
     async def close(self) -> None:
+        if self._statements is not None:
+            await self._statements.close()
         if self._writer is not None:
             await self._writer.close()
             self._writer = None
@@ -389,6 +406,10 @@ def _configure_sqlite(engine: Engine, *, read_only: bool = False) -> None:
             cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.execute("PRAGMA synchronous=NORMAL")
+        # A checkpoint syncs the file twice. At SQLite's default (every 1,000 pages) a hold and
+        # its settle, sixteen pages, paid for one every 60 pairs; every 10,000 pages (a WAL of
+        # 40 MB at most) the ledger ran 10-25 % faster.
+        cursor.execute(f"PRAGMA wal_autocheckpoint={WAL_CHECKPOINT_PAGES}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 

@@ -20,7 +20,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from sqlalchemy import select, update
+from sqlalchemy import TextClause, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -42,6 +42,7 @@ from bot.ledger_sql import (
     SELECT_HOLD,
     SELECT_HOLD_BY_KEY,
     rowcount,
+    run,
 )
 
 log = logging.getLogger(__name__)
@@ -277,11 +278,13 @@ class Ledger:
         *,
         key: str,
         command: str,
+        locked: bool = False,
         **policy: Any,
     ) -> Hold | None:
         """On PostgreSQL, the hold as one statement (bot/ledger_pg.py); None when it moved
         nothing or could not, and the caller takes the hold the usual way, whose rules then
-        apply (a replay, not enough credit, a cooldown, a cap, an account to open)."""
+        apply (a replay, not enough credit, a cooldown, a cap, too many running, an account to
+        open). ``locked``: the statement runs after the guild's account row is locked."""
         if self.db.is_sqlite or guild_id not in self._opened or not 0 <= amount <= MAX_BALANCE:
             return None
         params = {
@@ -289,11 +292,14 @@ class Ledger:
             "command": command, "now": utcnow(), **policy,
         }  # fmt: skip
         try:
-            rows = await self.db.one_statement(statement, params)
+            if locked:
+                rows = await self.db.locked_statement(guild_id, statement, params)
+            else:
+                rows = await self.db.one_statement(statement, params)
         except IntegrityError:
             return None  # a concurrent replay committed first: the usual path finds its hold
-        row = rows[0]
-        return None if row.id is None else Hold.from_row(row)
+        new = rows[0][2:]  # after the policy's seconds and cap
+        return None if new[0] is None else Hold(*new)
 
     def hold_now(
         self,
@@ -312,24 +318,26 @@ class Ledger:
         self.ensure_now(conn, guild_id)
         # A replay is found before any lock is taken: waiting on the account row and then on
         # the hold's own row (a settle of it running) could deadlock with that settle.
-        held = conn.execute(SELECT_HOLD_BY_KEY, {"key": key}).one_or_none()
+        held = _one_hold(conn, SELECT_HOLD_BY_KEY, {"key": key})
         if held is not None:
-            return Hold.from_row(held), False
+            return held, False
         # The account row first, as every movement: its lock orders the ledger rows' ids the
         # way the balance changed.
         self._debit(conn, guild_id, amount)
-        row = conn.execute(
-            INSERT_HOLD,
+        new = _one_hold(
+            conn, INSERT_HOLD,
             {"guild": guild_id, "user": user_id, "key": key, "command": command,
              "amount": amount, "now": utcnow()},
-        ).one_or_none()  # fmt: skip
-        if row is None:  # a concurrent replay committed first: that hold stands
+        )  # fmt: skip
+        if new is None:  # a concurrent replay committed first: that hold stands
             self._credit(conn, guild_id, amount)  # undo this debit; no row recorded it
-            return Hold.from_row(conn.execute(SELECT_HOLD_BY_KEY, {"key": key}).one()), False
+            held = _one_hold(conn, SELECT_HOLD_BY_KEY, {"key": key})
+            assert held is not None
+            return held, False
         self._append(
-            conn, guild_id, user_id, "hold", -amount, f"hold:{key}", command=command, hold_id=row.id
+            conn, guild_id, user_id, "hold", -amount, f"hold:{key}", command=command, hold_id=new.id
         )
-        return Hold.from_row(row), True
+        return new, True
 
     async def settle(self, hold: Hold | int, actual: int) -> Hold:
         """Charge ``actual`` (capped at the amount held) and return the rest to the guild."""
@@ -361,7 +369,7 @@ class Ledger:
             }  # fmt: skip
             rows = await self.db.one_statement(CLOSE, params)
             if rows:
-                return Hold.from_row(rows[0])
+                return Hold(*rows[0])
             # Nothing closed: a replay, or no such hold; the usual path tells which.
         return await self.db.write(lambda conn: self.close_now(conn, hold, actual, status))
 
@@ -377,15 +385,15 @@ class Ledger:
         # Clamped here so that no number outside 64 bits reaches the driver; capped at the
         # amount held by the UPDATE itself.
         wanted = min(max(0, actual), MAX_BALANCE)
-        row = conn.execute(
-            CLOSE_HOLD, {"status": status, "now": utcnow(), "wanted": wanted, "id": hold_id}
-        ).one_or_none()
+        row = _one_hold(
+            conn, CLOSE_HOLD, {"status": status, "now": utcnow(), "wanted": wanted, "id": hold_id}
+        )
         if row is None:  # closed before (a replay), or never held
-            row = conn.execute(SELECT_HOLD, {"id": hold_id}).one_or_none()
+            row = _one_hold(conn, SELECT_HOLD, {"id": hold_id})
             if row is None:
                 raise UnknownHold(f"hold {hold_id} does not exist")
-            return Hold.from_row(row)
-        back = row.amount - row.actual
+            return row
+        back = row.amount - (row.actual or 0)
         if back:
             kind = "refund" if status == "refunded" else "release"
             self._credit(conn, row.guild_id, back)
@@ -393,7 +401,7 @@ class Ledger:
                 conn, row.guild_id, row.user_id, kind, back, f"{kind}:{row.key}",
                 command=row.command, hold_id=row.id,
             )  # fmt: skip
-        return Hold.from_row(row)
+        return row
 
     async def refund_settled(self, hold: Hold | int) -> Hold:
         """Give back what a settled hold charged: what was paid for turned out undeliverable
@@ -412,7 +420,9 @@ class Ledger:
                 .returning(*HOLDS.c)
             ).one_or_none()
             if reopened is None:  # not settled, or refunded meanwhile: as it is now
-                return Hold.from_row(conn.execute(SELECT_HOLD, {"id": hold_id}).one())
+                closed = _one_hold(conn, SELECT_HOLD, {"id": hold_id})
+                assert closed is not None
+                return closed
             if row.actual:
                 self._credit(conn, row.guild_id, row.actual)
                 self._append(
@@ -467,3 +477,9 @@ class Ledger:
         # rows take on the account before its UPDATE, which could deadlock with it.
         value = conn.scalar(query.with_for_update(key_share=True) if lock else query)
         return int(value or 0)
+
+
+def _one_hold(conn: Connection, statement: TextClause, params: dict[str, Any]) -> Hold | None:
+    """The hold a statement returns (its columns are ``HOLD_COLUMNS``), or None."""
+    rows = run(conn, statement, params).fetchall()
+    return Hold(*rows[0]) if rows else None

@@ -25,19 +25,30 @@ _NOW = table(HoldRow).c.created_at.type
 _LEDGER_COLUMNS = 'guild_id, user_id, kind, amount, "key", command, hold_id, created_at'
 
 
-def gated_hold(policy: str) -> TextClause:
+def gated_hold(policy: str, *, counted: bool = False) -> TextClause:
     """The hold, taken only if ``policy`` (a SELECT of one row: the command's cooldown
     ``seconds`` and the member's daily ``cap``) says neither applies and the key is new. Its
     one row: the policy's two values, then the new hold's columns (NULL when nothing moved).
     The replay check reads the statement's snapshot; a replay committed after it fails the
-    holds' unique key, which undoes the whole statement."""
+    holds' unique key, which undoes the whole statement.
+
+    ``counted``: only while the member has fewer than ``:running`` holds open. The count reads
+    the statement's snapshot too, so it is right only when the statement starts after the
+    account row is locked (``Database.locked_statement``): a hold committed between this
+    snapshot and the lock would be missed."""
+    running = (
+        "AND (SELECT count(*) FROM holds WHERE guild_id = :guild AND user_id = :user "
+        "AND status = 'open') < :running "
+        if counted
+        else ""
+    )
     sql = (
         f"WITH policy AS ({policy}), "
         "debit AS (UPDATE guild_accounts SET balance = balance - :amount "
         "WHERE guild_id = :guild AND balance >= :amount "
         'AND NOT EXISTS (SELECT 1 FROM holds WHERE "key" = :key) '
         "AND (SELECT coalesce(seconds, 0) = 0 AND cap IS NULL FROM policy) "
-        "RETURNING guild_id), "
+        f"{running}RETURNING guild_id), "
         'new AS (INSERT INTO holds (guild_id, user_id, "key", command, amount, status, '
         "created_at) SELECT guild_id, :user, :key, :command, :amount, 'open', :now FROM debit "
         f"RETURNING {HOLD_COLUMNS}), "

@@ -8,6 +8,7 @@ the cap.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -42,6 +43,7 @@ from bot.errors import (
 )
 from bot.ledger import Hold, Ledger
 from bot.ledger_pg import gated_hold
+from bot.ledger_sql import run
 from bot.member_limits import MemberLimiter
 from bot.upstream.moderation import ModerationClient
 
@@ -72,9 +74,19 @@ def _policy_sql(roles: str) -> tuple[str, str]:
 _CAP_SQL, _POLICY_SQL = _policy_sql("IN :roles")
 DAILY_CAP = text(_CAP_SQL).bindparams(bindparam("roles", expanding=True))
 POLICY = text(_POLICY_SQL).bindparams(bindparam("roles", expanding=True))
+# SQLite: the role ids as one JSON array, so that the statement is the same for every member
+# and can go straight to the driver (bot/ledger_sql.py ``run``).
+POLICY_SQLITE = text(_policy_sql("IN (SELECT value FROM json_each(:roles))")[1])
+# FOR NO KEY UPDATE: see Ledger._balance_now.
+LOCK_ACCOUNT = text("SELECT balance FROM guild_accounts WHERE guild_id = :guild FOR NO KEY UPDATE")
+RUNNING = text(
+    "SELECT count(*) FROM holds WHERE guild_id = :guild AND user_id = :user AND status = 'open'"
+)
 # PostgreSQL: the gate and the hold in one statement when neither a cooldown nor a cap applies.
 # The role ids as one array: an expanding IN is rewritten on every execution.
 GATED_HOLD = gated_hold(_policy_sql("= ANY(CAST(:roles AS BIGINT[]))")[1])
+# … and with ``limits.concurrent``: the member's running holds counted after the account lock.
+COUNTED_HOLD = gated_hold(_policy_sql("= ANY(CAST(:roles AS BIGINT[]))")[1], counted=True)
 
 ACCOUNTS = table(GuildAccount)
 HOLDS = table(HoldRow)
@@ -178,14 +190,15 @@ class Spending:
         """Take the hold in one transaction (one hop to SQLite's writer); a replayed key returns
         the first hold and moves nothing."""
         now = self._clock()
-        hold = None
-        if self.limiter is None or not self.limiter.config.concurrent:
-            # The running count needs the account row locked first: not in one statement.
-            hold = await self.ledger.hold_at_once(
-                GATED_HOLD, request.guild_id, request.user_id, request.amount,
-                key=request.key, command=request.command, cooldown=request.cooldown,
-                **self._cap_params(request.guild_id, request.user_id, request.role_ids),
-            )  # fmt: skip
+        limit = self.limiter.config.concurrent if self.limiter is not None else 0
+        policy = self._cap_params(request.guild_id, request.user_id, request.role_ids)
+        if limit:
+            policy["running"] = limit
+        hold = await self.ledger.hold_at_once(
+            COUNTED_HOLD if limit else GATED_HOLD, request.guild_id, request.user_id,
+            request.amount, key=request.key, command=request.command, locked=bool(limit),
+            cooldown=request.cooldown, **policy,
+        )  # fmt: skip
         if hold is None:
             hold = await self.ledger.write(
                 request.guild_id, lambda conn: self.hold_now(conn, request, now)
@@ -204,18 +217,18 @@ class Spending:
     def hold_now(self, conn: Connection, request: SpendRequest, now: datetime) -> Hold:
         self.ledger.ensure_now(conn, request.guild_id)
         limit = self.limiter.config.concurrent if self.limiter is not None else 0
-        seconds, cap = conn.execute(
-            POLICY, {**self._cap_params(request.guild_id, request.user_id, request.role_ids),
-                     "cooldown": request.cooldown},
-        ).one()  # fmt: skip
+        params = {**self._cap_params(request.guild_id, request.user_id, request.role_ids),
+                  "cooldown": request.cooldown}  # fmt: skip
+        if conn.dialect.name == "sqlite":
+            params["roles"] = json.dumps(params["roles"])
+            seconds, cap = run(conn, POLICY_SQLITE, params).fetchone()
+        else:
+            seconds, cap = conn.execute(POLICY, params).one()
         if limit or seconds or cap is not None:
             try:
                 # Serialise this guild's holds (PostgreSQL); SQLite's single writer already does.
-                conn.execute(
-                    select(ACCOUNTS.c.balance)
-                    .where(ACCOUNTS.c.guild_id == request.guild_id)
-                    .with_for_update(key_share=True)  # see Ledger._balance_now
-                )
+                if conn.dialect.name != "sqlite":
+                    conn.execute(LOCK_ACCOUNT, {"guild": request.guild_id})
                 self._check_running(conn, request, limit)
                 self._check_cooldown(conn, request, now, seconds)
                 self._check_cap(conn, request, now, cap)
@@ -244,13 +257,9 @@ class Spending:
         refunded. Counted in the database, so it holds across processes and restarts."""
         if limit == 0:
             return
-        running = conn.scalar(
-            select(func.count()).where(
-                HOLDS.c.guild_id == request.guild_id,
-                HOLDS.c.user_id == request.user_id,
-                HOLDS.c.status == "open",
-            )
-        )
+        (running,) = run(
+            conn, RUNNING, {"guild": request.guild_id, "user": request.user_id}
+        ).fetchone()
         if (running or 0) >= limit:
             raise TooManyRunning("running", running=running)
 

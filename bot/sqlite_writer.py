@@ -5,14 +5,19 @@ and the driver's thread; a hold and its settle took 77 of them. Here a unit of w
 function run in this thread with the standard driver: one hop per transaction. Work that queues
 up while a transaction runs is committed together in the next one (group commit), each unit in
 its own SAVEPOINT, so one that fails (not enough credit) rolls back alone and the others stand.
+
+The thread is the writer's own, fed through a plain queue and answering through
+``call_soon_threadsafe``: a hop through ``run_in_executor`` cost 97 µs here against 38, and a
+hold and its settle are two hops each.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import queue
+import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from sqlalchemy.engine import Connection, Engine
@@ -23,6 +28,45 @@ T = TypeVar("T")
 MAX_BATCH = 200
 
 _Outcome = tuple[bool, Any]  # (succeeded, result or exception)
+# What the thread is handed: a call to make, and the future that gets its result (None: stop).
+_Task = tuple[Callable[[], Any], asyncio.Future[Any]] | None
+
+
+class _Thread:
+    """One thread that runs calls in order and sets each one's asyncio future."""
+
+    def __init__(self, name: str) -> None:
+        self._calls: queue.SimpleQueue[_Task] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._serve, name=name, daemon=True)
+        self._thread.start()
+
+    def call(self, fn: Callable[[], T]) -> asyncio.Future[T]:
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._calls.put((fn, future))
+        return future
+
+    def _serve(self) -> None:
+        while (task := self._calls.get()) is not None:
+            fn, future = task
+            try:
+                outcome: _Outcome = (True, fn())
+            except BaseException as exc:  # handed to the caller, as run_in_executor does
+                outcome = (False, exc)
+            future.get_loop().call_soon_threadsafe(_settle, future, outcome)
+
+    def stop(self) -> None:
+        self._calls.put(None)
+        self._thread.join()
+
+
+def _settle(future: asyncio.Future[Any], outcome: _Outcome) -> None:
+    if future.cancelled():
+        return
+    ok, value = outcome
+    if ok:
+        future.set_result(value)
+    else:
+        future.set_exception(value)
 
 
 class SQLiteWriter:
@@ -32,7 +76,7 @@ class SQLiteWriter:
     def __init__(self, engine: Engine, lock: asyncio.Lock) -> None:
         self.engine = engine
         self.lock = lock
-        self._thread = ThreadPoolExecutor(1, thread_name_prefix="sqlite-writer")
+        self._thread = _Thread("sqlite-writer")
         self._conn: Connection | None = None
         self._queue: list[tuple[Callable[[Connection], Any], asyncio.Future[Any]]] = []
         self._drainer: asyncio.Task[None] | None = None
@@ -61,7 +105,6 @@ class SQLiteWriter:
                 raise  # cancellation goes on; an error has been handed to every caller
 
     async def _drain_batches(self) -> None:
-        loop = asyncio.get_running_loop()
         while self._queue:
             batch = [(w, f) for w, f in self._queue[:MAX_BATCH] if not f.cancelled()]
             del self._queue[:MAX_BATCH]
@@ -69,7 +112,8 @@ class SQLiteWriter:
                 continue
             try:
                 async with self.lock:
-                    job = loop.run_in_executor(self._thread, self._run_batch, [w for w, _ in batch])
+                    works = [w for w, _ in batch]
+                    job = self._thread.call(lambda works=works: self._run_batch(works))
                     # Shielded: the thread finishes what it started.
                     outcomes = await asyncio.shield(job)
             except BaseException:
@@ -121,8 +165,8 @@ class SQLiteWriter:
             if self._drainer is not None:
                 await self._drainer
         # The connection belongs to the thread: close it there.
-        await asyncio.get_running_loop().run_in_executor(self._thread, self._close_now)
-        self._thread.shutdown(wait=True)
+        await self._thread.call(self._close_now)
+        self._thread.stop()
 
     def _close_now(self) -> None:
         if self._conn is not None:

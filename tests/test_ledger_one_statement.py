@@ -62,3 +62,37 @@ async def test_a_cooldown_is_kept_when_the_account_is_known(database: Database) 
         await spending.hold(request("c"))
     assert await ledger.balance(GUILD) == 80
     assert await ledger.check() == []
+
+
+async def test_the_running_limit_holds_under_concurrent_holds(database: Database) -> None:
+    """limits.concurrent = 3: of thirty holds one member starts at once, while others move
+    the same account, exactly three are taken; the rest are refused and move nothing."""
+    from bot.config import LimitsConfig
+    from bot.errors import TooManyRunning
+    from bot.member_limits import MemberLimiter
+
+    ledger = Ledger(database, starting_balance=1_000)
+    limiter = MemberLimiter(LimitsConfig(requests_per_minute=0, concurrent=3))
+    spending = Spending(database, ledger, moderation=None, limiter=limiter)  # type: ignore[arg-type]
+    await spending.hold(SpendRequest(GUILD, 8, 1, key="open", command="gpt:x", cooldown="gpt"))
+    others = [
+        SpendRequest(GUILD, 100 + n, 5, key=f"other:{n}", command="gpt:x", cooldown="gpt")
+        for n in range(10)
+    ]
+    outcomes = await asyncio.gather(
+        *(spending.hold(request(f"m:{n}", 10)) for n in range(30)),
+        *(spending.hold(other) for other in others),
+        return_exceptions=True,
+    )
+    mine, theirs = outcomes[:30], outcomes[30:]
+    taken = [h for h in mine if not isinstance(h, BaseException)]
+    assert len(taken) == 3
+    assert all(isinstance(h, TooManyRunning) for h in mine if h not in taken)
+    assert not any(isinstance(h, BaseException) for h in theirs)
+    assert await ledger.balance(GUILD) == 1_000 - 1 - 3 * 10 - 10 * 5
+    await ledger.settle(taken[0], 4)  # one ends: one more may start
+    await spending.hold(request("m:next", 10))
+    with pytest.raises(TooManyRunning):
+        await spending.hold(request("m:over", 10))
+    assert await ledger.balance(GUILD) == 1_000 - 1 - 3 * 10 - 10 * 5 + 6 - 10
+    assert await ledger.check() == []
