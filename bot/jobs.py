@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from bot.config import JobsConfig
@@ -159,9 +160,11 @@ class JobEngine(JobRecovery, JobPolling, JobEndings):
         return job
 
     async def _insert(self, new: NewJob, spend: SpendRequest, now: datetime) -> Job:
-        async with self.db.transaction() as conn:
-            hold = await self.spending.hold_in(conn, spend)
-            result = await conn.execute(
+        """The hold and the job row as one transaction: on SQLite one hop to its writer."""
+
+        def work(conn: Connection) -> Job:
+            hold = self.spending.hold_now(conn, spend, now)
+            result = conn.execute(
                 JOBS.insert()
                 .values(
                     key=new.key,
@@ -189,6 +192,8 @@ class JobEngine(JobRecovery, JobPolling, JobEndings):
                 .returning(*JOBS.c)
             )
             return Job.from_row(result.one())
+
+        return await self.db.write(work)
 
     async def submit(self, job: Job) -> tuple[Job, Submitted]:
         """Start the job upstream; on refusal refund it, record why, and re-raise."""

@@ -252,23 +252,6 @@ class Ledger:
             ],
         )
 
-    async def hold_in(
-        self,
-        conn: AsyncConnection,
-        guild_id: int,
-        user_id: int | None,
-        amount: int,
-        *,
-        key: str,
-        command: str,
-    ) -> Hold:
-        """``hold`` inside the caller's transaction, so a job row and its hold commit together."""
-
-        def work(sync: Connection) -> Hold:
-            return self.hold_now(sync, guild_id, user_id, amount, key=key, command=command)[0]
-
-        return await conn.run_sync(work)
-
     async def hold_at_once(
         self,
         statement: Executable,

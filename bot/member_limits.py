@@ -9,7 +9,7 @@ With a shared store (``[redis] url``) the window is counted there, one window pe
 across every process; without one, or while it is unreachable, in this process's memory (enough
 to stop a flood: Discord routes one guild to one shard, so one member's requests mostly land on
 one process). What runs at once (``concurrent``) is counted from the database, see
-``Spending.hold_in``.
+``Spending._check_running``.
 """
 
 from __future__ import annotations

@@ -206,14 +206,6 @@ class Spending:
         self.balance_changed(request.guild_id)
         return hold
 
-    async def hold_in(self, conn: AsyncConnection, request: SpendRequest) -> Hold:
-        """Cooldown, daily cap, balance and hold inside the caller's transaction.
-
-        Call ``balance_changed`` once the transaction has committed.
-        """
-        now = self._clock()
-        return await conn.run_sync(lambda sync: self.hold_now(sync, request, now))
-
     def hold_now(self, conn: Connection, request: SpendRequest, now: datetime) -> Hold:
         self.ledger.ensure_now(conn, request.guild_id)
         limit = self.limiter.config.concurrent if self.limiter is not None else 0
