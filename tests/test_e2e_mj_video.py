@@ -11,7 +11,14 @@ from bot.animate import animate_price
 from bot.config import parse_config
 from bot.sandbox.discord import Message
 from bot.sandbox.world import SandboxWorld
-from tests.helpers import FAST_CHAT, custom_ids, is_probe, private_reply, run_slash
+from tests.helpers import (
+    FAST_CHAT,
+    custom_ids,
+    is_probe,
+    private_reply,
+    run_slash,
+    wait_until,
+)
 from tests.test_config import problems
 from tests.test_e2e_animate import animate, button_id, finished_video, link_to, upscale
 from tests.test_e2e_imagine import FAST_JOBS, balance, finished_card, labels
@@ -171,3 +178,23 @@ def test_a_midjourney_video_model_is_checked_at_start_naming_the_key() -> None:
     [model] = unpriced.video.models
     assert model.price_key == "mj_video"
     assert animate_price(model, unpriced) == 33
+
+
+async def test_a_video_task_the_gateway_loses_is_refunded_without_waiting_for_the_deadline() -> (
+    None
+):
+    async with SandboxWorld(config=CONFIG, upstream_profile="new-api") as world:
+        member = await served_world(world)
+        image = await upscale(world, member, "a lost tower")
+        world.upstream.midjourney.never_finish = True
+        opened = await world.discord.click(image.id, button_id(image, "Animate"), member)
+        sent = await animate(world, opened, member, "")
+        await private_reply(world, sent)
+        tasks = world.upstream.midjourney.tasks
+        await wait_until(lambda: any(t.action == "VIDEO" for t in tasks.values()))
+        [lost] = [i for i, t in tasks.items() if t.action == "VIDEO"]
+        del tasks[lost]  # new-api answers 400 task_not_found from now on
+        video = await finished_video(world)
+        assert "❌" in video.content and f"{MJ_VIDEO_PRICE} credits refunded" in video.content
+        assert await balance(world) == 1000 - IMAGE_COSTS
+        assert await world.services.ledger.check() == []
