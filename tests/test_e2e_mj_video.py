@@ -198,3 +198,21 @@ async def test_a_video_task_the_gateway_loses_is_refunded_without_waiting_for_th
         assert "❌" in video.content and f"{MJ_VIDEO_PRICE} credits refunded" in video.content
         assert await balance(world) == 1000 - IMAGE_COSTS
         assert await world.services.ledger.check() == []
+
+
+async def test_a_midjourney_video_running_across_a_restart_is_delivered_and_charged_once() -> None:
+    async with SandboxWorld(config=CONFIG, upstream_profile="mj-trueai") as world:
+        member = await served_world(world)
+        image = await upscale(world, member, "a slow glacier")
+        world.upstream.midjourney.durations = (0.05, 0.05, 1.5)
+        opened = await world.discord.click(image.id, button_id(image, "Animate"), member)
+        sent = await animate(world, opened, member, "ice creaks")
+        await private_reply(world, sent)
+        await world.restart_bot()  # the job, its task id and its hold are in the database
+        video = await finished_video(world)
+        assert video.attachments[0].data[4:8] == b"ftyp"
+        assert len(video_submits(world)) == 1
+        hold = await world.services.ledger.get_hold(f"job:{sent.id}")
+        assert hold is not None and (hold.amount, hold.status) == (MJ_VIDEO_PRICE, "settled")
+        assert await balance(world) == 1000 - IMAGE_COSTS - MJ_VIDEO_PRICE
+        assert await world.services.ledger.check() == []
