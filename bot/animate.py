@@ -23,8 +23,9 @@ from bot.video_pricing import VideoOptions
 JOBS = table(JobRow)
 # The finished single images: a Midjourney upscale, and any other /imagine model's result.
 IMAGE_KINDS = ("mj_upscale", "media_image")
-# Adapters whose image-to-video call takes a last frame (Kling's image_tail, Luma's end frame).
-END_FRAME_ADAPTERS = frozenset({"kling", "luma"})
+# Adapters whose image-to-video call takes a last frame (Kling's image_tail, Luma's end frame,
+# Midjourney video's endImage).
+END_FRAME_ADAPTERS = frozenset({"kling", "luma", "mj_video"})
 # How many of a member's images the "Animate to…" menu offers (Discord's limit for a select).
 RECENT_LIMIT = 25
 # Midjourney parameters (``--ar 3:2 --v 6``) mean nothing to a video model.
@@ -66,7 +67,7 @@ def animate_options(model: VideoModel) -> VideoOptions:
 
 
 def animate_price(model: VideoModel, config: Config) -> int:
-    return model.option_cost(animate_options(model), config.pricing.action_price("video"))
+    return model.option_cost(animate_options(model), config.pricing.action_price(model.price_key))
 
 
 def image_url(job: Job) -> str | None:

@@ -23,7 +23,8 @@ log = logging.getLogger(__name__)
 # Which family serves a configured model's adapter (image, video and song models).
 ADAPTER_FAMILIES: Mapping[str, str] = MappingProxyType(
     {"midjourney": "midjourney", "images": "images", "chat": "chat", "unified": "unified",
-     "kling": "kling", "luma": "luma", "runway": "runway", "sora": "sora", "suno": "suno"}
+     "kling": "kling", "luma": "luma", "runway": "runway", "sora": "sora", "suno": "suno",
+     "mj_video": "midjourney_video"}
 )  # fmt: skip
 
 

@@ -266,12 +266,18 @@ class ImageConfig(_Section):
         return next((m for m in self.models if m.name == name), None)
 
 
+# Midjourney's videos: 5-second clips from an image, with low or high motion.
+MJ_VIDEO_SECONDS = 5
+MJ_VIDEO_MOTIONS = ("low", "high")
+
+
 class VideoModel(_Section):
     name: str = Field(min_length=1)
     # Which gateway API serves the model: kling (/kling/v1/videos), luma (/luma/generations),
-    # runway (/runwayml/v1), sora (/v1/videos), unified (/v1/video/generations) or chat (a
-    # chat-format model whose answer ends with links to the video: configuration alone).
-    adapter: Literal["kling", "luma", "runway", "sora", "unified", "chat"]
+    # runway (/runwayml/v1), sora (/v1/videos), unified (/v1/video/generations), mj_video
+    # (Midjourney's /mj/submit/video: image to video only) or chat (a chat-format model whose
+    # answer ends with links to the video: configuration alone).
+    adapter: Literal["kling", "luma", "runway", "sora", "unified", "mj_video", "chat"]
     # What the model accepts; the first duration and aspect are the defaults.
     durations: list[int] = Field(default_factory=lambda: [5], min_length=1)
     aspects: list[str] = Field(default_factory=lambda: ["16:9"], min_length=1)
@@ -302,14 +308,33 @@ class VideoModel(_Section):
         return self
 
     @model_validator(mode="after")
+    def _midjourney_video(self) -> VideoModel:
+        if self.adapter != "mj_video":
+            return self
+        if self.image != "required":
+            raise ValueError('mj_video animates an image only: set image = "required"')
+        if self.durations != [MJ_VIDEO_SECONDS]:
+            raise ValueError(f"mj_video makes {MJ_VIDEO_SECONDS} s clips: durations = [5]")
+        if unknown := [m for m in self.modes if m not in MJ_VIDEO_MOTIONS]:
+            raise ValueError(f"modes {unknown}: mj_video's modes are its motion, low or high")
+        return self
+
+    @model_validator(mode="after")
     def _options_priced(self) -> VideoModel:
-        if (self.modes or self.audio) and self.adapter != "kling":
-            raise ValueError('modes and audio are Kling options: only adapter = "kling" has them')
+        if self.audio and self.adapter != "kling":
+            raise ValueError('audio is a Kling option: only adapter = "kling" has it')
+        if self.modes and self.adapter not in ("kling", "mj_video"):
+            raise ValueError("modes are Kling's std/pro or mj_video's motion: not this adapter")
         if len(set(self.modes)) != len(self.modes):
             raise ValueError("modes: each mode may appear once")
         if problem := pricing_problem(self.prices, self.modes, self.aspects, self.audio):
             raise ValueError(problem)
         return self
+
+    @property
+    def price_key(self) -> str:
+        """The ``pricing.actions`` key of this model's price when it sets none."""
+        return "mj_video" if self.adapter == "mj_video" else "video"
 
     def option_cost(self, options: VideoOptions, action_price: int) -> int:
         """Credits for one video with these options: the first matching price rule."""

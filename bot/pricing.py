@@ -65,6 +65,9 @@ DEFAULT_ACTION_PRICES: dict[str, int] = {
     "suno_lyrics": 2,
     "image": 20,
     "video": 100,
+    # Midjourney video (mj_video models without a price of their own): new-api bills it as
+    # the model mj_video, one call for a whole video task.
+    "mj_video": 80,
 }
 
 

@@ -60,11 +60,11 @@ def image_prices(config: Config) -> list[str]:
 
 def video_prices(config: Config) -> list[str]:
     """What one /video costs with each model, for each length it offers."""
-    default = config.pricing.action_price("video")
+    action_price = config.pricing.action_price
     return [
         f"`{m.name}` — "
         + (
-            " · ".join(f"{d} s: {m.cost(d, default):,}" for d in m.durations)
+            " · ".join(f"{d} s: {m.cost(d, action_price(m.price_key)):,}" for d in m.durations)
             if not m.prices
             else "; ".join(rule_text(rule) for rule in m.prices)  # the first that matches
         )

@@ -256,7 +256,7 @@ class Video(commands.Cog):
         self.bot.services.capabilities.require_adapter(chosen.adapter)
         seconds, ratio = check_options(chosen, duration, aspect, image)
         options = VideoOptions(seconds, ratio, *check_extras(chosen, mode, audio))
-        price = chosen.option_cost(options, config.pricing.action_price(KIND))
+        price = chosen.option_cost(options, config.pricing.action_price(chosen.price_key))
         if chosen.adapter == "chat":
             if image is not None:
                 raise ImageNotAllowed(chosen.name, model=chosen.name)

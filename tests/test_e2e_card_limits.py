@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from bot.sandbox.discord import Message
-from bot.sandbox.upstream import midjourney as mj_sandbox
+from bot.sandbox.upstream import mj_tasks as mj_sandbox
 from bot.sandbox.upstream import video as video_sandbox
 from bot.sandbox.upstream.media import MediaState
 from bot.sandbox.world import SandboxWorld

@@ -27,6 +27,7 @@ from bot.upstream.video import (
     VideoTask,
     kling,
     luma,
+    mj_video,
     runway,
     sora,
     unified,
@@ -309,6 +310,7 @@ def test_parsers_never_raise_anything_but_a_typed_error(body: Any) -> None:
         lambda b: runway.parse_task(b, "1"),
         lambda b: sora.parse_video_object(b, "1", content_url="/c"),
         lambda b: unified.parse_envelope(b, "1"),
+        lambda b: mj_video.parse_task(b, "1"),
     ]
     for parse in parsers:
         try:

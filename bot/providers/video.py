@@ -31,6 +31,7 @@ PROVIDER_NAMES = {
     "runway": "runway",
     "sora": "sora",
     "unified": "video",
+    "mj_video": "mj_video",
 }
 UNIFIED_IMAGE = "unified_image"  # the engine provider of unified-route image models
 MAX_REFERENCE_BYTES = 10 * 1024 * 1024

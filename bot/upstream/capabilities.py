@@ -79,8 +79,15 @@ MJ_ROUTES: Mapping[str, Probe] = MappingProxyType(
         "midjourney_swap_face": Probe("GET", "/mj/insight-face/swap"),
     }
 )
-FAMILIES: tuple[str, ...] = (*PROBES, *MJ_ROUTES)
-ALL_PROBES: tuple[Probe, ...] = (*PROBES.values(), *MJ_ROUTES.values())
+# Midjourney video (/mj/submit/video) is newer than the rest of /mj, so it is asked on gateways
+# too: builds without it answer their console page. A taskId no task has is refused by new-api
+# before anything is relayed or charged; trueai-org's proxy checks its EnableVideo setting, then
+# the (missing) prompt, and starts nothing either way.
+MJ_VIDEO = "midjourney_video"
+MJ_VIDEO_PROBE = Probe("POST", "/mj/submit/video", {"taskId": PROBE_ID})
+MJ_VIDEO_OFF = "视频功能未启用"  # trueai-org's answer while EnableVideo is off
+FAMILIES: tuple[str, ...] = (*PROBES, *MJ_ROUTES, MJ_VIDEO)
+ALL_PROBES: tuple[Probe, ...] = (*PROBES.values(), *MJ_ROUTES.values(), MJ_VIDEO_PROBE)
 
 
 class CapabilitiesConfig(BaseModel):
@@ -166,7 +173,17 @@ async def discover(client: UpstreamClient) -> Discovery:
     models = _models(results[names.index("chat")][1])
     for family, probe in MJ_ROUTES.items():
         answers[family] = await _mj_route(client, answers, probe)
+    answers[MJ_VIDEO] = await _mj_video(client, answers["midjourney"])
     return Discovery(MappingProxyType(answers), models)
+
+
+async def _mj_video(client: UpstreamClient, midjourney: Answer) -> Answer:
+    """Whether /mj/submit/video starts videos here (see ``MJ_VIDEO_PROBE``)."""
+    if midjourney is not Answer.SERVED:
+        return midjourney
+    answer, body = await _ask(client, MJ_VIDEO_PROBE)
+    description = body.get("description") if isinstance(body, dict) else None
+    return Answer.NOT_SERVED if description == MJ_VIDEO_OFF else answer
 
 
 async def _ask(client: UpstreamClient, probe: Probe) -> tuple[Answer, Any]:

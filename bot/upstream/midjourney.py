@@ -260,6 +260,17 @@ class MidjourneyClient:
         body = {"sourceBase64": source, "targetBase64": target}
         return await self._submit("swap face", body, "/mj/insight-face/swap")
 
+    async def video(
+        self, prompt: str, image: str, *, motion: str = "low", end_image: str | None = None
+    ) -> MJSubmit:
+        """Animate an image (a data URI or link) into a video task (trueai-org's proxy, relayed
+        by new-api as ``mj_video``); ``motion`` is low or high. No ``taskId``: the proxy takes
+        one only to extend an earlier video."""
+        body: dict[str, Any] = {"prompt": prompt, "image": image, "motion": motion}
+        if end_image is not None:
+            body["endImage"] = end_image
+        return await self._submit("video", body)
+
     async def image_seed(self, task_id: str) -> str:
         """The seed of a finished task's image (the gateway charges nothing for it).
 

@@ -17,7 +17,7 @@ from aiohttp import web
 from bot.config import ImageModel
 from bot.errors import MediaTooLarge, UpstreamFailure, UpstreamTimeout
 from bot.sandbox.upstream import UpstreamSandbox
-from bot.sandbox.upstream.midjourney import task_json
+from bot.sandbox.upstream.mj_tasks import task_json
 from bot.sandbox.upstream.png import sandbox_png
 from bot.upstream.client import UpstreamClient
 from tests.helpers import run_slash

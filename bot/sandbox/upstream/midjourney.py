@@ -1,4 +1,6 @@
-"""Sandbox Midjourney routes (upstream-api.md §2): submits, task polling and result images.
+"""Sandbox Midjourney routes (upstream-api.md §2): the task clock and the submits.
+
+Task objects and the routes that read them are in ``mj_tasks``; video in ``mj_video``.
 
 A task's status follows the time since it started running, computed when it is fetched (no
 background tasks): NOT_START → SUBMITTED → IN_PROGRESS (through ``progress_steps``) → SUCCESS,
@@ -21,17 +23,11 @@ from typing import Any, Literal
 
 from aiohttp import web
 
-from bot.sandbox.upstream.mj_buttons import (
-    action_name,
-    current_buttons,
-    grid_buttons,
-    mask_problem,
-    upscale_buttons,
-)
-from bot.sandbox.upstream.mj_direct import change, strip_buttons
+from bot.sandbox.upstream.mj_buttons import action_name, mask_problem
+from bot.sandbox.upstream.mj_direct import change
 from bot.sandbox.upstream.mj_prompts import PromptReading, Upload, read_images, read_prompt
-from bot.sandbox.upstream.mj_tools import NO_SEED_ACTIONS, image_seed, swap_face
-from bot.sandbox.upstream.png import sandbox_png
+from bot.sandbox.upstream.mj_tools import image_seed, swap_face
+from bot.sandbox.upstream.mj_video import proxy_action, submit_video
 from bot.sandbox.upstream.wire import json_response, mj_error
 
 SPEED_PREFIXES = ("", "/mj-fast", "/mj-relax", "/mj-turbo")
@@ -100,6 +96,8 @@ class MidjourneyState:
     uploads: dict[str, Upload] = field(default_factory=dict)  # image prompts, by file name
     # InsightFace set up behind the proxy (trueai needs a Replicate token); off: "服务不支持".
     face_swap: bool = True
+    # trueai's EnableVideo: /mj/submit/video answers "视频功能未启用" when off (see mj_video).
+    video_enabled: bool = True
     # Seed lookups fail with this reason (Midjourney's bot never sent the seed); see mj_tools.
     seed_error: str | None = None
     clock: Callable[[], float] = time.monotonic
@@ -161,78 +159,6 @@ class MidjourneyState:
 MIDJOURNEY = web.AppKey("upstream_sandbox_midjourney", MidjourneyState)
 
 
-# --- task JSON -------------------------------------------------------------------------------
-
-
-def buttons_for(task: SandboxMJTask, state: MidjourneyState | None = None) -> list[dict[str, Any]]:
-    if task.action in NO_SEED_ACTIONS:  # no Midjourney message: no buttons either
-        return []
-    if task.action != "UPSCALE":
-        return grid_buttons(task.hash)
-    extra = current_buttons(task.hash) if state is not None and state.current_buttons else []
-    return [*upscale_buttons(task.hash), *extra]
-
-
-def describe_text(task: SandboxMJTask) -> str:
-    """Four prompts as the Midjourney bot's embed has them: keycap numbers, linked artists."""
-    tag = task.id[-4:]
-    return "\n\n".join(
-        f"{n}\ufe0f\u20e3 sandbox scene {tag} number {n}, soft light, in the style of "
-        f"[Sandbox Artist {n}](https://s.mj.run/sandbox{n}) --ar 1:1"
-        for n in range(1, 5)
-    )
-
-
-def shorten_text(task: SandboxMJTask) -> str:
-    """Midjourney's /shorten embed: the prompt's weighty tokens, then five shorter options
-    (keycap numbers), the shortest last."""
-    words = task.prompt.split()
-    options = [" ".join(words[: max(1, len(words) * n // 5)]) for n in range(5, 0, -1)]
-    return (
-        "**IMPORTANT TOKENS**\n"
-        + " ".join(words[:3])
-        + "\n\n**SHORTENED OPTIONS**\n"
-        + ("\n\n".join(f"{n}\ufe0f\u20e3 {option}" for n, option in enumerate(options, 1)))
-    )
-
-
-def task_json(state: MidjourneyState, task: SandboxMJTask, base_url: str) -> dict[str, Any]:
-    status, progress = state.status(task)
-    image = f"{base_url}/mj/image/{task.id}"
-    image_url = {"IN_PROGRESS": f"{image}?rand={progress}", "SUCCESS": image}.get(status, "")
-    done = status == "SUCCESS"
-    prompt = (
-        describe_text(task) if task.action == "DESCRIBE" and done
-        else shorten_text(task) if task.action == "SHORTEN" and done
-        else task.prompt
-    )  # fmt: skip
-    elapsed_ms = int((state.clock() - task.started) * 1000)
-    wait_ms = int(sum(task.durations[:2]) * 1000)
-    terminal = status in ("SUCCESS", "FAILURE")
-    return {
-        "id": task.id,
-        "action": task.action,
-        "customId": task.custom_id,
-        "botType": task.bot_type,
-        "prompt": prompt,
-        "promptEn": prompt,
-        "description": "提交成功",
-        "state": "",
-        "submitTime": task.submit_ms,
-        "startTime": task.submit_ms + wait_ms if status in ("IN_PROGRESS", "SUCCESS") else 0,
-        "finishTime": task.submit_ms + elapsed_ms if terminal else 0,
-        "imageUrl": image_url,
-        "videoUrl": "",
-        "videoUrls": None,
-        "status": status,
-        "progress": f"{progress}%",
-        "failReason": (task.fail_reason or "") if status == "FAILURE" else "",
-        "buttons": buttons_for(task, state) if status == "SUCCESS" else [],
-        "maskBase64": "",
-        "properties": {"finalPrompt": prompt, "finalZhPrompt": ""},
-    }
-
-
 # --- submit routes ---------------------------------------------------------------------------
 
 
@@ -274,7 +200,7 @@ async def action(request: web.Request) -> web.Response:
         return _refuse("task_id_is_required")
     if not custom_id:
         return _refuse("custom_id_is_required")
-    name = action_name(custom_id)
+    name = action_name(custom_id) or proxy_action(state.proxy, custom_id)
     if name is None:
         return _refuse(f"unknown_action:{custom_id}")
     parent = state.tasks.get(task_id)
@@ -282,6 +208,9 @@ async def action(request: web.Request) -> web.Response:
         return _refuse("task_not_found")
     if state.status(parent)[0] != "SUCCESS":
         return _refuse("task_status_not_success")
+    # Imported here: the task objects module imports this one.
+    from bot.sandbox.upstream.mj_tasks import buttons_for
+
     if custom_id not in {b["customId"] for b in buttons_for(parent, state)}:
         return _refuse(f"unknown_action:{custom_id}")
     if custom_id.startswith(state.modal_actions):
@@ -402,45 +331,6 @@ def _accepted(state: MidjourneyState, task: SandboxMJTask) -> web.Response:
     )
 
 
-# --- polling and images ----------------------------------------------------------------------
-
-
-async def fetch(request: web.Request) -> web.Response:
-    state = request.app[MIDJOURNEY]
-    task = state.tasks.get(request.match_info["id"])
-    if task is None:
-        return _refuse("task_not_found")
-    return json_response(strip_buttons(state.proxy, task_json(state, task, _base_url(request))))
-
-
-async def list_by_condition(request: web.Request) -> web.Response:
-    state, body = await _state_and_body(request)
-    ids = body.get("ids")
-    ids = ids if isinstance(ids, list) else []
-    base = _base_url(request)
-    found = [state.tasks[i] for i in ids if isinstance(i, str) and i in state.tasks]
-    return json_response([strip_buttons(state.proxy, task_json(state, t, base)) for t in found])
-
-
-async def image(request: web.Request) -> web.Response:
-    state = request.app[MIDJOURNEY]
-    task = state.tasks.get(request.match_info["id"])
-    if task is None or state.status(task)[0] not in ("IN_PROGRESS", "SUCCESS"):
-        return web.Response(status=404, text="image not found")
-    grid = task.action not in ("UPSCALE", *NO_SEED_ACTIONS)
-    return web.Response(
-        body=sandbox_png(task.id, grid, state.image_bytes), content_type="image/png"
-    )
-
-
-async def upload(request: web.Request) -> web.Response:
-    """An uploaded image prompt, where the proxy's link to it points."""
-    found = request.app[MIDJOURNEY].uploads.get(request.match_info["name"])
-    if found is None:
-        return web.Response(status=404, text="upload not found")
-    return web.Response(body=found.data, content_type=found.content_type)
-
-
 # --- helpers ---------------------------------------------------------------------------------
 
 
@@ -495,7 +385,9 @@ def _base_url(request: web.Request) -> str:
 
 
 def setup(app: web.Application, state: MidjourneyState) -> None:
-    # Imported here: the server module imports this one to compose the app.
+    # Imported here: the server module imports this one to compose the app, and the task
+    # objects module imports this one for its state.
+    from bot.sandbox.upstream.mj_tasks import fetch, image, list_by_condition, upload
     from bot.sandbox.upstream.server import public
 
     app[MIDJOURNEY] = state
@@ -507,6 +399,7 @@ def setup(app: web.Application, state: MidjourneyState) -> None:
             ("blend", blend),
             ("describe", describe),
             ("shorten", shorten),
+            ("video", submit_video),
         ):
             app.router.add_post(f"{prefix}/mj/submit/{kind}", handler)
         app.router.add_post(f"{prefix}/mj/submit/change", change)

@@ -184,15 +184,17 @@ OFFERS: Mapping[str, frozenset[str]] = MappingProxyType(
     {
         "union": frozenset({"chat", "gpts", "midjourney", "midjourney_actions",
                             "midjourney_shorten", "midjourney_seed", "midjourney_swap_face",
-                            "suno", "kling",
+                            "midjourney_video", "suno", "kling",
                             "luma", "runway", "sora", "unified", "images", "audio", "moderation",
                             "billing"}),
         "new-api": frozenset({"chat", "midjourney", "midjourney_actions", "midjourney_shorten",
-                              "midjourney_seed", "midjourney_swap_face", "suno", "kling", "sora",
+                              "midjourney_seed", "midjourney_swap_face", "midjourney_video",
+                              "suno", "kling", "sora",
                               "unified", "images", "audio", "moderation", "billing"}),
         "one-api": frozenset({"chat", "images", "audio", "moderation", "billing"}),
         "mj-trueai": frozenset({"midjourney", "midjourney_actions", "midjourney_shorten",
-                                "midjourney_seed", "midjourney_swap_face"}),
+                                "midjourney_seed", "midjourney_swap_face",
+                                "midjourney_video"}),
         "mj-novicezk": frozenset({"midjourney"}),
     }
 )  # fmt: skip

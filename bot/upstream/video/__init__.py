@@ -8,6 +8,7 @@ from bot.upstream.client import UpstreamClient
 from bot.upstream.video.common import VideoAdapter, VideoRequest, VideoStatus, VideoTask
 from bot.upstream.video.kling import KlingClient
 from bot.upstream.video.luma import LumaClient
+from bot.upstream.video.mj_video import MidjourneyVideoClient
 from bot.upstream.video.runway import RunwayClient
 from bot.upstream.video.sora import SoraClient
 from bot.upstream.video.unified import UnifiedVideoClient
@@ -21,12 +22,14 @@ def video_adapters(client: UpstreamClient) -> dict[str, VideoAdapter]:
         "runway": RunwayClient(client),
         "sora": SoraClient(client),
         "unified": UnifiedVideoClient(client),
+        "mj_video": MidjourneyVideoClient(client),
     }
 
 
 __all__ = [
     "KlingClient",
     "LumaClient",
+    "MidjourneyVideoClient",
     "RunwayClient",
     "SoraClient",
     "UnifiedVideoClient",
