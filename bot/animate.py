@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import select
 
 from bot.capabilities import Capabilities
+from bot.card_images import bytes_image_name
 from bot.config import Config, VideoModel
 from bot.db import Database, JobRow, table
 from bot.errors import AtelierError
@@ -79,6 +80,21 @@ def image_url(job: Job) -> str | None:
     return next((str(u) for u in urls if str(u or "").startswith(("http://", "https://"))), None)
 
 
+def card_image_name(job: Job) -> str | None:
+    """The file name of the image the bot attached to the card of a finished image that came
+    only as bytes (gpt-image style ``b64_json``), or None when the result has a link or no
+    bytes. Its card attachment is then the only link there is (read fresh, see
+    ``cogs.card_images``)."""
+    if job.status != "succeeded" or job.kind != "media_image" or image_url(job) is not None:
+        return None
+    return bytes_image_name(job.id) if (job.result or {}).get("b64") and job.message_id else None
+
+
+def animatable(job: Job) -> bool:
+    """A finished single image with a link, or with its bytes on its card."""
+    return image_url(job) is not None or card_image_name(job) is not None
+
+
 def motion_prompt(typed: str, image_job: Job) -> str:
     """The member's motion prompt, else the image's own prompt without Midjourney parameters."""
     if typed.strip():
@@ -100,12 +116,14 @@ def video_request(
     start: Job,
     prompt: str,
     end: Job | None = None,
+    links: tuple[str | None, str | None] = (None, None),
 ) -> dict[str, Any]:
     """The request of the video job (as ``/video`` makes it) that animates ``start`` (to
-    ``end``). The links are read from the jobs' stored results, never from a custom_id."""
+    ``end``). The links are read from the jobs' stored results, or (``links``, for images that
+    came only as bytes) from their cards' attachments, never from a custom_id."""
     options = animate_options(model)
-    first = image_url(start)
-    last = image_url(end) if end is not None else None
+    first = links[0] or image_url(start)
+    last = (links[1] or image_url(end)) if end is not None else None
     if first is None or (end is not None and last is None):
         raise NotAnimatable(f"job {start.id} has no image to animate")
     return {
@@ -141,4 +159,4 @@ async def recent_images(db: Database, guild_id: int, user_id: int, limit: int) -
     async with db.read() as conn:
         rows = (await conn.execute(query)).all()
     jobs = [Job.from_row(row) for row in rows]
-    return [job for job in jobs if image_url(job) is not None]
+    return [job for job in jobs if animatable(job)]

@@ -21,14 +21,15 @@ from typing import Any
 import discord
 from discord.ext import commands
 
+from bot.acknowledge import acknowledge
 from bot.animate import (
     RECENT_LIMIT,
     NotAnEndFrame,
     NotAnimatable,
+    animatable,
     animate_model,
     animate_options,
     animate_price,
-    image_url,
     motion_prompt,
     recent_images,
     takes_end_frame,
@@ -40,6 +41,7 @@ from bot.errors import AtelierError
 from bot.job_types import Job, NewJob
 from bot.providers.video import provider_for
 from cogs.buttons import ButtonAction, PersistentButton
+from cogs.card_images import animate_link
 from cogs.imagine_prompt import PROMPT_LIMIT, TITLE_LIMIT
 from cogs.views import start_job
 
@@ -52,7 +54,7 @@ def animate_buttons(bot: AtelierBot, job: Job) -> list[PersistentButton]:
     none when it has no link or the gateway serves no video model that starts from an image."""
     services = bot.services
     model = animate_model(services.config, services.capabilities)
-    if model is None or image_url(job) is None:
+    if model is None or not animatable(job):
         return []
     catalog = services.catalog
     label = catalog.t(job.locale, "animate.button")
@@ -117,7 +119,7 @@ def typed_value(components: Any, custom_id: str) -> str:
 async def image_job(interaction: discord.Interaction[AtelierBot], job_id: int) -> Job:
     """A finished image of this server, or NotAnimatable (a private, free answer)."""
     job = await interaction.client.services.jobs.get(job_id)
-    if job is None or job.guild_id != interaction.guild_id or image_url(job) is None:
+    if job is None or job.guild_id != interaction.guild_id or not animatable(job):
         raise NotAnimatable(f"job {job_id} is no image of guild {interaction.guild_id}")
     return job
 
@@ -151,7 +153,14 @@ async def submitted(interaction: discord.Interaction[AtelierBot], match: re.Matc
     start = await image_job(interaction, int(match["start"]))
     end = await image_job(interaction, int(match["end"])) if int(match["end"]) else None
     typed = typed_value((interaction.data or {}).get("components"), "motion")
-    await start_animation(interaction, model, price, start, end, motion_prompt(typed, start))
+    # Reading a card's attachment may take a REST call: acknowledged first.
+    await acknowledge(interaction)
+    links = (
+        await animate_link(interaction, start),
+        await animate_link(interaction, end) if end is not None else None,
+    )
+    prompt = motion_prompt(typed, start)
+    await start_animation(interaction, model, price, start, end, prompt, links)
 
 
 async def start_animation(
@@ -161,12 +170,13 @@ async def start_animation(
     start: Job,
     end: Job | None,
     prompt: str,
+    links: tuple[str | None, str | None] = (None, None),
 ) -> None:
     # Imported here: cogs.video imports cogs.media, which imports this module for its buttons.
     from cogs.video import KIND, card, details
 
     config = interaction.client.services.config
-    request = video_request(model, config, start, prompt, end)
+    request = video_request(model, config, start, prompt, end, links)
     request["price"] = price  # what the modal showed, whatever the config says now
     request["upload_limit"] = interaction.filesize_limit
     new = NewJob(

@@ -9,7 +9,9 @@ import pytest
 
 from bot.animate import (
     FALLBACK_PROMPT,
+    animatable,
     animate_model,
+    card_image_name,
     image_url,
     message_link,
     motion_prompt,
@@ -39,6 +41,16 @@ def test_only_finished_single_images_with_a_link_can_be_animated() -> None:
     assert image_url(job("media_image", {"b64": "iVBOR"})) is None  # bytes only: no link to send
     assert image_url(job("mj_upscale", None, status="failed")) is None
     assert message_link(job("mj_upscale", None)) == "https://discord.com/channels/1/2/4"
+
+
+def test_an_image_that_came_only_as_bytes_is_animated_from_its_card() -> None:
+    bytes_only = job("media_image", {"urls": [], "b64": "iVBOR"})
+    assert card_image_name(bytes_only) == "atelier-7.png" and animatable(bytes_only)
+    linked = job("media_image", {"urls": ["https://cdn/y.png"], "b64": "iVBOR"})
+    assert card_image_name(linked) is None and animatable(linked)  # its own link first
+    assert not animatable(job("media_image", {"urls": []}))  # neither a link nor bytes
+    assert not animatable(job("media_image", {"b64": "iVBOR"}, status="failed"))
+    assert card_image_name(job("mj_upscale", {"b64": "iVBOR"})) is None
 
 
 def test_the_motion_prompt_falls_back_to_the_image_prompt_without_parameters() -> None:
