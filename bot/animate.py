@@ -66,8 +66,10 @@ def animate_options(model: VideoModel) -> VideoOptions:
     )
 
 
-def animate_price(model: VideoModel, config: Config) -> int:
-    return model.option_cost(animate_options(model), config.pricing.action_price("video"))
+def animate_price(model: VideoModel, config: Config, options: VideoOptions | None = None) -> int:
+    """The price of a video with ``options`` (the model's defaults when not given)."""
+    chosen = options or animate_options(model)
+    return model.option_cost(chosen, config.pricing.action_price("video"))
 
 
 def image_url(job: Job) -> str | None:
@@ -117,11 +119,12 @@ def video_request(
     prompt: str,
     end: Job | None = None,
     links: tuple[str | None, str | None] = (None, None),
+    options: VideoOptions | None = None,
 ) -> dict[str, Any]:
     """The request of the video job (as ``/video`` makes it) that animates ``start`` (to
     ``end``). The links are read from the jobs' stored results, or (``links``, for images that
     came only as bytes) from their cards' attachments, never from a custom_id."""
-    options = animate_options(model)
+    options = options or animate_options(model)
     first = links[0] or image_url(start)
     last = (links[1] or image_url(end)) if end is not None else None
     if first is None or (end is not None and last is None):
@@ -136,7 +139,7 @@ def video_request(
         "audio": options.audio,
         "image_url": first,
         "end_image_url": last,
-        "price": animate_price(model, config),
+        "price": animate_price(model, config, options),
         "animate_from": start.id,
         "animate_to": end.id if end is not None else None,
         "source_link": message_link(start),

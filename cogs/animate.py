@@ -35,11 +35,15 @@ from bot.animate import (
     takes_end_frame,
     video_request,
 )
+from bot.animate_choices import CODE as CHOICE
+from bot.animate_choices import decode, encode, has_choices
 from bot.app import Admitted, AtelierBot, admit, require_guild, role_ids
 from bot.config import VideoModel
 from bot.errors import AtelierError
 from bot.job_types import Job, NewJob
 from bot.providers.video import provider_for
+from bot.video_pricing import VideoOptions
+from cogs.animate_options import OptionsSelect, offer_choices
 from cogs.buttons import ButtonAction, PersistentButton
 from cogs.card_images import animate_link
 from cogs.imagine_prompt import PROMPT_LIMIT, TITLE_LIMIT
@@ -67,6 +71,7 @@ def animate_buttons(bot: AtelierBot, job: Job) -> list[PersistentButton]:
 
 MODAL_ID = re.compile(
     rf"atelier:animm:(?P<start>{JOB_ID}):(?P<end>{JOB_ID}):(?P<price>[0-9]{{1,12}})"
+    rf"(?::(?P<choice>{CHOICE}))?"  # the options picked first, where there was a choice
 )
 
 
@@ -77,7 +82,7 @@ class PriceChanged(AtelierError):
 
 
 def motion_modal(
-    bot: AtelierBot, locale: Any, price: int, start: Job, end: Job | None
+    bot: AtelierBot, locale: Any, price: int, start: Job, end: Job | None, choice: str = ""
 ) -> discord.ui.Modal:
     """The optional motion prompt; the title is the price, shown before anything is held.
 
@@ -87,7 +92,8 @@ def motion_modal(
     catalog = bot.services.catalog
     modal: discord.ui.Modal = discord.ui.Modal(
         title=catalog.t(locale, "animate.title", price=price)[:TITLE_LIMIT],
-        custom_id=f"atelier:animm:{start.id}:{end.id if end else 0}:{price}",
+        custom_id=f"atelier:animm:{start.id}:{end.id if end else 0}:{price}"
+        + (f":{choice}" if choice else ""),
     )
     modal.add_item(
         discord.ui.TextInput(
@@ -133,19 +139,30 @@ def served_model(interaction: discord.Interaction[AtelierBot]) -> VideoModel:
 
 
 async def open_modal(
-    interaction: discord.Interaction[AtelierBot], start: Job, end: Job | None = None
+    interaction: discord.Interaction[AtelierBot],
+    start: Job,
+    end: Job | None = None,
+    options: VideoOptions | None = None,
 ) -> None:
     """Answer with the priced modal (the modal is the acknowledgement); its submit starts the
-    video job at exactly the price in its title."""
+    video job at exactly the price in its title. Where the model has options to choose and
+    none are chosen yet, the private menu of them comes first."""
     bot = interaction.client
-    price = animate_price(served_model(interaction), bot.services.config)
-    await interaction.response.send_modal(motion_modal(bot, interaction.locale, price, start, end))
+    model = served_model(interaction)
+    if options is None and has_choices(model):
+        await offer_choices(interaction, model, start, end)
+        return
+    price = animate_price(model, bot.services.config, options)
+    choice = encode(model, options) if options is not None else ""
+    modal = motion_modal(bot, interaction.locale, price, start, end, choice)
+    await interaction.response.send_modal(modal)
 
 
 async def submitted(interaction: discord.Interaction[AtelierBot], match: re.Match[str]) -> None:
     """A motion form's submit: the video job at exactly the price its title showed."""
     model = served_model(interaction)
-    price = animate_price(model, interaction.client.services.config)
+    options = decode(model, match["choice"]) if match["choice"] else animate_options(model)
+    price = animate_price(model, interaction.client.services.config, options)
     if price != int(match["price"]):
         raise PriceChanged(
             f"shown {match['price']}, now {price}", shown=match["price"], price=price
@@ -160,13 +177,13 @@ async def submitted(interaction: discord.Interaction[AtelierBot], match: re.Matc
         await animate_link(interaction, end) if end is not None else None,
     )
     prompt = motion_prompt(typed, start)
-    await start_animation(interaction, model, price, start, end, prompt, links)
+    await start_animation(interaction, model, (price, options), start, end, prompt, links)
 
 
 async def start_animation(
     interaction: discord.Interaction[AtelierBot],
     model: VideoModel,
-    price: int,
+    priced: tuple[int, VideoOptions],
     start: Job,
     end: Job | None,
     prompt: str,
@@ -176,7 +193,8 @@ async def start_animation(
     from cogs.video import KIND, card, details
 
     config = interaction.client.services.config
-    request = video_request(model, config, start, prompt, end, links)
+    price, options = priced
+    request = video_request(model, config, start, prompt, end, links, options)
     request["price"] = price  # what the modal showed, whatever the config says now
     request["upload_limit"] = interaction.filesize_limit
     new = NewJob(
@@ -195,7 +213,7 @@ async def start_animation(
                 interaction.locale,
                 "video_options.price",
                 price=price,
-                details=details(animate_options(model)),
+                details=details(options),
             ),
         )
     )
@@ -274,7 +292,7 @@ class EndFrameSelect(
 
 ANIMATE = ButtonAction("anim", _pressed_animate, job=JOB_ID)
 ANIMATE_TO = ButtonAction("animto", _pressed_animate_to, job=JOB_ID)
-ITEMS = (ANIMATE.item, ANIMATE_TO.item, EndFrameSelect)
+ITEMS = (ANIMATE.item, ANIMATE_TO.item, EndFrameSelect, OptionsSelect)
 
 
 class Animate(commands.Cog):

@@ -17,8 +17,10 @@ from bot.animate import (
     motion_prompt,
     takes_end_frame,
 )
+from bot.animate_choices import MAX_CHOICES, ChoiceGone, choices, decode, encode, has_choices
 from bot.config import VideoConfig, VideoModel
 from bot.job_types import Job
+from bot.video_pricing import VideoOptions
 
 NOW = datetime(2026, 12, 1, tzinfo=UTC)
 
@@ -99,3 +101,19 @@ def test_kling_and_luma_take_a_last_frame() -> None:
         )
     ]
     assert adapters == ["kling", "luma"]
+
+
+def test_animate_choices_travel_as_codes_checked_against_the_model_now() -> None:
+    kling = VideoModel(name="k", adapter="kling", durations=[5, 10], modes=["std", "pro"],
+                       audio=True)  # fmt: skip
+    offered = choices(kling)
+    assert len(offered) == 8 and offered[0] == VideoOptions(5, "16:9", "std", False)
+    assert [decode(kling, encode(kling, o)) for o in offered] == offered
+    assert encode(kling, VideoOptions(10, "16:9", "pro", True)) == "10.1.1"
+    for code in ("15.0.0", "5.2.0", "5.0.x", "5", "5.0.0;drop"):  # gone, or not a code at all
+        with pytest.raises(ChoiceGone):
+            decode(kling, code)
+    single = VideoModel(name="l", adapter="luma")
+    assert not has_choices(single) and choices(single) == [VideoOptions(5, "16:9")]
+    many = VideoModel(name="s", adapter="sora", durations=list(range(1, 41)))
+    assert len(choices(many)) == MAX_CHOICES  # a select menu holds 25
