@@ -181,6 +181,10 @@ class DiscordSandbox(Observations):
         else:
             self.store.guild(guild_id).attachment_size_limit = limit
 
+    def upload(self, filename: str, data: bytes, content_type: str) -> Attachment:
+        """A file on the CDN, as a member's upload puts it there (no message needed)."""
+        return self._messages.store_file("ephemeral", filename, data, content_type)
+
     def attachment_link(self, attachment: Attachment) -> str:
         """A freshly signed link to ``attachment``, as a payload would carry it now (its stored
         ``url`` is unsigned, and the CDN answers 404 to that, as Discord's does)."""
