@@ -33,6 +33,15 @@ def frame(data_uri: str) -> bytes:
     return base64.b64decode(body)
 
 
+def card_fetches(world: SandboxWorld, message_id: int) -> list[dict[str, Any]]:
+    """The bot's REST reads of one message (GET /channels/…/messages/<id>)."""
+    return [
+        r
+        for r in world.discord.records
+        if r["method"] == "GET" and r["path"].endswith(f"/messages/{message_id}")
+    ]
+
+
 async def bytes_only_images(world: SandboxWorld, member: int, *prompts: str) -> list[Any]:
     """Cards of gpt-image answers that carry only base64; the links Discord handed out while
     posting them are already expired, so only a link read later can open them."""
@@ -66,10 +75,14 @@ async def test_animate_a_bytes_only_image_from_its_cards_attachment() -> None:
         assert job is not None and job.result and job.result["urls"] == []  # no link at all
         await world.restart_bot()  # the button names only the job
         opened = await world.discord.click(image.id, button_id(image, "Animate"), member)
-        sent = await animate(world, opened, member, "it drifts downstream")
-        assert (
-            opened.modal is not None and opened.modal["title"] == f"Animate · {LUMA_PRICE} credits"
-        )
+        await opened.wait_response(timeout=5)
+        assert opened.modal is not None
+        assert opened.modal["title"] == f"Animate · {LUMA_PRICE} credits"
+        # As Discord does for a form opened from a button: the submit carries the card.
+        sent = await world.discord.submit_modal(
+            world.guild_id, world.channel_id, member, opened.modal["custom_id"],
+            {"motion": "it drifts downstream"}, message_id=image.id,
+        )  # fmt: skip
         assert f"{LUMA_PRICE} credits held" in (await private_reply(world, sent)).content
         video = await finished_video(world)
         [clip] = video.attachments
@@ -79,6 +92,7 @@ async def test_animate_a_bytes_only_image_from_its_cards_attachment() -> None:
         # The first frame is the card's own attachment, byte for byte; the gateway gets bytes.
         assert frame(call.json["image_url"]) == attached.data
         assert call.json["user_prompt"] == "it drifts downstream"
+        assert not card_fetches(world, image.id)  # the submit's own copy of the card sufficed
         hold = await world.services.ledger.get_hold(f"job:{sent.id}")
         assert hold is not None and (hold.amount, hold.actual) == (LUMA_PRICE, LUMA_PRICE)
         assert (hold.command, hold.status) == ("video:luma", "settled")
@@ -91,11 +105,17 @@ async def test_animate_to_between_two_bytes_only_images_reads_both_cards() -> No
         member = world.add_member("alice")
         first, last = await bytes_only_images(world, member, "dawn", "dusk")
         picked = await pick_last_frame(world, first, member)
-        await animate(world, picked, member, "")
+        sent = await animate(world, picked, member, "")
         await finished_video(world)
         [call] = world.upstream.requests_to("/luma/generations")
         assert frame(call.json["image_url"]) == first.attachments[0].data
         assert frame(call.json["image_end_url"]) == last.attachments[0].data
+        # Picked from a private menu: both cards were fetched, after the acknowledgement.
+        [ack] = [
+            r for r in world.discord.records if r["path"].startswith(f"/interactions/{sent.id}/")
+        ]
+        for card in (first, last):
+            assert [r["t"] > ack["t"] for r in card_fetches(world, card.id)] == [True]
         assert call.json["user_prompt"] == "dawn"  # no motion prompt: the image's own
         assert await balance(world) == 1000 - 2 * IMAGE_PRICE - LUMA_PRICE
         assert await world.services.ledger.check() == []
