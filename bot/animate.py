@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import select
 
 from bot.capabilities import Capabilities
+from bot.card_images import bytes_image_name
 from bot.config import Config, VideoModel
 from bot.db import Database, JobRow, table
 from bot.errors import AtelierError
@@ -66,8 +67,10 @@ def animate_options(model: VideoModel) -> VideoOptions:
     )
 
 
-def animate_price(model: VideoModel, config: Config) -> int:
-    return model.option_cost(animate_options(model), config.pricing.action_price(model.price_key))
+def animate_price(model: VideoModel, config: Config, options: VideoOptions | None = None) -> int:
+    """The price of a video with ``options`` (the model's defaults when not given)."""
+    chosen = options or animate_options(model)
+    return model.option_cost(chosen, config.pricing.action_price(model.price_key))
 
 
 def image_url(job: Job) -> str | None:
@@ -78,6 +81,21 @@ def image_url(job: Job) -> str | None:
     result = job.result or {}
     urls = [result.get("image_url")] if job.kind == "mj_upscale" else result.get("urls") or []
     return next((str(u) for u in urls if str(u or "").startswith(("http://", "https://"))), None)
+
+
+def card_image_name(job: Job) -> str | None:
+    """The file name of the image the bot attached to the card of a finished image that came
+    only as bytes (gpt-image style ``b64_json``), or None when the result has a link or no
+    bytes. Its card attachment is then the only link there is (read fresh, see
+    ``cogs.card_images``)."""
+    if job.status != "succeeded" or job.kind != "media_image" or image_url(job) is not None:
+        return None
+    return bytes_image_name(job.id) if (job.result or {}).get("b64") and job.message_id else None
+
+
+def animatable(job: Job) -> bool:
+    """A finished single image with a link, or with its bytes on its card."""
+    return image_url(job) is not None or card_image_name(job) is not None
 
 
 def motion_prompt(typed: str, image_job: Job) -> str:
@@ -101,12 +119,15 @@ def video_request(
     start: Job,
     prompt: str,
     end: Job | None = None,
+    links: tuple[str | None, str | None] = (None, None),
+    options: VideoOptions | None = None,
 ) -> dict[str, Any]:
     """The request of the video job (as ``/video`` makes it) that animates ``start`` (to
-    ``end``). The links are read from the jobs' stored results, never from a custom_id."""
-    options = animate_options(model)
-    first = image_url(start)
-    last = image_url(end) if end is not None else None
+    ``end``). The links are read from the jobs' stored results, or (``links``, for images that
+    came only as bytes) from their cards' attachments, never from a custom_id."""
+    options = options or animate_options(model)
+    first = links[0] or image_url(start)
+    last = (links[1] or image_url(end)) if end is not None else None
     if first is None or (end is not None and last is None):
         raise NotAnimatable(f"job {start.id} has no image to animate")
     return {
@@ -119,7 +140,7 @@ def video_request(
         "audio": options.audio,
         "image_url": first,
         "end_image_url": last,
-        "price": animate_price(model, config),
+        "price": animate_price(model, config, options),
         "animate_from": start.id,
         "animate_to": end.id if end is not None else None,
         "source_link": message_link(start),
@@ -142,4 +163,4 @@ async def recent_images(db: Database, guild_id: int, user_id: int, limit: int) -
     async with db.read() as conn:
         rows = (await conn.execute(query)).all()
     jobs = [Job.from_row(row) for row in rows]
-    return [job for job in jobs if image_url(job) is not None]
+    return [job for job in jobs if animatable(job)]

@@ -309,6 +309,20 @@ async def _animate(world: SandboxWorld, out: Transcript, member: Member, image: 
     out.line(f"{member.label}:", f"presses [{button['label']}]")
     opened = await discord.click(image.id, button["custom_id"], member.id, locale=member.locale)
     await opened.wait_response(timeout=STEP_TIMEOUT)
+    if opened.modal is None:  # the model has lengths to choose: a private menu, priced, first
+        await _until(lambda: bool(discord.interaction_messages(opened)))
+        [menu] = discord.interaction_messages(opened)
+        [select] = menu.components[0]["components"]
+        labels = " | ".join(o["label"] for o in select["options"])
+        shown = f"{menu.content}\n[menu: {labels}]"
+        out.line(f"Atelier [{member.locale}] (only {member.name} sees it):", shown)
+        chosen = select["options"][-1]
+        out.line(f"{member.label}:", f"picks [{chosen['label']}]")
+        opened = await discord.click(
+            menu.id, select["custom_id"], member.id, locale=member.locale,
+            values=[chosen["value"]],
+        )  # fmt: skip
+        await opened.wait_response(timeout=STEP_TIMEOUT)
     modal = opened.modal or {}
     out.line(f"Atelier [{member.locale}] (a form):", str(modal.get("title")))
     motion = "the fox runs off through the snow"

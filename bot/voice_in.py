@@ -101,7 +101,7 @@ class VoiceIn:
     def check(self, recording: Recording) -> None:
         """Refuse (before any download or hold) what cannot be transcribed here: the gateway
         lacks the route or the model, the file or the voice message is too large or long."""
-        self.capabilities.require("audio")
+        self.capabilities.require("transcription")
         listed = self.capabilities.models
         model = self.config.transcribe_model
         if listed is not None and model not in listed:

@@ -21,25 +21,31 @@ from typing import Any
 import discord
 from discord.ext import commands
 
+from bot.acknowledge import acknowledge
 from bot.animate import (
     RECENT_LIMIT,
     NotAnEndFrame,
     NotAnimatable,
+    animatable,
     animate_model,
     animate_options,
     animate_price,
-    image_url,
     motion_prompt,
     recent_images,
     takes_end_frame,
     video_request,
 )
+from bot.animate_choices import CODE as CHOICE
+from bot.animate_choices import decode, encode, has_choices
 from bot.app import Admitted, AtelierBot, admit, require_guild, role_ids
 from bot.config import VideoModel
 from bot.errors import AtelierError
 from bot.job_types import Job, NewJob
 from bot.providers.video import provider_for
+from bot.video_pricing import VideoOptions
+from cogs.animate_options import OptionsSelect, offer_choices
 from cogs.buttons import ButtonAction, PersistentButton
+from cogs.card_images import animate_link
 from cogs.imagine_prompt import PROMPT_LIMIT, TITLE_LIMIT
 from cogs.views import start_job
 
@@ -52,7 +58,7 @@ def animate_buttons(bot: AtelierBot, job: Job) -> list[PersistentButton]:
     none when it has no link or the gateway serves no video model that starts from an image."""
     services = bot.services
     model = animate_model(services.config, services.capabilities)
-    if model is None or image_url(job) is None:
+    if model is None or not animatable(job):
         return []
     catalog = services.catalog
     label = catalog.t(job.locale, "animate.button")
@@ -65,6 +71,7 @@ def animate_buttons(bot: AtelierBot, job: Job) -> list[PersistentButton]:
 
 MODAL_ID = re.compile(
     rf"atelier:animm:(?P<start>{JOB_ID}):(?P<end>{JOB_ID}):(?P<price>[0-9]{{1,12}})"
+    rf"(?::(?P<choice>{CHOICE}))?"  # the options picked first, where there was a choice
 )
 
 
@@ -75,7 +82,7 @@ class PriceChanged(AtelierError):
 
 
 def motion_modal(
-    bot: AtelierBot, locale: Any, price: int, start: Job, end: Job | None
+    bot: AtelierBot, locale: Any, price: int, start: Job, end: Job | None, choice: str = ""
 ) -> discord.ui.Modal:
     """The optional motion prompt; the title is the price, shown before anything is held.
 
@@ -85,7 +92,8 @@ def motion_modal(
     catalog = bot.services.catalog
     modal: discord.ui.Modal = discord.ui.Modal(
         title=catalog.t(locale, "animate.title", price=price)[:TITLE_LIMIT],
-        custom_id=f"atelier:animm:{start.id}:{end.id if end else 0}:{price}",
+        custom_id=f"atelier:animm:{start.id}:{end.id if end else 0}:{price}"
+        + (f":{choice}" if choice else ""),
     )
     modal.add_item(
         discord.ui.TextInput(
@@ -117,7 +125,7 @@ def typed_value(components: Any, custom_id: str) -> str:
 async def image_job(interaction: discord.Interaction[AtelierBot], job_id: int) -> Job:
     """A finished image of this server, or NotAnimatable (a private, free answer)."""
     job = await interaction.client.services.jobs.get(job_id)
-    if job is None or job.guild_id != interaction.guild_id or image_url(job) is None:
+    if job is None or job.guild_id != interaction.guild_id or not animatable(job):
         raise NotAnimatable(f"job {job_id} is no image of guild {interaction.guild_id}")
     return job
 
@@ -131,19 +139,30 @@ def served_model(interaction: discord.Interaction[AtelierBot]) -> VideoModel:
 
 
 async def open_modal(
-    interaction: discord.Interaction[AtelierBot], start: Job, end: Job | None = None
+    interaction: discord.Interaction[AtelierBot],
+    start: Job,
+    end: Job | None = None,
+    options: VideoOptions | None = None,
 ) -> None:
     """Answer with the priced modal (the modal is the acknowledgement); its submit starts the
-    video job at exactly the price in its title."""
+    video job at exactly the price in its title. Where the model has options to choose and
+    none are chosen yet, the private menu of them comes first."""
     bot = interaction.client
-    price = animate_price(served_model(interaction), bot.services.config)
-    await interaction.response.send_modal(motion_modal(bot, interaction.locale, price, start, end))
+    model = served_model(interaction)
+    if options is None and has_choices(model):
+        await offer_choices(interaction, model, start, end)
+        return
+    price = animate_price(model, bot.services.config, options)
+    choice = encode(model, options) if options is not None else ""
+    modal = motion_modal(bot, interaction.locale, price, start, end, choice)
+    await interaction.response.send_modal(modal)
 
 
 async def submitted(interaction: discord.Interaction[AtelierBot], match: re.Match[str]) -> None:
     """A motion form's submit: the video job at exactly the price its title showed."""
     model = served_model(interaction)
-    price = animate_price(model, interaction.client.services.config)
+    options = decode(model, match["choice"]) if match["choice"] else animate_options(model)
+    price = animate_price(model, interaction.client.services.config, options)
     if price != int(match["price"]):
         raise PriceChanged(
             f"shown {match['price']}, now {price}", shown=match["price"], price=price
@@ -151,22 +170,31 @@ async def submitted(interaction: discord.Interaction[AtelierBot], match: re.Matc
     start = await image_job(interaction, int(match["start"]))
     end = await image_job(interaction, int(match["end"])) if int(match["end"]) else None
     typed = typed_value((interaction.data or {}).get("components"), "motion")
-    await start_animation(interaction, model, price, start, end, motion_prompt(typed, start))
+    # Reading a card's attachment may take a REST call: acknowledged first.
+    await acknowledge(interaction)
+    links = (
+        await animate_link(interaction, start),
+        await animate_link(interaction, end) if end is not None else None,
+    )
+    prompt = motion_prompt(typed, start)
+    await start_animation(interaction, model, (price, options), start, end, prompt, links)
 
 
 async def start_animation(
     interaction: discord.Interaction[AtelierBot],
     model: VideoModel,
-    price: int,
+    priced: tuple[int, VideoOptions],
     start: Job,
     end: Job | None,
     prompt: str,
+    links: tuple[str | None, str | None] = (None, None),
 ) -> None:
     # Imported here: cogs.video imports cogs.media, which imports this module for its buttons.
     from cogs.video import KIND, card, details
 
     config = interaction.client.services.config
-    request = video_request(model, config, start, prompt, end)
+    price, options = priced
+    request = video_request(model, config, start, prompt, end, links, options)
     request["price"] = price  # what the modal showed, whatever the config says now
     request["upload_limit"] = interaction.filesize_limit
     new = NewJob(
@@ -185,7 +213,7 @@ async def start_animation(
                 interaction.locale,
                 "video_options.price",
                 price=price,
-                details=details(animate_options(model)),
+                details=details(options),
             ),
         )
     )
@@ -264,7 +292,7 @@ class EndFrameSelect(
 
 ANIMATE = ButtonAction("anim", _pressed_animate, job=JOB_ID)
 ANIMATE_TO = ButtonAction("animto", _pressed_animate_to, job=JOB_ID)
-ITEMS = (ANIMATE.item, ANIMATE_TO.item, EndFrameSelect)
+ITEMS = (ANIMATE.item, ANIMATE_TO.item, EndFrameSelect, OptionsSelect)
 
 
 class Animate(commands.Cog):

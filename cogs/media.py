@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 import discord
 
 from bot.app import AtelierBot, require_guild, role_ids
+from bot.card_images import bytes_image_name
 from bot.job_types import Job, NewJob, TaskState
 from bot.media_links import media_kind
 from bot.providers.video import UNIFIED_IMAGE
@@ -103,7 +104,7 @@ class MediaPresenter:
         if result.get("b64"):
             try:
                 data = base64.b64decode(result["b64"], validate=True)
-                files.append(discord.File(io.BytesIO(data), filename=f"atelier-{job.id}.png"))
+                files.append(discord.File(io.BytesIO(data), filename=bytes_image_name(job.id)))
             except (binascii.Error, ValueError):
                 links.append("(unreadable image data)")
         attached: list[str] = []  # links to what is attached, for when it may not be

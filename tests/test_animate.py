@@ -9,14 +9,18 @@ import pytest
 
 from bot.animate import (
     FALLBACK_PROMPT,
+    animatable,
     animate_model,
+    card_image_name,
     image_url,
     message_link,
     motion_prompt,
     takes_end_frame,
 )
+from bot.animate_choices import MAX_CHOICES, ChoiceGone, choices, decode, encode, has_choices
 from bot.config import VideoConfig, VideoModel
 from bot.job_types import Job
+from bot.video_pricing import VideoOptions
 
 NOW = datetime(2026, 12, 1, tzinfo=UTC)
 
@@ -39,6 +43,16 @@ def test_only_finished_single_images_with_a_link_can_be_animated() -> None:
     assert image_url(job("media_image", {"b64": "iVBOR"})) is None  # bytes only: no link to send
     assert image_url(job("mj_upscale", None, status="failed")) is None
     assert message_link(job("mj_upscale", None)) == "https://discord.com/channels/1/2/4"
+
+
+def test_an_image_that_came_only_as_bytes_is_animated_from_its_card() -> None:
+    bytes_only = job("media_image", {"urls": [], "b64": "iVBOR"})
+    assert card_image_name(bytes_only) == "atelier-7.png" and animatable(bytes_only)
+    linked = job("media_image", {"urls": ["https://cdn/y.png"], "b64": "iVBOR"})
+    assert card_image_name(linked) is None and animatable(linked)  # its own link first
+    assert not animatable(job("media_image", {"urls": []}))  # neither a link nor bytes
+    assert not animatable(job("media_image", {"b64": "iVBOR"}, status="failed"))
+    assert card_image_name(job("mj_upscale", {"b64": "iVBOR"})) is None
 
 
 def test_the_motion_prompt_falls_back_to_the_image_prompt_without_parameters() -> None:
@@ -87,3 +101,19 @@ def test_kling_and_luma_take_a_last_frame() -> None:
         )
     ]
     assert adapters == ["kling", "luma"]
+
+
+def test_animate_choices_travel_as_codes_checked_against_the_model_now() -> None:
+    kling = VideoModel(name="k", adapter="kling", durations=[5, 10], modes=["std", "pro"],
+                       audio=True)  # fmt: skip
+    offered = choices(kling)
+    assert len(offered) == 8 and offered[0] == VideoOptions(5, "16:9", "std", False)
+    assert [decode(kling, encode(kling, o)) for o in offered] == offered
+    assert encode(kling, VideoOptions(10, "16:9", "pro", True)) == "10.1.1"
+    for code in ("15.0.0", "5.2.0", "5.0.x", "5", "5.0.0;drop"):  # gone, or not a code at all
+        with pytest.raises(ChoiceGone):
+            decode(kling, code)
+    single = VideoModel(name="l", adapter="luma")
+    assert not has_choices(single) and choices(single) == [VideoOptions(5, "16:9")]
+    many = VideoModel(name="s", adapter="sora", durations=list(range(1, 41)))
+    assert len(choices(many)) == MAX_CHOICES  # a select menu holds 25

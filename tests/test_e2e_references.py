@@ -23,6 +23,11 @@ def png(name: str, n: int = 0) -> tuple[str, bytes, str]:
     return (f"{name}.png", PNGS[n], "image/png")
 
 
+def unsigned(url: str) -> str:
+    """A Discord CDN link without its signature (``?ex=…&is=…&hm=…&``): the stored one."""
+    return url.split("?", 1)[0]
+
+
 def link_of(prompt: str, parameter: str) -> str:
     """The value of ``--parameter`` in ``prompt``."""
     match = re.search(rf"--{parameter} (\S+)", prompt)
@@ -52,7 +57,7 @@ async def test_image_prompts_style_and_character_on_v6() -> None:
         assert (
             prompt == f"a knight in a forest --v 6.1 --sref {style} --sw 250 --cref {hero} --cw 80"
         )
-        assert style.endswith("/style.png") and hero.endswith("/hero.png")
+        assert unsigned(style).endswith("/style.png") and unsigned(hero).endswith("/hero.png")
         # The links are the attachments' own, and they open (Midjourney fetches them).
         async with aiohttp.ClientSession() as http:
             for link, data in ((style, PNGS[2]), (hero, PNGS[3])):
@@ -180,10 +185,12 @@ async def test_use_as_style_from_an_upscale_after_a_restart() -> None:
         restyled = await finished_card(world, 2)
         assert restyled.attachments and "a harbour at night" in restyled.content
         call = world.upstream.requests_to("/mj/submit/imagine")[-1]
-        assert call.json["prompt"] == f"a harbour at night --sref {image.url} --v 7"
+        sref = link_of(call.json["prompt"], "sref")  # the card's attachment, freshly signed
+        assert call.json["prompt"] == f"a harbour at night --sref {sref} --v 7"
+        assert unsigned(sref) == image.url and "&hm=" in sref
         assert call.json["base64Array"] == []
         task = world.upstream.midjourney.tasks[call_task_id(world)]
-        assert task.reading is not None and task.reading.references == {"sref": [image.url]}
+        assert task.reading is not None and task.reading.references == {"sref": [sref]}
         job = await jobs.get_by_key(str(sent.id))
         assert (job.kind, job.user_id, job.parent_id) == ("mj_imagine", bob, 2)
         hold = await world.services.ledger.get_hold(f"job:{sent.id}")
@@ -233,7 +240,9 @@ async def test_use_as_style_from_another_models_image() -> None:
         await use_as_style(world, card, member, "a teapot")
         await finished_card(world, 1)
         [call] = world.upstream.requests_to("/mj/submit/imagine")
-        assert call.json["prompt"] == f"a teapot --sref {image.url} --v 7"
+        sref = link_of(call.json["prompt"], "sref")
+        assert call.json["prompt"] == f"a teapot --sref {sref} --v 7"
+        assert unsigned(sref) == image.url and "&hm=" in sref
 
 
 async def test_no_style_button_where_midjourney_is_not_offered() -> None:

@@ -141,7 +141,7 @@ def _without_model(world: SandboxWorld) -> None:
 @pytest.mark.parametrize(
     ("lacks", "words"),
     [
-        pytest.param(_without_audio_route, "does not offer speech or transcription", id="route"),
+        pytest.param(_without_audio_route, "does not offer transcription", id="route"),
         pytest.param(_without_model, "transcription model `whisper-1`", id="model"),
     ],
 )
@@ -163,10 +163,37 @@ async def test_a_gateway_without_the_route_or_the_model_refuses_for_nothing(
         [refusal] = bot_messages_after(world, thread, sent)
         assert words in refusal.content and "Nothing was charged" in refusal.content
         assert len(world.upstream.requests_to(CHAT)) == 1  # only the conversation's opening
-        assert not [r for r in world.upstream.records if r.path == TRANSCRIPTIONS]
+        # Only capability discovery's probe (an empty JSON body): no recording was sent.
+        assert [r.json for r in world.upstream.requests_to(TRANSCRIPTIONS)] == [{}]
         assert await balance(world) == after_thread
         assert await world.services.ledger.get_hold(f"thread:{sent}:transcribe") is None
         assert await world.services.ledger.check() == []
+
+
+async def test_a_gateway_with_speech_but_no_transcription_route_offers_no_voice_in() -> None:
+    """Discovery probes transcription apart from speech: Read aloud stays, voice in goes."""
+    world = voice_world()
+    message = f"Invalid URL (POST {TRANSCRIPTIONS})"  # new-api's router: no such route
+    error = openai_error(message, type="invalid_request_error")
+    world.upstream.inject(TRANSCRIPTIONS, 404, error, times=None)
+    async with world:
+        capabilities = world.services.capabilities
+        assert await capabilities.wait_discovered(10)
+        rows = {family: (answer, source) for family, answer, source in capabilities.table()}
+        assert rows["transcription"] == ("not served", "discovered")
+        assert rows["audio"] == ("served", "discovered")
+        member = world.add_member("alice")
+        handle = await ask_with(world, member, "q.ogg", ogg_opus(5))
+        reply = await private_reply(world, handle)
+        assert reply.ephemeral and "does not offer transcription" in reply.content
+        assert "Nothing was charged" in reply.content and not world.upstream.requests_to(CHAT)
+        assert await world.services.ledger.get_hold(f"gpt:{handle.id}:transcribe") is None
+        assert await balance(world) == START
+        [probe] = world.upstream.requests_to(TRANSCRIPTIONS)  # discovery's, nothing after it
+        assert probe.status == 404 and world.upstream.audio.transcribed == []
+        thread = await open_conversation(world, member)
+        opened = world.discord.message(thread)
+        assert "Read aloud" in str(opened.components)  # speech is still offered
 
 
 async def test_a_failed_transcription_is_refunded_exactly_and_not_answered() -> None:

@@ -39,7 +39,7 @@ async def test_doctor_reports_each_broken_setting_by_name(
         assert await asyncio.to_thread(main, ["doctor", "--config", str(config)]) == 0
         out = capsys.readouterr().out
         assert out.count(" ok ") == 5 and "$12.65 remaining" in out
-        assert "gateway   ok    18 of 18 families served" in out  # the union serves all
+        assert "gateway   ok    19 of 19 families served" in out  # the union serves all
 
         bad = write_config(tmp_path / "bad.toml", discord, upstream, token="wrong-token-123",
                            key="sk-wrong-key-456",

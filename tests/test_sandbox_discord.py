@@ -228,8 +228,18 @@ async def test_ping_defers_edits_follows_up_and_sends_file(env: Env) -> None:
     assert sent.attachments[0].data == b"hello"
     assert [m.content for m in sb.messages(env.channel)] == ["pong", "followup", "with file"]
     async with aiohttp.ClientSession() as http:
-        async with http.get(sent.attachments[0].url) as resp:
+        # Discord's CDN links are signed (?ex=&is=&hm=) and expire; an unsigned one is gone.
+        [attached] = sent.attachments
+        async with http.get(sb.attachment_link(attached)) as resp:
             assert await resp.read() == b"hello"
+        tampered = sb.attachment_link(attached).replace("&hm=", "&hm=0")
+        for url in (attached.url, tampered):
+            async with http.get(url) as resp:
+                assert resp.status == 404
+                assert await resp.text() == "This content is no longer available."
+        sb.set_attachment_link_lifetime(-1)  # links handed out from now on are already expired
+        async with http.get(sb.attachment_link(attached)) as resp:
+            assert resp.status == 404
     # The button of the View sent with the file answers.
     click = await sb.click(sent.id, "ping:press", env.alice)
     assert await click.wait_response() == 4

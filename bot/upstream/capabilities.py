@@ -63,6 +63,9 @@ PROBES: Mapping[str, Probe] = MappingProxyType(
         "unified": Probe("GET", f"/v1/video/generations/{PROBE_ID}"),
         "images": Probe("POST", "/v1/images/generations", {}),
         "audio": Probe("POST", "/v1/audio/speech", {}),
+        # Voice in's route, probed apart from speech: a relay may serve one and not the other.
+        # An empty JSON body is refused (the route wants a multipart file) before anything runs.
+        "transcription": Probe("POST", "/v1/audio/transcriptions", {}),
         "moderation": Probe("POST", "/v1/moderations", {}),
         # The alias without /v1: the same route, and the bot's own balance checks stay countable.
         "billing": Probe("GET", "/dashboard/billing/subscription"),

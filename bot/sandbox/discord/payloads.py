@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .cdn import CdnSigner
 from .mentions import pinged
 from .state import DM, THREAD_TYPES, Attachment, Channel, Guild, Message, Role, Store, User
 
@@ -24,6 +25,8 @@ class Payloads:
         self.application_id = application_id
         # The upload limit of guilds that set none, and of DMs.
         self.attachment_size_limit = ATTACHMENT_SIZE_LIMIT
+        # Every attachment link a payload carries is signed afresh, as Discord's are.
+        self.cdn = CdnSigner(store.clock)
 
     def attachment_limit(self, guild_id: int | None) -> int:
         """The largest file the bot may upload in a guild: what interactions report as
@@ -199,8 +202,8 @@ class Payloads:
             "id": str(attachment.id),
             "filename": attachment.filename,
             "size": attachment.size,
-            "url": attachment.url,
-            "proxy_url": attachment.url,
+            "url": self.cdn.sign(attachment.url),
+            "proxy_url": self.cdn.sign(attachment.url),
             "content_type": attachment.content_type,
             "description": attachment.description,
         }

@@ -8,6 +8,7 @@ from typing import Any
 
 from aiohttp import web
 
+from .cdn import GONE
 from .commands import CommandRegistry
 from .gateway import Gateway
 from .messages import Messages
@@ -264,8 +265,9 @@ class RestRoutes:
     # -- the CDN ---------------------------------------------------------------------------
     async def attachment(self, request: web.Request) -> web.Response:
         attachment = self.store.attachments.get(int(request.match_info["attachment_id"]))
-        if attachment is None:
-            raise web.HTTPNotFound()
+        if attachment is None or not self.payloads.cdn.valid(request.path, request.query):
+            # Discord's answer to an unsigned, tampered or expired link, as to a missing file.
+            return web.Response(status=404, text=GONE)
         rate = self.settings.cdn_bytes_per_second
         if rate <= 0:
             return web.Response(body=attachment.data, content_type=attachment.content_type)

@@ -24,7 +24,7 @@ from .request_body import Body, Upload
 from .routes import RestRoutes
 from .server import Recorder, build_app
 from .settings import Settings
-from .state import Clock, Guild, Snowflakes, Store, User
+from .state import Attachment, Clock, Guild, Snowflakes, Store, User
 from .validation import FLAG_VOICE_MESSAGE
 from .webhooks import InteractionRoutes
 
@@ -180,6 +180,19 @@ class DiscordSandbox(Observations):
             self.payloads.attachment_size_limit = limit
         else:
             self.store.guild(guild_id).attachment_size_limit = limit
+
+    def upload(self, filename: str, data: bytes, content_type: str) -> Attachment:
+        """A file on the CDN, as a member's upload puts it there (no message needed)."""
+        return self._messages.store_file("ephemeral", filename, data, content_type)
+
+    def attachment_link(self, attachment: Attachment) -> str:
+        """A freshly signed link to ``attachment``, as a payload would carry it now (its stored
+        ``url`` is unsigned, and the CDN answers 404 to that, as Discord's does)."""
+        return self.payloads.cdn.sign(attachment.url)
+
+    def set_attachment_link_lifetime(self, seconds: float) -> None:
+        """How long the links handed out from now on stay valid (Discord: about a day)."""
+        self.payloads.cdn.lifetime = seconds
 
     def add_channel(self, guild_id: int, name: str) -> int:
         channel = self.store.add_channel(guild_id, name)

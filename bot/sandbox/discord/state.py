@@ -137,7 +137,7 @@ class Attachment:
     filename: str
     size: int
     content_type: str
-    url: str
+    url: str  # unsigned: every payload signs it afresh (cdn.py), as Discord does
     data: bytes = field(repr=False)
     description: str | None = None
     # A voice message's (read only from an audio/* upload, as Discord does).

@@ -24,6 +24,7 @@ from typing import Any, Literal
 
 from aiohttp import web
 
+from bot.sandbox.upstream.frames import unopenable_frame
 from bot.sandbox.upstream.png import sandbox_png
 from bot.sandbox.upstream.wire import json_response, openai_error, task_error
 
@@ -292,7 +293,7 @@ async def kling_submit(request: web.Request) -> web.Response:
         else "image_tail must be a URL or bare base64"
         if "image_tail" in body and (_str(body["image_tail"]) or "data:").startswith("data:")
         else ""
-    )  # fmt: skip
+    ) or await unopenable_frame(body, ("image", "image_tail"))  # fmt: skip
     if problem:
         if state.kling_form == "native":
             return json_response({"code": 1201, "message": problem, "data": None}, status=400)
@@ -324,7 +325,7 @@ async def luma_submit(request: web.Request) -> web.Response:
         else "image_end_url must be a URL or a data URI"
         if end is not None and not _str(end).startswith(("data:", "http"))
         else ""
-    )  # fmt: skip
+    ) or await unopenable_frame(body, ("image_url", "image_end_url"))  # fmt: skip
     if problem:
         return json_response({"detail": {"reason": problem, "code": 1}}, status=400)
     task = state.new_task("luma", "luma", body["user_prompt"], body)
@@ -355,7 +356,7 @@ async def runway_submit(request: web.Request) -> web.Response:
         else "duration must be 5 or 10" if body.get("duration", 10) not in (5, 10)
         else f"ratio must be one of {', '.join(ratios)}" if body.get("ratio") not in ratios
         else ""
-    )  # fmt: skip
+    ) or await unopenable_frame(body, ("promptImage",))  # fmt: skip
     if problem:
         return json_response({"error": problem}, status=400)
     task = state.new_task("runway", body["model"], _str(body.get("promptText")), body)
@@ -430,6 +431,8 @@ async def unified_submit(request: web.Request) -> web.Response:
     if kling and _str(body.get("image")).startswith("data:"):
         # new-api hands ``image`` to a Kling channel unchanged, and Kling takes no data: URI.
         problem = "image must be a URL or bare base64"
+        return json_response(task_error("invalid_request", problem), 400)
+    if problem := await unopenable_frame(body, ("image",)):
         return json_response(task_error("invalid_request", problem), 400)
     task = state.new_task("unified", body["model"], body["prompt"], body)
     return json_response(video_object(state, task))
