@@ -26,8 +26,10 @@ from tests.test_e2e_video import make_video
 
 MJ_VIDEO_PRICE = 75
 IMAGE_COSTS = 20 + 10  # the imagine and its U1
+# One motion: Animate opens its form at once (with several, a priced menu comes first:
+# tests/test_e2e_animate_options.py).
 MJ_VIDEO = {"name": "mj-video", "adapter": "mj_video", "durations": [5], "aspects": ["auto"],
-            "image": "required", "modes": ["low", "high"], "price": MJ_VIDEO_PRICE}  # fmt: skip
+            "image": "required", "modes": ["low"], "price": MJ_VIDEO_PRICE}  # fmt: skip
 CONFIG: dict[str, Any] = {
     "chat": FAST_CHAT,
     "jobs": FAST_JOBS,
@@ -126,7 +128,7 @@ async def test_a_proxy_with_video_off_offers_no_midjourney_video_animate() -> No
 
 
 MOTION_PRICES = [{"mode": "low", "price": 50}, {"mode": "high", "price": 90}]
-PRICED_BY_MOTION = {**MJ_VIDEO, "price": None, "prices": MOTION_PRICES}
+PRICED_BY_MOTION = {**MJ_VIDEO, "modes": ["low", "high"], "price": None, "prices": MOTION_PRICES}
 
 
 async def test_video_with_high_motion_sends_it_and_holds_its_price() -> None:
