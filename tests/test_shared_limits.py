@@ -27,7 +27,9 @@ REQUIRE_REDIS = os.environ.get("ATELIER_REQUIRE_REDIS") == "1"
 
 
 async def _reachable() -> bool:
-    probe = SharedStore(REDIS_URL, scope="probe")
+    # The bot's 0.5 s budget for one call is not a question of whether Redis is there: on a
+    # loaded machine the first connection took longer, and the module skipped (or, in CI, failed).
+    probe = SharedStore(REDIS_URL, scope="probe", timeout=10)
     try:
         return await probe.count_streams(0) is not None
     finally:
