@@ -15,8 +15,10 @@ to retry after 3.5 s (the first hold posts it); another transaction holds the da
 The figure is the time from the interaction's creation to the arrival of its first callback
 (a defer or a reply) at the sandbox Discord, which is what Discord judges its deadline by; a
 callback after 3 s is refused (404/10062) and counted as missed. ``--old REV`` runs the same
-scenarios against ``git archive REV`` with today's ``bot/sandbox`` laid over it (the sandbox is
-the outside world, not the code measured), in the same run.
+scenarios against ``git archive REV`` with today's ``bot/sandbox`` laid over it, in the same
+run: the sandbox is the outside world, not the code measured, and imports none of the bot
+(tests/test_sandbox_outside.py); each side fails if any of its bot modules came from the other
+tree.
 """
 
 from __future__ import annotations
@@ -136,6 +138,18 @@ def child(commands: Sequence[str], ns: Sequence[int], dbs: Sequence[str]) -> Non
         for command in commands:
             for n in ns:
                 print(json.dumps(asyncio.run(scenario(command, n))), flush=True)
+    # The editable install of today's tree stays on the import path: a module the measured tree
+    # lacks would quietly come from today's code, and the "old" figures would be a mixture.
+    tree = Path.cwd().resolve()
+    foreign = sorted(
+        f"{name} ({module.__file__})"
+        for name, module in list(sys.modules.items())
+        if name.split(".")[0] in ("bot", "cogs")
+        and getattr(module, "__file__", None)
+        and not Path(module.__file__).resolve().is_relative_to(tree)
+    )
+    if foreign:
+        raise SystemExit(f"modules from outside the measured tree {tree}: {', '.join(foreign)}")
 
 
 def old_tree(rev: str, into: Path) -> Path:

@@ -24,6 +24,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SUITE = "tests/reliability"
+RUN_INPUTS = ("--", "bot", "cogs", "tests", "scripts", "pyproject.toml", "constraints.txt")
 AREAS = {
     "upstream": "Upstream faults",
     "discord": "Discord faults",
@@ -107,7 +108,8 @@ def render(rows: list[Row], seconds: float, status: int, argv: list[str]) -> str
     # Only a test that passed and recorded its figures proved the books balanced.
     reconciled = sum(r.outcome == "passed" and "charged" in r.fields for r in rows)
     commit = _git("rev-parse", "--short", "HEAD")
-    dirty = " (with uncommitted changes)" if _git("status", "--porcelain") else ""
+    # Only what the run reads: a note or an output file left beside the tree changes nothing.
+    dirty = " (with uncommitted changes)" if _git("status", "--porcelain", *RUN_INPUTS) else ""
     lines = [
         "# Reliability and security",
         "",

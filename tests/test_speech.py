@@ -12,9 +12,9 @@ from pydantic import ValidationError
 
 from bot.config import AudioConfig
 from bot.errors import ModelUnavailable, NotOggOpus, UpstreamError
-from bot.ogg_opus import read_voice_clip
+from bot.ogg_opus import ogg_crc, read_voice_clip
 from bot.sandbox.upstream import UpstreamSandbox
-from bot.sandbox.upstream.ogg import sandbox_ogg_opus, speech_seconds
+from bot.sandbox.upstream.ogg import page_checksum, sandbox_ogg_opus, speech_seconds
 from bot.sandbox.upstream.suno import sandbox_mp3
 from bot.speech import cut, speakable
 from bot.upstream.client import UpstreamClient
@@ -32,6 +32,14 @@ def test_the_waveform_has_at_most_256_points_and_draws_pauses() -> None:
     assert len(base64.b64decode(long.waveform)) == 256
     short = base64.b64decode(read_voice_clip(sandbox_ogg_opus("aaaa    aaaa")).waveform)
     assert max(short) == 255 and min(short) < 20  # the spaces are near silence
+
+
+def test_the_reader_and_the_sandbox_writer_compute_the_ogg_checksum_on_their_own() -> None:
+    # CRC-32/POSIX's check value for "123456789" is 0x765E7680; Ogg's is the same without the
+    # final xor. Two implementations that share no code agree with it, and with each other.
+    assert ogg_crc(b"123456789") == page_checksum(b"123456789") == 0x765E7680 ^ 0xFFFFFFFF
+    data = bytes(range(256)) * 40
+    assert ogg_crc(data) == page_checksum(data)
 
 
 def test_anything_but_ogg_opus_is_refused() -> None:

@@ -4,8 +4,7 @@ gives the length), with valid page checksums."""
 
 from __future__ import annotations
 
-from bot.ogg_opus import FLAG_EOS
-from bot.sandbox.upstream.ogg import PRE_SKIP, header_pages, ogg_page
+from bot.sandbox.upstream.ogg import FLAG_EOS, PRE_SKIP, header_pages, ogg_page
 
 SAMPLES_PER_SECOND = 48_000
 
