@@ -88,7 +88,7 @@ class PgStatements:
         async with self._opening:
             if self._pool is None:
                 self._pool = await asyncpg.create_pool(
-                    min_size=0, max_size=self._size, **self._options
+                    min_size=0, max_size=self._size, reset=_unchanged, **self._options
                 )
         return self._pool
 
@@ -96,6 +96,13 @@ class PgStatements:
         if self._pool is not None:
             pool, self._pool = self._pool, None
             await pool.close()
+
+
+async def _unchanged(_conn: Any) -> None:
+    """No reset when a connection goes back to the pool. asyncpg's own (RESET ALL, UNLISTEN,
+    advisory unlocks) is a round trip per statement, and these statements change nothing in
+    the session: each ends committed or rolled back (an error in one breaks no state;
+    a connection that broke is closed by the pool)."""
 
 
 def _as_sqlalchemy(exc: Exception, sql: str, args: list[Any]) -> Exception:
