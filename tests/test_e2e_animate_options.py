@@ -45,14 +45,19 @@ def menu_of(message: Any) -> dict[str, Any]:
     return select
 
 
+async def options_menu(world: SandboxWorld, image: Any, member: int) -> tuple[Any, dict[str, Any]]:
+    """Press the card's Animate: the private menu of choices, and its select."""
+    pressed = await world.discord.click(image.id, button_id(image, "Animate"), member)
+    menu = await private_reply(world, pressed)
+    return menu, menu_of(menu)
+
+
 async def test_a_chosen_length_and_mode_is_shown_held_and_charged_exactly() -> None:
     async with SandboxWorld(config=CONFIG) as world:
         member = world.add_member("alice")
         image = await image_card(world, member, "a lighthouse")
-        pressed = await world.discord.click(image.id, button_id(image, "Animate"), member)
-        menu = await private_reply(world, pressed)
+        menu, select = await options_menu(world, image, member)
         assert menu.ephemeral and "job #1" in menu.content
-        select = menu_of(menu)
         assert [o["label"] for o in select["options"]] == MENU
         assert await balance(world) == 1000 - IMAGE_PRICE  # nothing held for a look
         await world.restart_bot()  # the menu names only the image: it survives
@@ -117,9 +122,7 @@ async def test_a_choice_the_model_no_longer_offers_is_refused_for_free() -> None
     async with SandboxWorld(config=CONFIG) as world:
         member = world.add_member("alice")
         image = await image_card(world, member, "a kite")
-        pressed = await world.discord.click(image.id, button_id(image, "Animate"), member)
-        menu = await private_reply(world, pressed)
-        select = menu_of(menu)
+        menu, select = await options_menu(world, image, member)
         opened = await world.discord.click(
             menu.id, select["custom_id"], member,
             values=[select["options"][-1]["value"]],  # 10 s

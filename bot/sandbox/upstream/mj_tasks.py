@@ -24,7 +24,7 @@ from bot.sandbox.upstream.mj_direct import strip_buttons
 from bot.sandbox.upstream.mj_tools import NO_SEED_ACTIONS
 from bot.sandbox.upstream.mj_video import VIDEO_ACTIONS, video_fields
 from bot.sandbox.upstream.png import sandbox_png
-from bot.sandbox.upstream.wire import json_response
+from bot.sandbox.upstream.wire import json_response, listed
 
 
 def buttons_for(task: SandboxMJTask, state: MidjourneyState | None = None) -> list[dict[str, Any]]:
@@ -109,10 +109,8 @@ async def fetch(request: web.Request) -> web.Response:
 
 async def list_by_condition(request: web.Request) -> web.Response:
     state, body = await _state_and_body(request)
-    ids = body.get("ids")
-    ids = ids if isinstance(ids, list) else []
     base = _base_url(request)
-    found = [state.tasks[i] for i in ids if isinstance(i, str) and i in state.tasks]
+    found = listed(state.tasks, body)
     return json_response([strip_buttons(state.proxy, task_json(state, t, base)) for t in found])
 
 

@@ -24,7 +24,7 @@ from typing import Any
 from aiohttp import web
 
 from bot.sandbox.upstream.png import sandbox_png
-from bot.sandbox.upstream.wire import json_response, task_error
+from bot.sandbox.upstream.wire import json_response, listed, task_error
 
 DEFAULT_MV = "chirp-v3-0"
 DEFAULT_TAGS = "sandbox pop, upbeat"
@@ -281,11 +281,8 @@ async def fetch_one(request: web.Request) -> web.Response:
 
 async def fetch_many(request: web.Request) -> web.Response:
     state, body = await _state_and_body(request)
-    ids = body.get("ids")
-    ids = ids if isinstance(ids, list) else []
     base = _base_url(request)
-    found = [state.tasks[i] for i in ids if isinstance(i, str) and i in state.tasks]
-    data = [task_json(state, task, base) for task in found]
+    data = [task_json(state, task, base) for task in listed(state.tasks, body)]
     return json_response({"code": "success", "message": "", "data": data})
 
 

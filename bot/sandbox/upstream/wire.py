@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
 from aiohttp import web
 
+T = TypeVar("T")
 Body = dict[str, Any] | str
 BodyFactory = Callable[[str], Body]
 
@@ -38,3 +39,13 @@ def mj_error(code: int, description: str) -> dict[str, Any]:
 
 def task_error(code: str, message: str) -> dict[str, Any]:
     return {"code": code, "message": message, "data": None}
+
+
+def listed(tasks: Mapping[str, T], body: Mapping[str, Any]) -> list[T]:
+    """The tasks a fetch-by-ids body names (``ids``): the known ones, in the body's order."""
+    ids = body.get("ids")
+    return [
+        tasks[i]
+        for i in (ids if isinstance(ids, list) else [])
+        if isinstance(i, str) and i in tasks
+    ]
