@@ -3,15 +3,14 @@
 A hold or a settle on PostgreSQL is one statement (bot/ledger_pg.py). Through SQLAlchemy's async
 engine that statement cost 0.6 ms of this process's CPU: a greenlet switch for the pool checkout,
 another for the execution, its events and its result metadata, against about 0.1 ms for asyncpg
-itself. Here the statements go through asyncpg's own pool, compiled once by SQLAlchemy's asyncpg
-dialect (the SQL, casts and parameter order SQLAlchemy itself would send), with the connection
-arguments SQLAlchemy would use. Each runs outside any transaction block, so it is its own
-transaction. Errors are raised as SQLAlchemy's, as everywhere else in the project.
+itself. Here the statements go straight to asyncpg connections (bot/pg_connections.py), compiled
+once by SQLAlchemy's asyncpg dialect (the SQL, casts and parameter order SQLAlchemy itself would
+send), with the connection arguments SQLAlchemy would use. Each runs outside any transaction
+block, so it is its own transaction. Errors are raised as SQLAlchemy's, as everywhere else.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -20,13 +19,15 @@ from sqlalchemy.engine.url import URL
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.sql import Executable
 
+from bot.pg_connections import PgConnections
+
 # SQLAlchemy's own names for asyncpg options, and what asyncpg calls them.
 _RENAMED = {"prepared_statement_cache_size": "statement_cache_size"}
 _SQLALCHEMY_ONLY = ("prepared_statement_name_func", "async_creator_fn")
 
 
 class PgStatements:
-    """At most ``size`` statements in flight, on a pool of as many connections, opened lazily."""
+    """At most ``size`` statements in flight, on as many connections, opened lazily."""
 
     def __init__(
         self, url: URL, dialect: Dialect, connect_args: Mapping[str, Any], size: int
@@ -38,39 +39,58 @@ class PgStatements:
                 options[theirs] = options.pop(ours)
         for name in _SQLALCHEMY_ONLY:
             options.pop(name, None)
-        self._options = options
         self._dialect = dialect
-        self._size = size
-        self._pool: Any = None
-        self._opening = asyncio.Lock()
+        self._connections = PgConnections(options, size)
         self._compiled: dict[int, tuple[Executable, str, tuple[str, ...]]] = {}
 
     async def rows(
-        self, statement: Executable, params: Mapping[str, Any], *, lock_guild: int | None = None
+        self,
+        statement: Executable,
+        params: Mapping[str, Any],
+        lock_guilds: Sequence[int] | None = None,
     ) -> list[Sequence[Any]]:
-        """The statement's rows. With ``lock_guild``, the statement runs in a transaction that
-        first takes that guild's account row lock (FOR NO KEY UPDATE: see
-        ``Ledger._balance_now``); BEGIN and the lock go as one simple query, one round trip."""
+        """The statement's rows. With ``lock_guilds``, the statement runs in a transaction that
+        first locks those guilds' account rows, in guild order (FOR NO KEY UPDATE: see
+        ``Ledger._balance_now``); BEGIN and the locks go as one simple query, one round trip."""
+        import asyncpg
+
         sql, names = self._compile(statement)
         args = [params[name] for name in names]
-        pool = self._pool or await self._open()
+        conn = await self._connections.take()
         try:
-            async with pool.acquire() as conn:
-                if lock_guild is None:
-                    return list(await conn.fetch(sql, *args))
-                await conn.execute(
-                    "BEGIN; SELECT 1 FROM guild_accounts "
-                    f"WHERE guild_id = {int(lock_guild)} FOR NO KEY UPDATE"
-                )
-                try:
-                    rows = list(await conn.fetch(sql, *args))
-                    await conn.execute("COMMIT")
-                except BaseException:
-                    await conn.execute("ROLLBACK")
-                    raise
-                return rows
-        except Exception as exc:
+            if lock_guilds is None:
+                rows = await conn.fetch(sql, *args)
+            else:
+                rows = await self._locked(conn, lock_guilds, sql, args)
+        except asyncpg.PostgresError as exc:
+            # The statement failed and its transaction is over: the connection is as it was.
+            self._connections.give_back(conn)
             raise _as_sqlalchemy(exc, sql, args) from exc
+        except BaseException as exc:
+            self._connections.discard(conn)
+            if isinstance(exc, Exception):
+                raise _as_sqlalchemy(exc, sql, args) from exc
+            raise
+        self._connections.give_back(conn)
+        return list(rows)
+
+    @staticmethod
+    async def _locked(conn: Any, guilds: Sequence[int], sql: str, args: list[Any]) -> Any:
+        import asyncpg
+
+        ids = ", ".join(str(int(guild)) for guild in sorted(guilds))  # integers: no quoting
+        try:
+            await conn.execute(
+                f"BEGIN; SELECT 1 FROM guild_accounts WHERE guild_id IN ({ids}) "
+                "ORDER BY guild_id FOR NO KEY UPDATE"
+            )
+            rows = await conn.fetch(sql, *args)
+        except asyncpg.PostgresError:  # the transaction is aborted: end it, keep the session
+            if conn.is_in_transaction():
+                await conn.execute("ROLLBACK")
+            raise
+        await conn.execute("COMMIT")
+        return rows
 
     def _compile(self, statement: Executable) -> tuple[str, tuple[str, ...]]:
         known = self._compiled.get(id(statement))
@@ -82,27 +102,8 @@ class PgStatements:
         self._compiled[id(statement)] = (statement, compiled.string, names)
         return compiled.string, names
 
-    async def _open(self) -> Any:
-        import asyncpg  # the [postgres] extra: present whenever a PostgreSQL URL got this far
-
-        async with self._opening:
-            if self._pool is None:
-                self._pool = await asyncpg.create_pool(
-                    min_size=0, max_size=self._size, reset=_unchanged, **self._options
-                )
-        return self._pool
-
     async def close(self) -> None:
-        if self._pool is not None:
-            pool, self._pool = self._pool, None
-            await pool.close()
-
-
-async def _unchanged(_conn: Any) -> None:
-    """No reset when a connection goes back to the pool. asyncpg's own (RESET ALL, UNLISTEN,
-    advisory unlocks) is a round trip per statement, and these statements change nothing in
-    the session: each ends committed or rolled back (an error in one breaks no state;
-    a connection that broke is closed by the pool)."""
+        await self._connections.close()
 
 
 def _as_sqlalchemy(exc: Exception, sql: str, args: list[Any]) -> Exception:
