@@ -1,6 +1,7 @@
 """Ledger throughput, old code beside new: hold + settle pairs per second at 1, 10, 100 workers.
 
     python bench/ledger.py [--seconds 3] [--base 9628317] [--postgres URL or ''] [--concurrent 3]
+        [--backends sqlite,postgresql] [--workers 1,10,100]
 
 Each worker loops: pass the spending gate (cooldown, cap, balance, hold), then settle 7 of the 10
 held, for a fixed time. With ``--concurrent N`` the gate also counts running holds
@@ -128,6 +129,7 @@ def main() -> None:
     parser.add_argument("--workers", default="1,10,100")
     parser.add_argument("--base", default=DEFAULT_BASE, help="git revision of the old code")
     parser.add_argument("--postgres", default=DEFAULT_POSTGRES, help="'' to skip PostgreSQL")
+    parser.add_argument("--backends", default="sqlite,postgresql", help="which to measure")
     parser.add_argument("--concurrent", type=int, default=0, help="limits.concurrent (0: none)")
     parser.add_argument("--one", help=argparse.SUPPRESS)  # one side's run, in a child process
     args = parser.parse_args()
@@ -146,7 +148,7 @@ def main() -> None:
     )
     with tempfile.TemporaryDirectory() as folder:
         old = extract_base(args.base, Path(folder) / "old")
-        for backend in ("sqlite", "postgresql"):
+        for backend in args.backends.split(","):
             if backend == "postgresql" and not args.postgres:
                 break
             for workers in counts:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable, Mapping
 from datetime import UTC, datetime
@@ -28,11 +27,12 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, CursorResult, Engine
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
-from sqlalchemy.sql import Executable
 
 from bot.db_errors import connect_error, missing_driver, sqlite_folder_problem
+from bot.pg_batches import Batched, Batcher
 from bot.pg_statements import PgStatements
 from bot.sqlite_paths import sqlite_file
+from bot.sqlite_turns import WriteTurns
 from bot.sqlite_writer import SQLiteWriter
 
 T = TypeVar("T")
@@ -305,7 +305,7 @@ class Database:
         except ModuleNotFoundError as exc:
             raise (missing_driver(url, exc) or exc) from exc
         # SQLite allows one writer; queueing writers here is cheaper than its busy-wait backoff.
-        self._sqlite_writer = asyncio.Lock() if self.is_sqlite else None
+        self._sqlite_writer = WriteTurns() if self.is_sqlite else None
         self._writer: SQLiteWriter | None = None
         self._statements = (
             None
@@ -315,6 +315,7 @@ class Database:
                 STATEMENTS_IN_FLIGHT,
             )
         )  # fmt: skip
+        self._batchers: dict[Batched, Batcher] = {}
         if self._sqlite_writer is not None:
             _configure_sqlite(self.engine.sync_engine, read_only=read_only)
             database = make_url(url).database
@@ -364,21 +365,17 @@ class Database:
                 return await conn.run_sync(work)
         return await self._writer.run(work)
 
-    async def one_statement(self, statement: Executable, params: Mapping[str, Any]) -> list[Any]:
-        """Run one statement as its own transaction (autocommit) and return its rows: on
-        PostgreSQL one round trip where BEGIN and COMMIT would add two (bot/pg_statements.py).
-        Rows are tuples in the statement's column order. Not on SQLite, whose writes queue for
-        its one writer (``write``)."""
+    async def movement(self, batched: Batched, params: Mapping[str, Any]) -> list[Any]:
+        """A movement of credit as one statement, its own transaction, and its rows: on
+        PostgreSQL one round trip where BEGIN and COMMIT would add two (bot/pg_statements.py),
+        sent together with the others of its kind that wait while one is in flight
+        (bot/pg_batches.py). Rows are tuples in the statement's column order; none: it moved
+        nothing. Not on SQLite, whose writes queue for its one writer (``write``)."""
         assert self._statements is not None
-        return await self._statements.rows(statement, params)
-
-    async def locked_statement(
-        self, guild_id: int, statement: Executable, params: Mapping[str, Any]
-    ) -> list[Any]:
-        """``one_statement`` in a transaction that first locks the guild's account row, so that
-        the statement's snapshot sees every movement committed before it: three round trips."""
-        assert self._statements is not None
-        return await self._statements.rows(statement, params, lock_guild=guild_id)
+        batcher = self._batchers.get(batched)
+        if batcher is None:
+            batcher = self._batchers[batched] = Batcher(batched, self._statements.rows)
+        return await batcher.rows(params)
 
     @contextlib.asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
@@ -387,6 +384,8 @@ class Database:
             yield conn
 
     async def close(self) -> None:
+        for batcher in self._batchers.values():
+            await batcher.drain()
         if self._statements is not None:
             await self._statements.close()
         if self._writer is not None:
@@ -426,8 +425,11 @@ def _configure_sqlite(engine: Engine, *, read_only: bool = False) -> None:
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
         write = conn.get_execution_options().get("atelier_write", False)
+        driver = conn.connection.dbapi_connection
+        if getattr(driver, "in_transaction", False):
+            return  # the SQLite writer's batch began it (bot/sqlite_writer.py)
         # Straight to the driver: this runs before every transaction.
-        cursor = conn.connection.dbapi_connection.cursor()
+        cursor = driver.cursor()
         try:
             cursor.execute("BEGIN IMMEDIATE" if write else "BEGIN")
         finally:

@@ -24,13 +24,12 @@ from sqlalchemy import TextClause, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
-from sqlalchemy.sql import Executable
 
 from bot.amounts import MAX_BALANCE, check_amount
 from bot.db import Database, GuildAccount, HoldRow, LedgerEntry, insert_ignore_now, table, utcnow
 from bot.errors import BalanceLimitReached, InsufficientCredit, UnknownHold
 from bot.ledger_check import Discrepancy, check_ledger
-from bot.ledger_pg import CLOSE
+from bot.ledger_pg import CLOSING
 from bot.ledger_sql import (
     APPEND,
     APPEND_ONCE,
@@ -44,6 +43,7 @@ from bot.ledger_sql import (
     rowcount,
     run,
 )
+from bot.pg_batches import Batched
 
 log = logging.getLogger(__name__)
 
@@ -254,20 +254,19 @@ class Ledger:
 
     async def hold_at_once(
         self,
-        statement: Executable,
+        statement: Batched,
         guild_id: int,
         user_id: int | None,
         amount: int,
         *,
         key: str,
         command: str,
-        locked: bool = False,
         **policy: Any,
     ) -> Hold | None:
         """On PostgreSQL, the hold as one statement (bot/ledger_pg.py); None when it moved
         nothing or could not, and the caller takes the hold the usual way, whose rules then
         apply (a replay, not enough credit, a cooldown, a cap, too many running, an account to
-        open). ``locked``: the statement runs after the guild's account row is locked."""
+        open). It goes with the holds that wait beside it (bot/pg_batches.py)."""
         if self.db.is_sqlite or guild_id not in self._opened or not 0 <= amount <= MAX_BALANCE:
             return None
         params = {
@@ -275,13 +274,10 @@ class Ledger:
             "command": command, "now": utcnow(), **policy,
         }  # fmt: skip
         try:
-            if locked:
-                rows = await self.db.locked_statement(guild_id, statement, params)
-            else:
-                rows = await self.db.one_statement(statement, params)
+            rows = await self.db.movement(statement, params)
         except IntegrityError:
             return None  # a concurrent replay committed first: the usual path finds its hold
-        new = rows[0][2:]  # after the policy's seconds and cap
+        new = rows[0][2:] if rows else (None,)  # after the policy's seconds and cap
         return None if new[0] is None else Hold(*new)
 
     def hold_now(
@@ -299,6 +295,18 @@ class Ledger:
         if amount > MAX_BALANCE:  # no balance can cover it; never sent to the database
             raise InsufficientCredit(guild_id, self._balance_now(conn, guild_id), amount)
         self.ensure_now(conn, guild_id)
+        values = {"guild": guild_id, "user": user_id, "key": key, "command": command,
+                  "amount": amount, "now": utcnow()}  # fmt: skip
+        if conn.dialect.name == "sqlite":
+            # One writer, so no lock to order: the hold's unique key tells a replay, and a debit
+            # refused (InsufficientCredit) rolls the new hold back with the rest of the unit.
+            new = _one_hold(conn, INSERT_HOLD, values)
+            if new is None:
+                return self._replayed(conn, key), False
+            self._debit(conn, guild_id, amount)
+            self._append(conn, guild_id, user_id, "hold", -amount, f"hold:{key}",
+                         command=command, hold_id=new.id)  # fmt: skip
+            return new, True
         # A replay is found before any lock is taken: waiting on the account row and then on
         # the hold's own row (a settle of it running) could deadlock with that settle.
         held = _one_hold(conn, SELECT_HOLD_BY_KEY, {"key": key})
@@ -307,20 +315,20 @@ class Ledger:
         # The account row first, as every movement: its lock orders the ledger rows' ids the
         # way the balance changed.
         self._debit(conn, guild_id, amount)
-        new = _one_hold(
-            conn, INSERT_HOLD,
-            {"guild": guild_id, "user": user_id, "key": key, "command": command,
-             "amount": amount, "now": utcnow()},
-        )  # fmt: skip
+        new = _one_hold(conn, INSERT_HOLD, values)
         if new is None:  # a concurrent replay committed first: that hold stands
             self._credit(conn, guild_id, amount)  # undo this debit; no row recorded it
-            held = _one_hold(conn, SELECT_HOLD_BY_KEY, {"key": key})
-            assert held is not None
-            return held, False
+            return self._replayed(conn, key), False
         self._append(
             conn, guild_id, user_id, "hold", -amount, f"hold:{key}", command=command, hold_id=new.id
         )
         return new, True
+
+    @staticmethod
+    def _replayed(conn: Connection, key: str) -> Hold:
+        held = _one_hold(conn, SELECT_HOLD_BY_KEY, {"key": key})
+        assert held is not None
+        return held
 
     async def settle(self, hold: Hold | int, actual: int) -> Hold:
         """Charge ``actual`` (capped at the amount held) and return the rest to the guild."""
@@ -350,7 +358,7 @@ class Ledger:
                 "status": status, "now": utcnow(), "wanted": min(max(0, actual), MAX_BALANCE),
                 "id": hold_id, "kind": "refund" if status == "refunded" else "release",
             }  # fmt: skip
-            rows = await self.db.one_statement(CLOSE, params)
+            rows = await self.db.movement(CLOSING, params)
             if rows:
                 return Hold(*rows[0])
             # Nothing closed: a replay, or no such hold; the usual path tells which.

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, case, func, select, text, update
+from sqlalchemy import case, func, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -42,9 +42,17 @@ from bot.errors import (
     UpstreamError,
 )
 from bot.ledger import Hold, Ledger
-from bot.ledger_pg import gated_hold
 from bot.ledger_sql import run
 from bot.member_limits import MemberLimiter
+from bot.spending_sql import (
+    COUNTED,
+    DAILY_CAP,
+    GATED,
+    LOCK_ACCOUNT,
+    POLICY,
+    POLICY_SQLITE,
+    RUNNING,
+)
 from bot.upstream.moderation import ModerationClient
 
 log = logging.getLogger(__name__)
@@ -54,39 +62,6 @@ log = logging.getLogger(__name__)
 # within this time.
 ALERT_CACHE_SECONDS = 30.0
 
-
-def _policy_sql(roles: str) -> tuple[str, str]:
-    """The lowest daily cap that applies to a member (their own or one of their roles'), and
-    the policy: the command's cooldown and that cap. Prepared once, as they run before every
-    hold; ``roles`` matches the role ids."""
-    cap = (
-        "SELECT min(daily_cap) FROM spend_limits WHERE guild_id = :guild AND ("
-        "(target_type = 'member' AND target_id = :user) OR "
-        f"(target_type = 'role' AND target_id {roles}))"
-    )
-    policy = (
-        "SELECT (SELECT seconds FROM cooldowns WHERE guild_id = :guild AND command = :cooldown) "
-        f"AS seconds, ({cap}) AS cap"
-    )
-    return cap, policy
-
-
-_CAP_SQL, _POLICY_SQL = _policy_sql("IN :roles")
-DAILY_CAP = text(_CAP_SQL).bindparams(bindparam("roles", expanding=True))
-POLICY = text(_POLICY_SQL).bindparams(bindparam("roles", expanding=True))
-# SQLite: the role ids as one JSON array, so that the statement is the same for every member
-# and can go straight to the driver (bot/ledger_sql.py ``run``).
-POLICY_SQLITE = text(_policy_sql("IN (SELECT value FROM json_each(:roles))")[1])
-# FOR NO KEY UPDATE: see Ledger._balance_now.
-LOCK_ACCOUNT = text("SELECT balance FROM guild_accounts WHERE guild_id = :guild FOR NO KEY UPDATE")
-RUNNING = text(
-    "SELECT count(*) FROM holds WHERE guild_id = :guild AND user_id = :user AND status = 'open'"
-)
-# PostgreSQL: the gate and the hold in one statement when neither a cooldown nor a cap applies.
-# The role ids as one array: an expanding IN is rewritten on every execution.
-GATED_HOLD = gated_hold(_policy_sql("= ANY(CAST(:roles AS BIGINT[]))")[1])
-# … and with ``limits.concurrent``: the member's running holds counted after the account lock.
-COUNTED_HOLD = gated_hold(_policy_sql("= ANY(CAST(:roles AS BIGINT[]))")[1], counted=True)
 
 ACCOUNTS = table(GuildAccount)
 HOLDS = table(HoldRow)
@@ -195,8 +170,8 @@ class Spending:
         if limit:
             policy["running"] = limit
         hold = await self.ledger.hold_at_once(
-            COUNTED_HOLD if limit else GATED_HOLD, request.guild_id, request.user_id,
-            request.amount, key=request.key, command=request.command, locked=bool(limit),
+            COUNTED if limit else GATED, request.guild_id, request.user_id,
+            request.amount, key=request.key, command=request.command,
             cooldown=request.cooldown, **policy,
         )  # fmt: skip
         if hold is None:
