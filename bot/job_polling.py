@@ -66,12 +66,15 @@ class JobPolling:
         loop = asyncio.get_running_loop()
         while self.running:
             started = loop.time()
+            # Cleared before the round, not after: a submit that lands while the round reads the
+            # database (too late for its snapshot) must still cut the sleep the round plans, or
+            # the new job waits for the next due one, up to MAX_SLEEP with none.
+            poller.wake.clear()
             try:
                 delay = await self.poll_round(poller.provider.name)
             except Exception:
                 log.exception("poll round of %s failed", poller.provider.name)
                 delay = self.config.poll_initial
-            poller.wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(poller.wake.wait(), timeout=delay)
             # A submit wakes the loop to plan its sleep again; during a burst of submits that

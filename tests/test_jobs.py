@@ -14,6 +14,7 @@ from sqlalchemy import select
 from bot.config import JobsConfig
 from bot.db import Database, utcnow
 from bot.errors import JobNotAwaiting, QueueFull
+from bot.job_polling import MAX_SLEEP
 from bot.job_types import Job, NewJob, Submitted, TaskState, aware
 from bot.jobs import JOBS, JobEngine
 from bot.ledger import Ledger
@@ -186,6 +187,35 @@ async def test_transient_poll_errors_back_off_without_failing(
         assert (await engine.get(job.id)).status == "pending"
         provider.states[job.upstream_id] = TaskState("succeeded", result={})
         await wait_until(lambda: presenter.delivered == [(job.id, "succeeded")])
+    finally:
+        await engine.stop()
+
+
+async def test_a_submit_during_a_poll_round_is_not_slept_through(
+    database: Database, ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The worst moment for a submit: the round has read the database before the job was there
+    # and plans the long sleep of an idle provider. Its wake-up must still cut that sleep.
+    provider, presenter = ScriptedProvider(), RecordingPresenter()
+    engine = make_engine(database, ledger, provider, presenter)
+    round_of = engine.poll_round
+    planned: list[float] = []
+    jobs: list[Job] = []
+
+    async def submit_as_the_round_ends(provider_name: str) -> float:
+        delay = await round_of(provider_name)
+        planned.append(delay)
+        if not jobs:
+            jobs.append((await engine.submit(await engine.create(new_job(1, deadline=120))))[0])
+        return delay
+
+    monkeypatch.setattr(engine, "poll_round", submit_as_the_round_ends)
+    await engine.start()
+    try:
+        # Well short of MAX_SLEEP: a lost wake-up leaves the job unasked for all of it.
+        await wait_until(lambda: len(provider.fetches) >= 1, timeout=MAX_SLEEP / 3)
+        assert planned[0] == MAX_SLEEP  # the first round saw no job
+        assert provider.fetches[0] == [jobs[0].upstream_id]
     finally:
         await engine.stop()
 
