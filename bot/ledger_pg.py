@@ -82,9 +82,7 @@ CLOSE = text(
 # Every account row the statement changes is locked first, in guild order, so that two batches
 # (or a batch and a single movement) never wait on each other's rows in a cycle; a settle's hold
 # rows are locked before its accounts, as in CLOSE.
-_REQUESTS = (
-    "r AS MATERIALIZED (SELECT * FROM unnest({arrays}) WITH ORDINALITY AS r({columns}, n))"
-)
+_REQUESTS = "r AS MATERIALIZED (SELECT * FROM unnest({arrays}) WITH ORDINALITY AS r({columns}, n))"
 _LOCKED = (
     "acc AS MATERIALIZED (SELECT guild_id, balance FROM guild_accounts "
     "WHERE guild_id IN (SELECT {guild} FROM {source}) ORDER BY guild_id FOR NO KEY UPDATE)"
